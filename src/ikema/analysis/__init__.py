@@ -1,0 +1,1 @@
+"""ikema.analysis: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""ikema.cdisc: see DESIGN.md."""

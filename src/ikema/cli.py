@@ -1,0 +1,56 @@
+"""Typer entry point: `ikema ...`. Each package contributes its commands through a `register(app)` function."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from ikema.errors import IkemaError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="IKEMA (NCT03275285) as software.")
+
+# Each module defines `register(app: typer.Typer) -> None`; order is the order of `ikema --help`.
+_COMMAND_MODULES = [
+    "ikema.conduct.commands",
+    "ikema.analysis.commands",
+    "ikema.response.commands",
+    "ikema.design.commands",
+    "ikema.simulate.commands",
+    "ikema.web.commands",
+]
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a package whose commands are not written yet
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Run the CLI; an IkemaError prints its message (no traceback) and exits with status 2."""
+    try:
+        app(standalone_mode=False)
+    except IkemaError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

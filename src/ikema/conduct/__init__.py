@@ -1,0 +1,1 @@
+"""ikema.conduct: see DESIGN.md."""

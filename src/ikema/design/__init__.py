@@ -1,0 +1,1 @@
+"""ikema.design: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""ikema.protocol: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""ikema.report: see DESIGN.md."""

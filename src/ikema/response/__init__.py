@@ -1,0 +1,1 @@
+"""ikema.response: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""ikema.simulate: see DESIGN.md."""

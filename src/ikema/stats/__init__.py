@@ -1,0 +1,1 @@
+"""ikema.stats: see DESIGN.md."""

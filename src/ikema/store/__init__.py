@@ -1,0 +1,1 @@
+"""ikema.store: see DESIGN.md."""

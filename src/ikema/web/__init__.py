@@ -1,0 +1,1 @@
+"""ikema.web: see DESIGN.md."""
