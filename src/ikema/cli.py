@@ -14,12 +14,14 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="IKEMA (NCT03
 
 # Each module defines `register(app: typer.Typer) -> None`; order is the order of `ikema --help`.
 _COMMAND_MODULES = [
-    "ikema.conduct.commands",
-    "ikema.analysis.commands",
-    "ikema.response.commands",
-    "ikema.design.commands",
-    "ikema.simulate.commands",
-    "ikema.web.commands",
+    "ikema.pipeline",  # demo
+    "ikema.conduct.commands",  # screen, randomize, calendar
+    "ikema.analysis.commands",  # analyze
+    "ikema.analysis.qol_commands",  # qol score
+    "ikema.response.commands",  # response
+    "ikema.design.commands",  # design boundaries|events|simulate
+    "ikema.simulate.commands",  # twin
+    "ikema.web.commands",  # serve, users
 ]
 
 for _name in _COMMAND_MODULES:
