@@ -24,6 +24,16 @@ _COMMAND_MODULES = [
     "ikema.web.commands",  # serve, users
 ]
 
+
+
+@app.command()
+def version() -> None:
+    """Print the ikema version."""
+    from ikema import __version__
+
+    typer.echo(__version__)
+
+
 for _name in _COMMAND_MODULES:
     try:
         _module = importlib.import_module(_name)
