@@ -26,6 +26,11 @@ _COMMAND_MODULES = [
 
 
 
+@app.callback()
+def _root() -> None:
+    """IKEMA (NCT03275285) as software: protocol, site operations, analysis, design, report."""
+
+
 @app.command()
 def version() -> None:
     """Print the ikema version."""
@@ -47,21 +52,10 @@ for _name in _COMMAND_MODULES:
 def main() -> None:
     """Run the CLI; an IkemaError prints its message (no traceback) and exits with status 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except IkemaError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":
