@@ -1,0 +1,67 @@
+"""PK section of the report: mean concentration-time plots (inline PNG) and NCA summaries by cycle."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ikema.report.safety import _table  # noqa: E402
+
+
+def png_data_uri(fig: plt.Figure) -> str:
+    """Encode a matplotlib figure as a data: URI (PNG, fixed metadata so output is byte-stable) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bool = True) -> plt.Figure:
+    """Mean (+/- SD) concentration versus nominal time after dose, one line per arm and cycle."""
+    df = pd.DataFrame(mean_rows)
+    df = df[df["ANALYTE"] == analyte] if "ANALYTE" in df.columns else df
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    group = [c for c in ("TRTA", "CYCLE") if c in df.columns]
+    parts = df.groupby(group, sort=True) if group else [((), df)]
+    for key, g in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        g = g.sort_values("NRRLT")
+        sd = g["sd"].fillna(0).to_numpy(dtype=float)
+        ax.errorbar(g["NRRLT"], g["mean"], yerr=sd, marker="o", ms=3, capsize=2,
+                    label=" ".join(f"{c} {k}" for c, k in zip(group, key)) or analyte)
+    ax.set_xlabel("Nominal time after dose (h)")
+    ax.set_ylabel(f"{analyte} concentration (mean \u00b1 SD)")
+    if log_scale and (df["mean"] > 0).any():
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{analyte}: concentration-time profile")
+    return fig
+
+
+def render_pk_html(results: dict) -> str:
+    """Self-contained HTML fragment of `analyze_pk` results (figures inline as base64 PNG)."""
+    parts = ['<section id="pk"><h2>Pharmacokinetics (non-compartmental analysis)</h2>']
+    mean_rows = results.get("mean_concentration") or []
+    analytes = sorted({r.get("ANALYTE") for r in mean_rows if r.get("ANALYTE") is not None})
+    for a in analytes:
+        uri = png_data_uri(concentration_time_figure(mean_rows, a))
+        parts.append(f'<figure><img alt="{html.escape(a)} concentration-time" src="{uri}"/></figure>')
+    rows = results.get("summary_by_cycle") or []
+    if rows:
+        def f(v: object, spec: str = "{:.3g}") -> str:
+            return "" if v is None else spec.format(v)
+        keys = [k for k in ("TRTA", "ANALYTE", "CYCLE") if k in rows[0]]
+        body = [[str(r.get(k, "")) for k in keys] + [r["PARAMCD"], str(r["n"]),
+                 f(r["geomean"]), f(r["geocv_pct"], "{:.1f}"), f(r["median"]), f"{f(r['min'])}\u2013{f(r['max'])}"]
+                for r in rows]
+        parts.append("<h3>NCA parameters by cycle (geometric mean, geometric CV%; Tmax: median, range)</h3>"
+                     + _table([*keys, "Parameter", "n", "Geo. mean", "Geo. CV%", "Median", "Range"], body, "pk"))
+    parts.append("</section>")
+    return "".join(parts)
