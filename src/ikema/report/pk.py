@@ -65,3 +65,17 @@ def render_pk_html(results: dict) -> str:
                      + _table([*keys, "Parameter", "n", "Geo. mean", "Geo. CV%", "Median", "Range"], body, "pk"))
     parts.append("</section>")
     return "".join(parts)
+
+
+def render_immunogenicity_html(results: dict) -> str:
+    """Self-contained HTML fragment of `analyze_immunogenicity` results."""
+    def f(c: dict) -> str:
+        return f"{c['n']} ({c['pct']:.1f}%)" if c["pct"] is not None else str(c["n"])
+    body = [[r["arm"], str(r["evaluable"]), f(r["baseline_positive"]), f(r["induced"]), f(r["boosted"]),
+             f(r["treatment_emergent"])] for r in results.get("incidence", [])]
+    d = results.get("definitions", {})
+    return ('<section id="immunogenicity"><h2>Immunogenicity (anti-drug antibodies)</h2>'
+            + _table(["Arm", "Evaluable", "Baseline ADA+", "Treatment-induced", "Treatment-boosted",
+                      "Treatment-emergent ADA"], body, "ada")
+            + f"<p>Treatment-induced: {d.get('induced', '')}; treatment-boosted: {d.get('boosted', '')}. "
+              "Percentages of evaluable subjects (at least one post-baseline sample).</p></section>")
