@@ -188,15 +188,37 @@ def summarize_by_cycle(adpp: pd.DataFrame, params: Sequence[str] = ("CMAX", "CTR
 
 def analyze_pk(datasets: Mapping[str, pd.DataFrame]) -> dict:
     """PK results from ADPP (and ADPC for the mean profile): parameter summaries by cycle and mean concentrations."""
-    ds = {k.upper(): v for k, v in datasets.items()}
+    ds = {k.upper(): _standard_pk_columns(v) for k, v in datasets.items() if k.upper() in ("ADPP", "ADPC")}
     res: dict = {}
     if "ADPP" in ds:
         res["summary_by_cycle"] = summarize_by_cycle(ds["ADPP"])
-        res["n_profiles"] = int(ds["ADPP"].drop_duplicates([c for c in ("USUBJID", "ANALYTE", "CYCLE", "PROFILE")
+        res["n_profiles"] = int(ds["ADPP"].drop_duplicates([c for c in ("USUBJID", "ANALYTE", "CYCLE", "DOSENUM")
                                                              if c in ds["ADPP"].columns]).shape[0])
     if "ADPC" in ds:
         res["mean_concentration"] = mean_concentration(ds["ADPC"])
     return res
+
+
+def _standard_pk_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Map external ADPC/ADPP layouts onto ikema's (ANALYTE, TRTA, CYCLE); drop DOSE, urine and derived rows."""
+    d = df
+    if "ANALYTE" not in d.columns:
+        src = next((c for c in ("PPCAT", "PCTESTCD", "PARCAT1") if c in d.columns), None)
+        if src is not None:
+            d = d.assign(ANALYTE=d[src])
+    if "TRTA" not in d.columns and "TRT01A" in d.columns:
+        d = d.assign(TRTA=d["TRT01A"])
+    if "CYCLE" not in d.columns and "AVISIT" in d.columns:
+        d = d.assign(CYCLE=d["AVISIT"])
+    if "PARAMCD" in d.columns and "PCTESTCD" in d.columns:
+        d = d[d["PARAMCD"].astype("string") != "DOSE"]
+    if "PCSPEC" in d.columns:
+        d = d[d["PCSPEC"].astype("string").str.upper().ne("URINE").fillna(True)]
+    if "PPSPEC" in d.columns:
+        d = d[d["PPSPEC"].astype("string").str.upper().ne("URINE").fillna(True)]
+    if "DTYPE" in d.columns:
+        d = d[d["DTYPE"].isna() | (d["DTYPE"].astype("string").str.strip() == "")]
+    return d
 
 
 def mean_concentration(adpc: pd.DataFrame) -> list[dict]:
