@@ -48,6 +48,12 @@ def test_c30_hand_computed():
     assert s["DY"] == 0 and s["RF2"] == 100
     assert math.isnan(s["C30SUM"])  # EF missing
     assert len(s) == 16  # 15 scales + summary score
+    from ikema.analysis.qol import C30_SCALES, score_scale
+
+    items = {i: float(v) for i, v in _c30_example().items()}
+    for scale in C30_SCALES:  # the one-subject scorer agrees with the vectorised one
+        one = score_scale(items, scale)
+        assert (math.isnan(one) and math.isnan(s[scale.code])) or one == pytest.approx(s[scale.code], rel=1e-12)
 
 
 def test_c30_summary_score():

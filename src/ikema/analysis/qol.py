@@ -220,33 +220,70 @@ def validate_answers(df: pd.DataFrame, file: str = "answers") -> tuple[pd.DataFr
     return valid.drop(columns=["_line"]), rejected
 
 
+def _scale_scores(wide: pd.DataFrame, scale: Scale) -> tuple[pd.Series, pd.Series]:
+    """Vectorised `score_scale` over rows of a wide item table (columns = item numbers): (score, items answered)."""
+    cols = [i for i in scale.items if i in wide.columns]
+    block = wide[cols] if cols else pd.DataFrame(index=wide.index)
+    n = block.notna().sum(axis=1) if cols else pd.Series(0, index=wide.index)
+    rs = block.mean(axis=1) if cols else pd.Series(np.nan, index=wide.index)
+    score = (1.0 - (rs - 1.0) / scale.item_range) * 100.0 if scale.kind == "functional" else (
+        (rs - 1.0) / scale.item_range * 100.0)
+    return score.where(2 * n >= len(scale.items)), n
+
+
 def score_answers(valid: pd.DataFrame, value_set: str = DEFAULT_VALUE_SET) -> pd.DataFrame:
     """Scores per subject and visit (one row per scale: USUBJID, VISIT, QSCAT, PARAMCD, PARAM, AVAL, NITEMS)."""
-    rows = []
-    for (u, v, cat), g in valid.groupby(["USUBJID", "VISIT", "QSCAT"], sort=True):
-        base = {"USUBJID": u, "VISIT": v, "QSCAT": cat}
-        if cat in (C30, MY20):
-            by_item = {int(code[-2:]): val for code, val in zip(g["QSTESTCD"], g["AVAL"])}
-            scales = C30_SCALES if cat == C30 else MY20_SCALES
-            scores = {}
-            for s in scales:
-                n = sum(1 for i in s.items if i in by_item)
-                scores[s.code] = score_scale(by_item, s)
-                rows.append({**base, "PARAMCD": s.code, "PARAM": s.label, "AVAL": scores[s.code], "NITEMS": n})
-            if cat == C30:
-                rows.append({**base, "PARAMCD": "C30SUM", "PARAM": LABELS["C30SUM"], "AVAL": c30_summary(scores),
-                             "NITEMS": len(by_item)})
-        elif cat == EQ5D:
-            ans = dict(zip(g["QSTESTCD"], g["AVAL"]))
-            levels = {d: ans.get(code, float("nan")) for code, d in EQ5D_DIMENSIONS.items()}
-            for d, lv in levels.items():
-                rows.append({**base, "PARAMCD": f"EQ5D{d}", "PARAM": LABELS[f"EQ5D{d}"], "AVAL": lv,
-                             "NITEMS": int(lv == lv)})
-            rows.append({**base, "PARAMCD": "EQ5DIDX", "PARAM": f"EQ-5D-5L index ({value_set} value set)",
-                         "AVAL": eq5d5l_index(levels, value_set), "NITEMS": sum(int(x == x) for x in levels.values())})
-            vas = ans.get(EQ5D_VAS, float("nan"))
-            rows.append({**base, "PARAMCD": "EQ5DVAS", "PARAM": LABELS["EQ5DVAS"], "AVAL": vas, "NITEMS": int(vas == vas)})
-    return pd.DataFrame(rows, columns=["USUBJID", "VISIT", "QSCAT", "PARAMCD", "PARAM", "AVAL", "NITEMS"])
+    cols = ["USUBJID", "VISIT", "QSCAT", "PARAMCD", "PARAM", "AVAL", "NITEMS"]
+    frames = []
+    key = ["USUBJID", "VISIT", "QSCAT"]
+    for cat, scales in ((C30, C30_SCALES), (MY20, MY20_SCALES)):
+        sub = valid[valid["QSCAT"] == cat]
+        if sub.empty:
+            continue
+        wide = sub.assign(_item=sub["QSTESTCD"].str[-2:].astype(int)).pivot_table(
+            index=key, columns="_item", values="AVAL", aggfunc="first")
+        scores = {}
+        for sc in scales:
+            scores[sc.code], n = _scale_scores(wide, sc)
+            frames.append(pd.DataFrame({"PARAMCD": sc.code, "PARAM": sc.label, "AVAL": scores[sc.code],
+                                        "NITEMS": n}).reset_index())
+        if cat == C30:
+            parts = [scores[c] for c in SUMMARY_FUNCTIONAL] + [100.0 - scores[c] for c in SUMMARY_SYMPTOM]
+            summ = pd.concat(parts, axis=1)
+            frames.append(pd.DataFrame({"PARAMCD": "C30SUM", "PARAM": LABELS["C30SUM"],
+                                        "AVAL": summ.mean(axis=1).where(summ.notna().all(axis=1)),
+                                        "NITEMS": wide.notna().sum(axis=1)}).reset_index())
+    sub = valid[valid["QSCAT"] == EQ5D]
+    if not sub.empty:
+        wide = sub.pivot_table(index=key, columns="QSTESTCD", values="AVAL", aggfunc="first")
+        dec = eq5d5l_value_sets()
+        dec = dec[dec["VALUE_SET"] == value_set]
+        if dec.empty:
+            raise input_error("eq5d5l_value_sets.csv", value_set, "VALUE_SET", value_set,
+                              f"one of {sorted(set(eq5d5l_value_sets()['VALUE_SET']))}")
+        total = pd.Series(0.0, index=wide.index)
+        n_dims = pd.Series(0, index=wide.index)
+        for code, d in EQ5D_DIMENSIONS.items():
+            lv = wide[code] if code in wide.columns else pd.Series(np.nan, index=wide.index)
+            table = {int(r.LEVEL): float(r.DECREMENT) for r in dec[dec["DIMENSION"] == d].itertuples()} | {1: 0.0}
+            total = total + lv.map(table)
+            n_dims = n_dims + lv.notna().astype(int)
+            frames.append(pd.DataFrame({"PARAMCD": f"EQ5D{d}", "PARAM": LABELS[f"EQ5D{d}"], "AVAL": lv,
+                                        "NITEMS": lv.notna().astype(int)}).reset_index())
+        frames.append(pd.DataFrame({"PARAMCD": "EQ5DIDX", "PARAM": f"EQ-5D-5L index ({value_set} value set)",
+                                    "AVAL": 1.0 - total, "NITEMS": n_dims}).reset_index())
+        vas = wide[EQ5D_VAS] if EQ5D_VAS in wide.columns else pd.Series(np.nan, index=wide.index)
+        frames.append(pd.DataFrame({"PARAMCD": "EQ5DVAS", "PARAM": LABELS["EQ5DVAS"], "AVAL": vas,
+                                    "NITEMS": vas.notna().astype(int)}).reset_index())
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)[cols]
+    order = {c: i for i, c in enumerate([*LABELS])}
+    out["_o"] = out["PARAMCD"].map(order)
+    out = out.sort_values(["USUBJID", "VISIT", "QSCAT", "_o"], kind="stable").drop(columns="_o")
+    out["AVAL"] = out["AVAL"].astype(float)
+    out["NITEMS"] = out["NITEMS"].astype(int)
+    return out.reset_index(drop=True)
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
