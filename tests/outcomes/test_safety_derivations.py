@@ -137,5 +137,6 @@ def test_analyze_safety_and_html():
     pt = res["soc_pt"][2]
     assert pt["pt"] == "INFUSION RELATED REACTION" and pt["arms"]["IKd"]["max_grade"] == {"1": 0, "2": 1, "3": 1,
                                                                                           "4": 0, "5": 0}
+    assert pt["arms"]["Kd"]["n"] == 0 and pt["arms"]["Kd"]["grade3plus"] == 0  # graded table: zeros, not n/a
     page = render_safety_html(res)
     assert page.startswith('<section id="safety">') and "INFUSION RELATED REACTION" in page and "NEUT" in page

@@ -92,12 +92,12 @@ def _grade(te: pd.DataFrame) -> pd.Series:
     return pd.Series(np.nan, index=te.index)
 
 
-def _cell(sub: pd.DataFrame, N: int) -> dict:
-    """Counts of one table cell: subjects, percent, events and subjects by maximum grade."""
+def _cell(sub: pd.DataFrame, N: int, graded: bool) -> dict:
+    """Counts of one table cell: subjects, percent, events and (when graded) subjects by maximum grade."""
     n = int(sub["USUBJID"].nunique())
     out = {"n": n, "N": int(N), "pct": (100.0 * n / N) if N else None, "events": int(len(sub))}
-    g = sub.assign(_g=_grade(sub)).groupby("USUBJID")["_g"].max()
-    if g.notna().any():
+    if graded:
+        g = sub.assign(_g=_grade(sub)).groupby("USUBJID")["_g"].max()
         out["max_grade"] = {str(k): int((g == k).sum()) for k in GRADES}
         out["grade3plus"] = int((g >= 3).sum())
     return out
@@ -114,8 +114,9 @@ def teae_overview(
     te = treatment_emergent(adae, pop)
     te = te.assign(_g=_grade(te))
     upper_terms = {t.upper() for t in infusion_terms}
+    graded = bool(te["_g"].notna().any())
     cats: list[tuple[str, pd.Series]] = [("Any TEAE", pd.Series(True, index=te.index))]
-    if te["_g"].notna().any() or any(c in adae.columns for c in ("ATOXGRN", "AETOXGR")):
+    if graded:
         cats.append(("Grade >= 3 TEAE", te["_g"] >= 3))
     cats.append(("Serious TEAE", _flag(te, "AESER")))
     fatal = _flag(te, "AEFATFL") | _flag(te, "AESDTH") | te["_g"].eq(5)
@@ -135,7 +136,8 @@ def teae_overview(
     rows = []
     for label, mask in cats:
         sel = te[mask.fillna(False).to_numpy()]
-        rows.append({"category": label, "arms": {a: _cell(sel[sel["ARM"] == a], int(Ns[a])) for a in arms}})
+        rows.append({"category": label,
+                     "arms": {a: _cell(sel[sel["ARM"] == a], int(Ns[a]), graded) for a in arms}})
     return rows
 
 
@@ -167,9 +169,10 @@ def teae_by_soc_pt(
     te = treatment_emergent(adae, pop)
     te = te[te["ARM"].isin(arms)]
     te = te.assign(AEBODSYS=te["AEBODSYS"].astype("string").str.strip(), AEDECOD=te["AEDECOD"].astype("string").str.strip())
+    graded = bool(_grade(te).notna().any())
 
     def row(level: str, soc: str | None, pt: str | None, sub: pd.DataFrame) -> dict:
-        cells = {a: _cell(sub[sub["ARM"] == a], int(Ns[a])) for a in arms}
+        cells = {a: _cell(sub[sub["ARM"] == a], int(Ns[a]), graded) for a in arms}
         r = {"level": level, "soc": soc, "pt": pt, "arms": cells}
         if reference_arm:
             ref = cells[reference_arm]
