@@ -140,3 +140,16 @@ def test_analyze_safety_and_html():
     assert pt["arms"]["Kd"]["n"] == 0 and pt["arms"]["Kd"]["grade3plus"] == 0  # graded table: zeros, not n/a
     page = render_safety_html(res)
     assert page.startswith('<section id="safety">') and "INFUSION RELATED REACTION" in page and "NEUT" in page
+
+
+def test_planned_doses_from_calendar_rows():
+    from ikema.cdisc.adam.adex import planned_from_calendar
+
+    cal = [{"cycle": 1, "day": d, "drug": "isatuximab", "dose_mg": 700.0} for d in (1, 8, 15, 22)]
+    cal += [{"cycle": 2, "day": d, "drug": "isatuximab", "dose_mg": 700.0} for d in (1, 15)]
+    plan = planned_from_calendar(cal, usubjid="S1", drug_names={"isatuximab": "ISATUXIMAB"})
+    assert plan.set_index("CYCLE")["PLANDOSE"].to_dict() == {1: 2800.0, 2: 1400.0}
+    cfz = pd.DataFrame({"USUBJID": ["S1"], "EXTRT": ["CARFILZOMIB"], "CYCLE": [1], "PLANDOSE": [80.0]})
+    adex = derive_adex(EX[EX["USUBJID"] == "S1"], planned=pd.concat([plan, cfz], ignore_index=True))
+    isa = adex.set_index("EXTRT").loc["ISATUXIMAB"]
+    assert isa["PLANDOSE"] == 4200.0 and isa["RDI"] == pytest.approx(1400 / 4200)

@@ -83,3 +83,22 @@ def _planned_total(d: pd.DataFrame, planned: pd.DataFrame) -> pd.DataFrame:
         raise input_error("planned doses", f"{r['USUBJID']} {r['EXTRT']} cycle {r['CYCLE']}", "PLANDOSE", None,
                           "a planned dose for every drug and cycle started")
     return merged.groupby(["USUBJID", "EXTRT"], as_index=False)["PLANDOSE"].sum()
+
+
+def planned_from_calendar(calendar: list[dict], usubjid: str | None = None, drug_names: dict | None = None,
+                          dose_key: str = "dose_mg") -> pd.DataFrame:
+    """Planned dose per drug and cycle (EXTRT, CYCLE, PLANDOSE[, USUBJID]) from dosing-calendar rows.
+
+    Rows are dicts with `cycle`, `drug` and `dose_key` (as `ikema.conduct.calendar.dosing_calendar` returns);
+    `drug_names` maps calendar drug names to EXTRT values when they differ.
+    """
+    df = pd.DataFrame(calendar)
+    for col in ("cycle", "drug", dose_key):
+        if col not in df.columns:
+            raise input_error("dosing calendar", "(rows)", col, None, f"a key {col} in every row")
+    df["EXTRT"] = df["drug"].map(lambda d: (drug_names or {}).get(d, d))
+    out = df.groupby(["EXTRT", "cycle"], as_index=False)[dose_key].sum().rename(
+        columns={"cycle": "CYCLE", dose_key: "PLANDOSE"})
+    if usubjid is not None:
+        out["USUBJID"] = usubjid
+    return out
