@@ -42,7 +42,7 @@ LABELS: dict[int, str] = {NE: "NE", PD: "PD", SD: "SD", MR: "MR", PR: "PR", VGPR
 CODES: dict[str, int] = {v: k for k, v in LABELS.items()}
 RESPONSE_ORDER = ("sCR", "CR", "VGPR", "PR", "MR", "SD", "PD", "NE")
 
-PD_IMAGING, PD_MARROW, PD_BIOCHEMICAL = "IMAGING", "MARROW", "BIOCHEMICAL"
+PD_IMAGING, PD_MARROW, PD_BIOCHEMICAL, PD_DEATH = "IMAGING", "MARROW", "BIOCHEMICAL", "DEATH"
 
 
 def labels_of(codes: np.ndarray) -> np.ndarray:
@@ -139,7 +139,8 @@ def confirm_labels(
     """Confirm unconfirmed response labels and summarize; returns (responses, summary) like `evaluate`.
 
     `responses` columns: USUBJID, ADY (int), RESP (sCR|CR|VGPR|PR|MR|SD|PD|NE) and optionally PDSRC
-    (IMAGING | MARROW | BIOCHEMICAL; empty or missing = BIOCHEMICAL). `subjects` optional columns:
+    (IMAGING | MARROW | DEATH (death due to PD before another assessment) | BIOCHEMICAL; empty or
+    missing = BIOCHEMICAL). Only BIOCHEMICAL progression needs confirmation. `subjects` optional columns:
     USUBJID, NEWTHDY (first day of further anti-myeloma therapy), DTHDY (day of death), MRDNEGDY (a day
     with a negative MRD result).
     """
@@ -173,7 +174,7 @@ def confirm_labels(
         if "PDSRC" in r.columns
         else np.full(len(r), "", dtype=object)
     )
-    pd_unconf = np.isin(src, np.array([PD_IMAGING, PD_MARROW], dtype=object))
+    pd_unconf = np.isin(src, np.array([PD_IMAGING, PD_MARROW, PD_DEATH], dtype=object))
     newth_s, death_s = _subject_days(subjects, index, len(names))
     conf = confirm_codes(subj, ady, codes, pd_unconf, newth_s[subj], death_s[subj])
     mrd_s = np.zeros(0, dtype=np.int64)
