@@ -82,6 +82,7 @@ from ikema.response.confirm import (
 )
 from ikema.response.contract import PARAMS, validate_assessments
 from ikema.response.criteria import COMPARISON_TOLERANCE as TOL
+from ikema.errors import input_error
 from ikema.response.criteria import Criteria
 
 Interference = Literal["assessed", "adjusted"]
@@ -173,13 +174,21 @@ def evaluate(
     (optional): USUBJID plus NEWTHDY (day further anti-myeloma therapy started) and DTHDY (day of death);
     its subjects appear in the summary even without assessments. `criteria` None = `default_criteria()`.
     Returns responses (USUBJID, ADY, RESP, CONFIRMED, PDSRC) and summary (USUBJID, BOR, FIRST_RESP_DY,
-    BEST_RESP_DY, PD_DY, MRDNEG, MEASDIS).
+    BEST_RESP_DY, PD_DY, MRDNEG, MEASDIS). For repeated calls on frames already checked, pass
+    `validate_assessments(df)` with `validate=False` (halves the time).
     """
     if interference not in ("assessed", "adjusted"):
         raise ValueError(f"interference must be 'assessed' or 'adjusted', got {interference!r}")
     c = criteria if criteria is not None else default_criteria()
     a = validate_assessments(assessments, source="assessments") if validate else assessments
 
+    if subjects is not None:
+        if "USUBJID" not in subjects.columns:
+            raise input_error("subjects", "(header)", "USUBJID", list(subjects.columns), "a column USUBJID")
+        dup = subjects["USUBJID"].astype(str).duplicated().to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise input_error("subjects", f"index {subjects.index[i]}", "USUBJID", subjects["USUBJID"].iloc[i], "one row per subject")
     ids = a["USUBJID"].astype(str).to_numpy(dtype=object)
     extra = subjects["USUBJID"].astype(str).to_numpy(dtype=object) if subjects is not None else np.zeros(0, object)
     names, inv = np.unique(np.concatenate([ids, extra]), return_inverse=True)
