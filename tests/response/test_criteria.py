@@ -85,3 +85,19 @@ def test_duplicate_subject_rows_are_refused():
     h = History().visit(1, SMPROT=2.0).visit(29, SMPROT=1.0)
     with pytest.raises(InputError, match="one row per subject"):
         evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1", "P1"], "NEWTHDY": [10, 20]}))
+
+
+def test_d16_marrow_progression_2011_vs_2016_wording():
+    h = History().visit(1, BMPC=8).visit(57, BMPC=12)  # +4 points, new value 12 % >= 10 %, +50 %
+    assert run(h, IKEMA)[0] == ["SD"]
+    assert run(h, Criteria.imwg2011().with_thresholds(serum_measurable=0.5))[0] == ["PD"]
+    h = History().visit(1, BMPC=2).visit(57, BMPC=6)  # PD under neither
+    assert run(h, Criteria.imwg2011())[0] == ["SD"] and run(h, IKEMA)[0] == ["SD"]
+
+
+def test_d16_high_m_component_rule_starting_vs_lowest_value():
+    # baseline 6.0 (>= 5 g/dL), nadir 4.8 (< 5), then 5.9: +1.1 is < 25 % of 4.8 (1.2), so only the 2011
+    # rule ("starting M-component >= 5 g/dL": +1 g/dL suffices) makes it PD
+    h = History().visit(1, SMPROT=6.0).visit(29, SMPROT=4.8).visit(57, SMPROT=5.9)
+    assert run(h, IKEMA)[0] == ["SD", "SD"]
+    assert run(h, Criteria.imwg2011())[0] == ["SD", "PD"]

@@ -75,6 +75,7 @@ IMWG_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
 COMPARISON_TOLERANCE = 1e-9
 
 NadirMode = Literal["all", "confirmed"]
+Ruleset = Literal["2016", "2011"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class Criteria:
     )
     nadir_mode: NadirMode = "all"
     name: str = "IMWG 2016"
+    # "2011" (Rajkumar 2011 / Durie 2006 wording) changes two progression rules: marrow PD needs the new
+    # BMPC value >= 10 % (not an increase of 10 points), and the 1 g/dL serum rule applies when the
+    # *baseline* (starting) M-component is >= 5 g/dL instead of the nadir.
+    ruleset: Ruleset = "2016"
 
     def __getitem__(self, key: str) -> float:
         """The value of threshold `key`."""
@@ -95,6 +100,11 @@ class Criteria:
     def imwg(cls, nadir_mode: NadirMode = "all") -> "Criteria":
         """IMWG 2016 as published (serum measurable at >= 1 g/dL)."""
         return cls(nadir_mode=nadir_mode)
+
+    @classmethod
+    def imwg2011(cls, nadir_mode: NadirMode = "all") -> "Criteria":
+        """IMWG 2011 consensus wording (Rajkumar 2011 Table 1) for the rules where it differs from 2016."""
+        return cls(nadir_mode=nadir_mode, ruleset="2011", name="IMWG 2011")
 
     def with_thresholds(self, name: str | None = None, **overrides: float) -> "Criteria":
         """A copy with some thresholds replaced (unknown keys are refused)."""

@@ -51,6 +51,10 @@ Progression (from the nadir; nadir includes baseline)
       biochemical PD needs the next non-NE assessment to be PD (or death before any, with `subjects`).
   D14 Reappearance of IFE positivity in CR is relapse from CR, not PD (the level drops per the criteria).
 
+  D16 Criteria.ruleset "2011" (switchable profile): marrow PD = 25 % increase with the new BMPC >= 10 %
+      (2016: absolute increase >= 10 points); the >= 1 g/dL serum rule applies when the baseline M-component
+      is >= 5 g/dL (2016: when the nadir is). Response categories are the same in both.
+
 Isatuximab interference
   D15 SIFE = POSITIVE-DRUG (band only at the antibody's position): `interference="assessed"` counts it
       POSITIVE (CR impossible; VGPR at most); `interference="adjusted"` counts it NEGATIVE.
@@ -305,12 +309,17 @@ def evaluate(
     mode = c.nadir_mode
     rel = c["pd_relative_increase"]
     nS = _nadir(g, S, S0, mode)
+    high = S0 if c.ruleset == "2011" else nS  # D16: "starting" (2011) vs "lowest" (2016) M component
     pd_s = _pd_increase(S, nS, rel, c["pd_serum_abs"]) | (
-        _ge(nS, c["pd_serum_high_nadir"]) & _ge(S - nS, c["pd_serum_high_nadir_abs"])
+        _ge(high, c["pd_serum_high_nadir"]) & _ge(S - nS, c["pd_serum_high_nadir_abs"])
     )
     pd_u = _pd_increase(U, _nadir(g, U, U0, mode), rel, c["pd_urine_abs"])
     pd_f = mF & _pd_increase(dF, _nadir(g, dF, dF0, mode), rel, c["pd_flc_abs"], strict=True)
-    pd_b = bonly & _pd_increase(BM, _nadir(g, BM, BM0, mode), rel, c["pd_bmpc_abs"])
+    nB = _nadir(g, BM, BM0, mode)
+    if c.ruleset == "2011":  # D16: 25 % increase and the new value >= 10 %
+        pd_b = bonly & ~np.isnan(BM - nB) & _gt(BM - nB, 0) & _ge(BM - nB, rel * nB) & _ge(BM, c["pd_bmpc_abs"])
+    else:
+        pd_b = bonly & _pd_increase(BM, nB, rel, c["pd_bmpc_abs"])
     nP = _nadir(g, SPD, SPD0, mode)
     pd_p = ~np.isnan(SPD) & (
         ((nP > 0) & _ge(SPD - nP, c["pd_plasma_increase"] * nP) & (SPD > nP)) | ((nP == 0) & (SPD > 0))
