@@ -54,3 +54,14 @@ def test_cli_runs_end_to_end_with_imwg_threshold(tmp_path):
     assert "2 subjects" in result.output
     s = pd.read_csv(tmp_path / "o" / "summary.csv", keep_default_na=False)
     assert list(s["BOR"]) == ["VGPR", "SD"]
+
+
+def test_cli_ruleset_and_nadir_options_are_checked(tmp_path):
+    src = tmp_path / "assessments.csv"
+    _histories().to_csv(src, index=False)
+    result = CliRunner().invoke(app, ["response", "--in", str(src), "--out", str(tmp_path / "o"), "--imwg-measurable", "--ruleset", "2009"])
+    assert result.exit_code != 0 and "2016 | 2011" in str(result.exception)
+    result = CliRunner().invoke(
+        app, ["response", "--in", str(src), "--out", str(tmp_path / "o"), "--imwg-measurable", "--nadir", "confirmed", "--ruleset", "2011"]
+    )
+    assert result.exit_code == 0, result.output

@@ -27,7 +27,11 @@ SUMMARY_COLUMNS = ["USUBJID", "BOR", "FIRST_RESP_DY", "BEST_RESP_DY", "PD_DY", "
 def run_response(in_path: Path, out_dir: Path, criteria: Criteria | None = None) -> dict[str, Path]:
     """Evaluate an assessments CSV and write the four result files; returns their paths by name."""
     data = read_assessments(in_path)
-    c = criteria if criteria is not None else default_criteria()
+    return write_results(data, out_dir, criteria if criteria is not None else default_criteria())
+
+
+def write_results(data: pd.DataFrame, out_dir: Path, c: Criteria) -> dict[str, Path]:
+    """Evaluate validated assessments as assessed and interference-adjusted; write the four CSV files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for suffix, mode in (("", "assessed"), ("_adjusted", "adjusted")):
@@ -58,18 +62,23 @@ def register(app: typer.Typer) -> None:
             False, "--imwg-measurable", help="judge serum measurability at IMWG's 1 g/dL instead of the protocol's"
         ),
         nadir: str = typer.Option("all", "--nadir", help="nadir for progression: all | confirmed"),
+        ruleset: str = typer.Option("2016", "--ruleset", help="IMWG wording of the progression rules: 2016 | 2011"),
     ) -> None:
         """IMWG 2016 response per assessment and best overall response per subject."""
+        from dataclasses import replace
+
         from rich.console import Console
 
         from ikema.errors import input_error
 
         if nadir not in ("all", "confirmed"):
             raise input_error("command line", "--nadir", "nadir", nadir, "all | confirmed")
-        crit = Criteria.imwg(nadir_mode=nadir) if imwg_serum_threshold else None
-        if crit is None and nadir != "all":
-            crit = Criteria(thresholds=default_criteria().thresholds, nadir_mode=nadir, name=default_criteria().name)
-        paths = run_response(in_path, out, crit)
+        if ruleset not in ("2016", "2011"):
+            raise input_error("command line", "--ruleset", "ruleset", ruleset, "2016 | 2011")
+        data = read_assessments(in_path)  # contract errors first, before anything else is looked up
+        base = Criteria.imwg() if imwg_serum_threshold else default_criteria()
+        crit = replace(base, nadir_mode=nadir, ruleset=ruleset)
+        paths = write_results(data, out, crit)
         summary = pd.read_csv(paths["summary"], keep_default_na=False)
         adjusted = pd.read_csv(paths["summary_adjusted"], keep_default_na=False)
         console = Console()
