@@ -214,3 +214,31 @@ def test_derive_adtte_has_the_columns_analyze_reads():
     for col in ("USUBJID", "PARAMCD", "PARAM", "AVAL", "CNSR", "STARTDT", "ADT", "EVNTDESC", "CNSDTDSC", "TRT01P", "STRAT1R", "STRAT2R"):
         assert col in t.columns
     assert list(t["PARAMCD"]) == ["PFS", "TTP", "OS", "PFS2", "DOR", "TTFR", "TTBR"]
+
+
+def test_ttp_new_therapy_and_missed_assessment_rules():
+    d = timeline(adsl_of("S", NEWTHDT="2020-03-01"), adrs_of("S", visits("SD", "SD", "SD", "PD", "PD"), pd_dt="2020-04-22"))
+    r = one(derive_param_ttp(d))
+    assert (r["CNSR"], r["AVAL"], r["RULE"]) == (1, 57.0, "new_therapy_before_progression")
+    ovr = [("2020-01-29", "SD"), ("2020-04-22", "PD"), ("2020-05-20", "PD")]
+    r = one(derive_param_ttp(timeline(adsl_of("S"), adrs_of("S", ovr, pd_dt="2020-04-22"))))
+    assert (r["CNSR"], r["AVAL"], r["RULE"]) == (1, 29.0, "progression_after_missed_assessments")
+
+
+def test_ttp_no_adequate_assessment_and_no_event():
+    d = timeline(pd.concat([adsl_of("A"), adsl_of("B")]), pd.concat([adrs_of("A", []), adrs_of("B", visits("SD", "MR"))]))
+    r = derive_param_ttp(d).set_index("USUBJID")
+    assert list(r["RULE"]) == ["no_adequate_assessment", "last_adequate_assessment"]
+    assert list(r["AVAL"]) == [1.0, 57.0] and list(r["CNSR"]) == [1, 1]
+
+
+def test_time_to_response_without_any_adequate_assessment_censors_at_randomization():
+    d = timeline(adsl_of("S"), adrs_of("S", visits("NE")))
+    r = one(derive_param_ttfr(d))
+    assert (r["CNSR"], r["AVAL"], r["RULE"]) == (1, 1.0, "no_response_no_assessment")
+
+
+def test_pfs2_last_contact_before_randomization_censors_at_randomization():
+    d = timeline(adsl_of("S", LSTALVDT="2019-12-30"), adrs_of("S", []))
+    r = one(derive_param_pfs2(d))
+    assert (r["CNSR"], r["AVAL"], r["RULE"]) == (1, 1.0, "no_contact_after_randomization")
