@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ikema.errors import input_error
-from ikema.response import Criteria, confirm_labels, evaluate
+from ikema.response import Criteria, confirm_labels, default_criteria, evaluate
 from ikema.response.contract import validate_assessments
 
 PARCAT1 = "IMWG 2016 (algorithmic)"
@@ -251,12 +251,16 @@ def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- pipelines
 def derive_adrs(adsl: pd.DataFrame, assessments: pd.DataFrame, criteria: Criteria | None = None) -> pd.DataFrame:
-    """ADRS from the subject table and raw IMWG assessments (lab, marrow, imaging, MRD)."""
+    """ADRS from the subject table and raw IMWG assessments (lab, marrow, imaging, MRD).
+
+    `criteria` None = `ikema.response.default_criteria()` (IMWG 2016 with the protocol's measurable disease).
+    """
     subjects = prepare_subjects(adsl)
     a = prepare_assessments(assessments, subjects)
     days = subjects[["USUBJID", "NEWTHDY", "DTHDY"]]
-    ev = evaluate(a, criteria, subjects=days, interference="assessed", validate=False)
-    adj = evaluate(a, criteria if criteria is not None else None, subjects=days, interference="adjusted", validate=False)
+    c = criteria if criteria is not None else default_criteria()
+    ev = evaluate(a, c, subjects=days, interference="assessed", validate=False)
+    adj = evaluate(a, c, subjects=days, interference="adjusted", validate=False)
     return _finish(
         [
             derive_param_ovr(ev.responses, subjects, "OVR", "RESP"),
