@@ -1,0 +1,118 @@
+"""The FastAPI application factory: store, templates, security headers, error pages, routers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ikema.errors import PermissionDenied
+from ikema.web import store_glue
+from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundError, templates
+from ikema.web.security import Settings, utcnow
+
+_HERE = Path(__file__).parent
+DEFAULT_URL = "sqlite:///ikema.db"
+
+# Content-Security-Policy: everything from this origin only (htmx is vendored), no framing.
+_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+
+def create_app(
+    database_url: str | None = None, *, settings: Settings | None = None, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """Build the web app on the store at `database_url` (None: IKEMA_DATABASE_URL, else sqlite:///ikema.db)."""
+    url = database_url or os.environ.get("IKEMA_DATABASE_URL") or DEFAULT_URL
+    app = FastAPI(
+        title="ikema EDC",
+        version="1",
+        description="Sites, blinded outcome assessors and data managers of the IKEMA trial (NCT03275285).",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.engine = store_glue.init(url)
+    app.state.sessions = store_glue.sessions(app.state.engine)
+    app.state.settings = settings or Settings()
+    app.state.clock = clock or utcnow
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+
+    from ikema.web import api, views
+
+    app.include_router(views.router)
+    app.include_router(api.router)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith("/static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def _page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "error.html", {"title": title, "message": message, "user": getattr(request.state, "user", None)}, status_code=status
+        )
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauth(request: Request, exc: NotAuthenticated):
+        if _is_api(request):
+            return JSONResponse({"detail": "Not authenticated"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        nxt = request.url.path if request.method == "GET" else "/"
+        return RedirectResponse(f"/login?next={nxt}&expired={int(exc.expired)}", status_code=303)
+
+    @app.exception_handler(PermissionDenied)
+    async def _forbidden(request: Request, exc: PermissionDenied):
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return _page(request, 403, "Forbidden", str(exc))
+
+    @app.exception_handler(CsrfError)
+    async def _csrf(request: Request, exc: CsrfError):
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return _page(request, 403, "Forbidden", str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _notfound(request: Request, exc: NotFoundError):
+        if _is_api(request):
+            return JSONResponse({"detail": "Not found"}, status_code=404)
+        return _page(request, 404, "Not found", "No such page or patient.")
+
+    @app.exception_handler(LockedError)
+    async def _locked(request: Request, exc: LockedError):
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=423)
+        return _page(request, 423, "Locked", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if _is_api(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return _page(request, exc.status_code, "Error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        if _is_api(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        text = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in errors)
+        return _page(request, 422, "Invalid request", text)
+
+    return app
