@@ -124,7 +124,8 @@ class Criteria:
             except ImportError as exc:
                 raise ProtocolError(
                     "protocol: ikema.protocol.load_protocol is not available, so the measurable-disease "
-                    "threshold cannot be read; pass criteria=Criteria.imwg() or Criteria.from_protocol(p)"
+                    "threshold cannot be read; pass criteria=Criteria.imwg() or Criteria.from_protocol(p) "
+                    "(command line: --imwg-measurable)"
                 ) from exc
             protocol = load_protocol()
         found = measurable_thresholds(protocol)
