@@ -101,3 +101,13 @@ def test_d16_high_m_component_rule_starting_vs_lowest_value():
     h = History().visit(1, SMPROT=6.0).visit(29, SMPROT=4.8).visit(57, SMPROT=5.9)
     assert run(h, IKEMA)[0] == ["SD", "SD"]
     assert run(h, Criteria.imwg2011())[0] == ["SD", "PD"]
+
+
+def test_subject_days_must_be_integers():
+    from ikema.errors import InputError
+
+    h = History().visit(1, SMPROT=2.0).visit(29, SMPROT=1.0)
+    with pytest.raises(InputError, match="NEWTHDY"):
+        evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": ["soon"]}))
+    ok = evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": [None], "DTHDY": [pd.NA]}))
+    assert ok.summary["BOR"].iloc[0] == "SD"  # PR on the last assessment is unconfirmed

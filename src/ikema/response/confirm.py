@@ -205,8 +205,22 @@ def _subject_days(subjects: pd.DataFrame | None, index: dict, nsub: int) -> tupl
     ids = subjects["USUBJID"].astype(str).to_numpy()
     k = np.array([index[s] for s in ids], dtype=np.int64) if len(ids) else np.zeros(0, dtype=np.int64)
     if "NEWTHDY" in subjects.columns:
-        v = pd.to_numeric(subjects["NEWTHDY"], errors="coerce").to_numpy(dtype=float)
+        v = _day_column(subjects, "NEWTHDY")
         newth[k] = np.where(np.isnan(v), np.inf, v)
     if "DTHDY" in subjects.columns:
-        death[k] = pd.to_numeric(subjects["DTHDY"], errors="coerce").to_numpy(dtype=float)
+        death[k] = _day_column(subjects, "DTHDY")
     return newth, death
+
+
+def _day_column(subjects: pd.DataFrame, col: str) -> np.ndarray:
+    """Study days as float (NaN = none); text or a non-integer day raises naming the row."""
+    from ikema.errors import input_error
+
+    raw = subjects[col]
+    v = pd.to_numeric(raw.astype(object).where(raw.notna() & (raw.astype(str).str.strip() != ""), np.nan), errors="coerce")
+    arr = np.array(v.to_numpy(dtype=float), dtype=float)
+    bad = (raw.notna() & (raw.astype(str).str.strip() != "")).to_numpy() & (np.isnan(arr) | (arr != np.floor(arr)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise input_error("subjects", f"index {subjects.index[i]}", col, raw.iloc[i], "an integer study day or empty")
+    return arr
