@@ -324,7 +324,7 @@ def analyze_qol(datasets: Mapping[str, pd.DataFrame], params: Sequence[str] = ("
     if "ADQS" not in ds:
         raise input_error("datasets", "ADQS", "ADQS", None, "an ADQS dataset")
     adqs = ds["ADQS"]
-    present = [p for p in params if p in set(adqs["PARAMCD"])]
+    present = [p for p in params if p in set(adqs.loc[adqs["AVAL"].notna(), "PARAMCD"])]
     res = {"change_from_baseline": change_from_baseline(adqs, present), "parameters": present,
            "value_set": next((str(x).split("(")[1].split(" value")[0] for x in adqs.get("PARAM", pd.Series([], dtype=str))
                               if str(x).startswith("EQ-5D-5L index (")), None)}

@@ -23,6 +23,13 @@ def png_data_uri(fig: plt.Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _label(col: str, value: object) -> str:
+    """Legend text of one grouping value: the arm as is, a numeric cycle as 'cycle N'."""
+    if col == "CYCLE" and isinstance(value, (int, float)) and value == value:
+        return f"cycle {int(value)}"
+    return str(value)
+
+
 def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bool = True) -> plt.Figure:
     """Mean (+/- SD) concentration versus nominal time after dose, one line per arm and cycle."""
     df = pd.DataFrame(mean_rows)
@@ -35,7 +42,7 @@ def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bo
         g = g.sort_values("NRRLT")
         sd = g["sd"].fillna(0).to_numpy(dtype=float)
         ax.errorbar(g["NRRLT"], g["mean"], yerr=sd, marker="o", ms=3, capsize=2,
-                    label=" ".join(f"{c} {k}" for c, k in zip(group, key)) or analyte)
+                    label=", ".join(_label(c, k) for c, k in zip(group, key)) or analyte)
     ax.set_xlabel("Nominal time after dose (h)")
     ax.set_ylabel(f"{analyte} concentration (mean \u00b1 SD)")
     if log_scale and (df["mean"] > 0).any():
