@@ -97,9 +97,26 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def make_app(tmp_path: Path, **kw):
+def _make_app(tmp_path: Path, **kw):
     """A fresh app on a SQLite file under tmp_path."""
     return create_app(f"sqlite:///{tmp_path / 'web.db'}", **kw)
+
+
+class Kit:
+    """Helpers handed to tests as the `kit` fixture (conftest modules are not imported by tests)."""
+
+    CSRF_RE = CSRF_RE
+    Clock = Clock
+    LiveServer = LiveServer
+    login = staticmethod(login)
+    csrf_of = staticmethod(csrf_of)
+    make_app = staticmethod(_make_app)
+
+
+@pytest.fixture()
+def kit() -> type[Kit]:
+    """The helper kit."""
+    return Kit
 
 
 @pytest.fixture()

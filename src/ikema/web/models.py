@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ikema.web._base import Base
 
-FORMS: tuple[str, ...] = ("screening", "assessment", "ae", "exposure")
+FORMS: tuple[str, ...] = ("assessment", "ae", "exposure")
 
 
 class WebUser(Base):

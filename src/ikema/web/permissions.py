@@ -30,6 +30,7 @@ BLINDED_ROLES: frozenset[str] = frozenset({"assessor"})
 
 ACTIONS: dict[str, str] = {
     "subjects.view": "list and open patients (site roles: own site only)",
+    "review.view": "blinded review of response data (built from the assessor allow-list)",
     "arm.view": "see the arm, randomization number, stratum and dosing calendar",
     "screening.enter": "screen a candidate",
     "randomize": "randomize an eligible patient",
@@ -56,7 +57,7 @@ ACTIONS: dict[str, str] = {
 _ALL_VIEW = {"subjects.view", "arm.view", "assessment.view", "ae.view", "exposure.view", "query.view", "verdict.view"}
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"subjects.view", "arm.view", "audit.view", "users.manage", "query.view"}),
+    "admin": frozenset({"subjects.view", "arm.view", "audit.view", "users.manage"}),
     "investigator": frozenset(
         _ALL_VIEW
         | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "query.answer", "casebook.sign"}
@@ -65,7 +66,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _ALL_VIEW | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "query.answer"}
     ),
     "pharmacist": frozenset({"subjects.view", "arm.view", "exposure.view", "exposure.enter", "query.view", "query.answer"}),
-    "assessor": frozenset({"subjects.view", "assessment.view", "verdict.view", "verdict.enter"}),
+    "assessor": frozenset({"review.view", "verdict.enter"}),
     "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export"}),
     "monitor": frozenset(_ALL_VIEW | {"query.raise", "sdv.mark"}),
     "statistician": frozenset(_ALL_VIEW | {"export"}),

@@ -10,15 +10,14 @@ from fastapi.testclient import TestClient
 from ikema.web import auth
 from ikema.web.models import WebSession, WebUser
 from ikema.web.security import PasswordPolicyError, Settings, check_password_policy
-from tests.web.conftest import CSRF_RE, Clock, csrf_of, login, make_app
 
 PW = "Myeloma-Trial-2017!"
 
 
 @pytest.fixture()
-def env(tmp_path):
-    clock = Clock()
-    app = make_app(tmp_path, settings=Settings(max_failures=3, lockout=timedelta(minutes=10), idle_timeout=timedelta(minutes=20)), clock=clock)
+def env(tmp_path, kit):
+    clock = kit.Clock()
+    app = kit.make_app(tmp_path, settings=Settings(max_failures=3, lockout=timedelta(minutes=10), idle_timeout=timedelta(minutes=20)), clock=clock)
     with app.state.sessions() as db:
         auth.create_user(db, "ada", "coordinator", PW, site="101", now=clock())
         db.commit()
@@ -35,24 +34,24 @@ def test_password_policy_names_the_rule():
     check_password_policy("a-long-enough-passphrase", "bob")
 
 
-def test_hash_is_argon2id_and_no_plaintext_stored(env):
+def test_hash_is_argon2id_and_no_plaintext_stored(env, kit):
     app, _ = env
     with app.state.sessions() as db:
         u = db.query(WebUser).filter_by(username="ada").one()
         assert u.password_hash.startswith("$argon2id$") and PW not in u.password_hash
 
 
-def test_login_sets_strict_httponly_secure_cookie_and_logout_kills_replay(env):
+def test_login_sets_strict_httponly_secure_cookie_and_logout_kills_replay(env, kit):
     app, _ = env
     c = TestClient(app, base_url="https://testserver")
     r = c.get("/login")
-    pre = CSRF_RE.search(r.text).group(1)
+    pre = kit.CSRF_RE.search(r.text).group(1)
     r = c.post("/login", data={"username": "ada", "password": PW, "csrf_token": pre}, follow_redirects=False)
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
     token = c.cookies.get("ikema_session")
-    csrf = csrf_of(c)
+    csrf = kit.csrf_of(c)
     assert c.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
     c2 = TestClient(app, base_url="https://testserver")
     c2.cookies.set("ikema_session", token)
@@ -60,12 +59,12 @@ def test_login_sets_strict_httponly_secure_cookie_and_logout_kills_replay(env):
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
-def test_same_message_for_unknown_user_and_wrong_password_then_lockout(env):
+def test_same_message_for_unknown_user_and_wrong_password_then_lockout(env, kit):
     app, clock = env
     c = TestClient(app, base_url="https://testserver")
 
     def attempt(user, pw):
-        pre = CSRF_RE.search(c.get("/login").text).group(1)
+        pre = kit.CSRF_RE.search(c.get("/login").text).group(1)
         return c.post("/login", data={"username": user, "password": pw, "csrf_token": pre})
 
     r1, r2 = attempt("nobody", "whatever-it-is"), attempt("ada", "wrong-password-1")
@@ -82,10 +81,10 @@ def test_same_message_for_unknown_user_and_wrong_password_then_lockout(env):
     assert r.status_code == 200 and "Welcome" in r.text
 
 
-def test_idle_and_absolute_timeouts_end_the_session(env):
+def test_idle_and_absolute_timeouts_end_the_session(env, kit):
     app, clock = env
     c = TestClient(app, base_url="https://testserver")
-    login(c, "ada", PW)
+    kit.login(c, "ada", PW)
     clock.t += timedelta(minutes=19)
     assert c.get("/", follow_redirects=False).status_code == 200
     clock.t += timedelta(minutes=21)
@@ -93,7 +92,7 @@ def test_idle_and_absolute_timeouts_end_the_session(env):
     assert r.status_code == 303 and "expired=1" in r.headers["location"]
     with app.state.sessions() as db:
         assert [s.end_reason for s in db.query(WebSession)] == ["idle timeout"]
-    login(c, "ada", PW)
+    kit.login(c, "ada", PW)
     for _ in range(30):  # active every 19 minutes, past the 8 h absolute limit
         clock.t += timedelta(minutes=19)
         if c.get("/", follow_redirects=False).status_code != 200:
@@ -102,13 +101,13 @@ def test_idle_and_absolute_timeouts_end_the_session(env):
         assert "absolute timeout" in [s.end_reason for s in db.query(WebSession)]
 
 
-def test_csrf_missing_wrong_and_foreign_origin_refused(env):
+def test_csrf_missing_wrong_and_foreign_origin_refused(env, kit):
     app, _ = env
     c = TestClient(app, base_url="https://testserver")
-    pre = CSRF_RE.search(c.get("/login").text).group(1)
+    pre = kit.CSRF_RE.search(c.get("/login").text).group(1)
     assert c.post("/login", data={"username": "ada", "password": PW}).status_code == 403
     assert c.post("/login", data={"username": "ada", "password": PW, "csrf_token": "x" + pre}).status_code == 403
-    token = login(c, "ada", PW)
+    token = kit.login(c, "ada", PW)
     assert c.post("/logout", data={}).status_code == 403
     assert c.post("/logout", data={"csrf_token": "forged"}).status_code == 403
     r = c.post("/logout", data={"csrf_token": token}, headers={"Origin": "https://evil.example"})
@@ -116,14 +115,14 @@ def test_csrf_missing_wrong_and_foreign_origin_refused(env):
     assert c.get("/").status_code == 200  # still logged in: nothing above took effect
 
 
-def test_security_headers_present(env):
+def test_security_headers_present(env, kit):
     app, _ = env
     r = TestClient(app, base_url="https://testserver").get("/login")
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
 
 
-def test_api_token_and_401(env):
+def test_api_token_and_401(env, kit):
     app, clock = env
     c = TestClient(app, base_url="https://testserver")
     assert c.post("/api/v1/token", data={"username": "ada", "password": "nope-nope-nope"}).status_code == 401
