@@ -242,3 +242,13 @@ def test_pfs2_last_contact_before_randomization_censors_at_randomization():
     d = timeline(adsl_of("S", LSTALVDT="2019-12-30"), adrs_of("S", []))
     r = one(derive_param_pfs2(d))
     assert (r["CNSR"], r["AVAL"], r["RULE"]) == (1, 1.0, "no_contact_after_randomization")
+
+
+def test_default_gap_is_two_cycles_of_the_protocol():
+    from ikema.cdisc.adam.adtte import default_max_gap_days
+
+    assert default_max_gap_days({"study": {"cycle_length_days": 28}}) == 56
+    from ikema.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match="cycle length"):
+        default_max_gap_days({"study": {}})

@@ -111,3 +111,15 @@ def test_subject_days_must_be_integers():
         evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": ["soon"]}))
     ok = evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": [None], "DTHDY": [pd.NA]}))
     assert ok.summary["BOR"].iloc[0] == "SD"  # PR on the last assessment is unconfirmed
+
+
+def test_protocol_thresholds_found_in_nested_mappings():
+    proto = {
+        "eligibility": {
+            "criteria": [
+                {"id": "I02", "kind": "inclusion", "labs": [{"param": "SMPROT", "op": ">=", "value": 0.5, "unit": "g/dL"}]},
+                {"id": "I03", "labs": [{"param": "UMPROT", "op": ">=", "value": 200, "unit": "mg/24h"}]},
+            ]
+        }
+    }
+    assert measurable_thresholds(proto) == {"serum_measurable": 0.5, "urine_measurable": 200.0}

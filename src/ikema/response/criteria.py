@@ -134,22 +134,59 @@ class Criteria:
         return base.with_thresholds(name=f"IMWG 2016, measurable disease per {study}", **found)
 
 
-def measurable_thresholds(protocol: object) -> dict[str, float]:
-    """Serum/urine measurable-disease thresholds declared by the protocol's eligibility lab thresholds."""
-    out: dict[str, float] = {}
-    for crit in getattr(protocol, "eligibility", None) or getattr(protocol, "criteria", None) or []:
-        for lab in getattr(crit, "lab_thresholds", None) or getattr(crit, "thresholds", None) or []:
-            text = " ".join(
-                str(getattr(lab, attr, "") or "") for attr in ("analyte", "name", "param", "code", "lbtestcd")
-            ).upper()
-            value = getattr(lab, "value", None)
-            unit = str(getattr(lab, "unit", "") or "").replace(" ", "").lower()
-            if value is None:
+def protocol_records(obj: object, _depth: int = 0):
+    """Every mapping inside a protocol object (pydantic model, dataclass, dict, list), depth first."""
+    if _depth > 12:
+        return
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump()
+    elif hasattr(obj, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        obj = asdict(obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        attrs = {}
+        for k in dir(obj):
+            if k.startswith("_"):
                 continue
-            if ("SERUM" in text or "SMPROT" in text or "SPEP" in text) and unit in {"g/dl", ""}:
-                out.setdefault("serum_measurable", float(value))
-            elif ("URINE" in text or "UMPROT" in text or "UPEP" in text) and unit.startswith("mg"):
-                out.setdefault("urine_measurable", float(value))
+            try:
+                v = getattr(obj, k)
+            except Exception:  # a property that cannot be read is simply skipped
+                continue
+            if not callable(v):
+                attrs[k] = v
+        obj = attrs
+    if isinstance(obj, dict):
+        yield obj
+        for v in obj.values():
+            yield from protocol_records(v, _depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from protocol_records(v, _depth + 1)
+
+
+_VALUE_KEYS = ("value", "threshold", "min", "minimum", "lower", "ge", "limit", "at_least")
+_SERUM = ("SMPROT", "SPEP", "SERUM M-PROTEIN", "SERUM M PROTEIN", "SERUM MPROTEIN", "SERUM PARAPROTEIN")
+_URINE = ("UMPROT", "UPEP", "URINE M-PROTEIN", "URINE M PROTEIN", "URINE MPROTEIN", "URINE PARAPROTEIN")
+
+
+def measurable_thresholds(protocol: object) -> dict[str, float]:
+    """Serum/urine measurable-disease thresholds declared by the protocol's eligibility lab thresholds.
+
+    Looks for a record (at any depth of the protocol) naming serum M-protein (SMPROT/SPEP) with a numeric
+    value in g/dL, and urine M-protein (UMPROT/UPEP) in mg/24 h.
+    """
+    out: dict[str, float] = {}
+    for rec in protocol_records(protocol):
+        value = next((rec[k] for k in _VALUE_KEYS if isinstance(rec.get(k), (int, float)) and not isinstance(rec.get(k), bool)), None)
+        if value is None:
+            continue
+        text = " ".join(str(v) for k, v in rec.items() if isinstance(v, str) and k not in ("unit", "units")).upper()
+        unit = str(rec.get("unit", rec.get("units", "")) or "").replace(" ", "").lower()
+        if any(t in text for t in _SERUM) and unit in {"g/dl", ""}:
+            out.setdefault("serum_measurable", float(value))
+        elif any(t in text for t in _URINE) and unit.startswith("mg"):
+            out.setdefault("urine_measurable", float(value))
     if "serum_measurable" not in out:
         raise ProtocolError(
             "protocol: no eligibility lab threshold for serum M-protein (g/dL) was found; "

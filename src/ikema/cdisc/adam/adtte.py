@@ -334,11 +334,14 @@ def default_max_gap_days(protocol: object | None = None) -> int:
                 "pass max_gap_days explicitly"
             ) from exc
         protocol = load_protocol()
-    for attr in ("cycle_length_days", "cycle_days", "cycle_length"):
-        value = getattr(protocol, attr, None)
-        if value is not None:
-            return 2 * int(value)
-    raise ProtocolError("protocol: no cycle length found to derive the disease-assessment interval")
+    from ikema.response.criteria import protocol_records
+
+    for rec in protocol_records(protocol):
+        for key in ("cycle_length_days", "cycle_days", "cycle_length", "days_per_cycle"):
+            value = rec.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return 2 * value
+    raise ProtocolError("protocol: no cycle length found to derive the disease-assessment interval; pass max_gap_days")
 
 
 def derive_adtte(
