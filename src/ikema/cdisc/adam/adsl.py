@@ -1,0 +1,65 @@
+"""ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS and the dated findings domains), one row per randomized subject.
+
+Variables: STUDYID, USUBJID, SUBJID, SITEID, AGE, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX,
+TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT, TRTSDT/TRTEDT (first/last EX), DTHDT, LSTALVDT (death date, else the
+latest dated record of the subject: SS, XD, EX, LB, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
+therapy), PD2DT (first RS PD2), ITTFL (randomized), SAFFL (any dose), and the SUPPDM qualifiers
+(STRAT1R, STRAT2R, ECOG, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
+_DATED = {"SS": "SSDTC", "XD": "XDDTC", "EX": "EXSTDTC", "LB": "LBDTC", "AE": "AESTDTC", "QS": "QSDTC", "DS": "DSSTDTC"}
+
+
+def _date(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s.astype(str).str.slice(0, 10).replace("", None), format="%Y-%m-%d", errors="coerce")
+
+
+def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
+    """Last date known alive: latest dated record of the subject across the dated domains."""
+    parts = []
+    for dom, var in _DATED.items():
+        if dom in sdtm and len(sdtm[dom]):
+            d = sdtm[dom][["USUBJID", var]].rename(columns={var: "DT"})
+            if dom == "DS":
+                d = d[sdtm[dom]["DSDECOD"] != "DEATH"]
+            parts.append(d)
+    allp = pd.concat(parts, ignore_index=True)
+    allp["DT"] = _date(allp["DT"])
+    return ids.map(allp.groupby("USUBJID")["DT"].max())
+
+
+def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """ADSL from the SDTM domains (see module docstring)."""
+    dm = sdtm["DM"]
+    ids = dm["USUBJID"]
+    out = pd.DataFrame({
+        "STUDYID": dm["STUDYID"], "USUBJID": ids, "SUBJID": dm["SUBJID"], "SITEID": dm["SITEID"],
+        "AGE": dm["AGE"].astype(int), "SEX": dm["SEX"], "TRT01P": dm["ARMCD"], "TRT01A": dm["ACTARMCD"],
+        "RANDDT": _date(dm["RANDDTC"]),
+    })
+    out["AGEGR1"] = np.select([out["AGE"] < 65, out["AGE"] < 75], ["<65", "65-74"], ">=75")
+    out["AGEGR70"] = np.where(out["AGE"] < 70, "<70", ">=70")
+    supp = sdtm["SUPPDM"].pivot(index="USUBJID", columns="QNAM", values="QVAL")
+    for q in supp.columns:
+        out[q] = ids.map(supp[q]).to_numpy()
+    ex = sdtm["EX"]
+    exd = ex.assign(D=_date(ex["EXSTDTC"]))[lambda d: d["EXDOSE"] > 0].groupby("USUBJID")["D"]
+    out["TRTSDT"] = ids.map(exd.min())
+    out["TRTEDT"] = ids.map(exd.max())
+    out["DTHDT"] = _date(dm["DTHDTC"])
+    cm = sdtm.get("CM")
+    out["NEWTHDT"] = ids.map(cm[cm["CMCAT"] == FURTHER_THERAPY].assign(D=lambda d: _date(d["CMSTDTC"])).groupby("USUBJID")["D"].min()) if cm is not None and len(cm) else pd.NaT
+    rs = sdtm.get("RS")
+    out["PD2DT"] = ids.map(rs[rs["RSTESTCD"] == "PD2"].assign(D=lambda d: _date(d["RSDTC"])).groupby("USUBJID")["D"].min()) if rs is not None and len(rs) else pd.NaT
+    out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids))
+    out["ITTFL"] = "Y"
+    out["SAFFL"] = np.where(out["TRTSDT"].notna(), "Y", "N")
+    for c in ("TRTSDT", "TRTEDT", "DTHDT", "NEWTHDT", "PD2DT", "LSTALVDT", "RANDDT"):
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+    return out

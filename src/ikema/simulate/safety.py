@@ -1,0 +1,256 @@
+"""Safety, PK, immunogenicity and questionnaire records of virtual patients (site records, not yet stored).
+
+All tables are keyed by USUBJID with study days (ADY, day 1 = first dose) and calendar dates:
+  adverse_events  USUBJID, AETERM, AEDECOD, AEBODSYS, AETOXGR, AESER, AEREL, AEACN, AEOUT, AESTDY, AEENDY
+  labs            USUBJID, LBTESTCD, LBTEST, ADY, VALUE, UNIT, LLN
+  pk              USUBJID, ANALYTE, DRUG, ADY, HOUR (clock hour of the sample), VALUE, UNIT, LLOQ, TPT
+  ada             USUBJID, ADY, VISIT, RESULT, TITER
+  questionnaires  USUBJID, ADY, VISIT, QSCAT, QSTESTCD, QSORRES
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ikema.analysis.qol import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code
+from ikema.simulate import params as P
+from ikema.simulate.facts import TrialFacts
+
+DOSE_HOUR = 9.0  # clock hour administrations start (ASSUMPTION; PK sample times are relative to it)
+
+
+def adverse_events(rng: np.random.Generator, events: pd.DataFrame, exposure: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
+    """Adverse events at the published per-arm rates, onset during treatment (+30 days), graded by CTCAE v4.03."""
+    arms = events["ARM"].to_numpy()
+    n = len(events)
+    ids = events["USUBJID"].to_numpy()
+    dur = events["TRTEDY"].to_numpy(float)
+    out = []
+    for term, soc, ia, i3, ka, k3, ser3 in P.AE_TERMS:
+        p_any = np.where(arms == facts.experimental, ia, ka) / 100.0
+        p3 = np.where(arms == facts.experimental, i3, k3) / 100.0
+        has = rng.random(n) < p_any
+        g3 = rng.random(n) < np.divide(p3, p_any, out=np.zeros(n), where=p_any > 0)
+        grade = np.where(g3, np.where(rng.random(n) < 0.15, 4, 3), np.where(rng.random(n) < 0.5, 1, 2))
+        onset = 1 + np.floor((dur + 29) * rng.beta(0.8, 1.8, n)).astype(int)
+        length = np.ceil(np.exp(rng.normal(np.log(10.0), 0.8, n))).astype(int)
+        serious = np.where(g3, rng.random(n) < ser3, rng.random(n) < P.SERIOUS_LOW_GRADE_P * (ser3 > 0))
+        m = has
+        out.append(pd.DataFrame({
+            "USUBJID": ids[m], "AEDECOD": term, "AEBODSYS": soc, "AETOXGR": grade[m], "AESER": np.where(serious[m], "Y", "N"),
+            "AESTDY": onset[m], "AEENDY": onset[m] + length[m],
+        }))
+    # infusion reactions, mostly at the first infusion of the drug that carries them
+    irr_any = np.array([P.IRR[a][0] for a in arms]) / 100.0
+    irr3 = np.array([P.IRR[a][1] for a in arms]) / 100.0
+    has = rng.random(n) < irr_any
+    g3 = rng.random(n) < np.divide(irr3, irr_any, out=np.zeros(n), where=irr_any > 0)
+    grade = np.where(g3, 3, np.where(rng.random(n) < 0.35, 1, 2))
+    first = rng.random(n) < P.IRR_FIRST_INFUSION_SHARE
+    onset = np.where(first, 1, 8)
+    out.append(pd.DataFrame({"USUBJID": ids[has], "AEDECOD": P.IRR_TERM, "AEBODSYS": P.IRR_SOC, "AETOXGR": grade[has],
+                             "AESER": np.where(g3[has], "Y", "N"), "AESTDY": onset[has], "AEENDY": onset[has] + 1}))
+    ae = pd.concat(out, ignore_index=True)
+    ae["AEREL"] = np.where(rng.random(len(ae)) < 0.55, "RELATED", "NOT RELATED")
+    ae.loc[ae["AEDECOD"] == P.IRR_TERM, "AEREL"] = "RELATED"
+    ae["AEACN"] = "DOSE NOT CHANGED"
+    ae["AEOUT"] = "RECOVERED/RESOLVED"
+    ae["AESDTH"] = "N"
+    # the event that led to permanent discontinuation, at the end of treatment
+    stop = events[events["EOTREAS"] == "ADVERSE EVENT"]
+    if len(stop):
+        k = len(stop)
+        pick = rng.integers(0, len(P.AE_TERMS), k)
+        extra = pd.DataFrame({
+            "USUBJID": stop["USUBJID"].to_numpy(), "AEDECOD": [P.AE_TERMS[j][0] for j in pick],
+            "AEBODSYS": [P.AE_TERMS[j][1] for j in pick], "AETOXGR": 3, "AESER": "Y",
+            "AESTDY": np.maximum(stop["TRTEDY"].to_numpy(int) - 2, 1), "AEENDY": stop["TRTEDY"].to_numpy(int) + 20,
+            "AEREL": "RELATED", "AEACN": "DRUG WITHDRAWN", "AEOUT": "RECOVERED/RESOLVED", "AESDTH": "N"})
+        ae = pd.concat([ae, extra], ignore_index=True)
+    # fatal adverse events for deaths not due to progression
+    fatal = events[events["DTHCAUS"] == "ADVERSE EVENT"]
+    if len(fatal):
+        trt = pd.to_datetime(fatal["TRTSDT"])
+        dday = ((pd.to_datetime(fatal["DTHDT"]) - trt).dt.days + 1).to_numpy(int)
+        causes = ("Pneumonia", "Sepsis", "Cardiac failure")
+        socs = {t[0]: t[1] for t in P.AE_TERMS}
+        pick = [causes[j] for j in rng.integers(0, len(causes), len(fatal))]
+        ae = pd.concat([ae, pd.DataFrame({
+            "USUBJID": fatal["USUBJID"].to_numpy(), "AEDECOD": pick, "AEBODSYS": [socs[t] for t in pick], "AETOXGR": 5,
+            "AESER": "Y", "AESTDY": np.maximum(dday - 5, 1), "AEENDY": dday, "AEREL": "NOT RELATED",
+            "AEACN": "NOT APPLICABLE", "AEOUT": "FATAL", "AESDTH": "Y"})], ignore_index=True)
+    ae["AETERM"] = ae["AEDECOD"].str.upper()
+    # nothing is reported after death or after the end of follow-up for the patient
+    last = ae["USUBJID"].map(_last_day(events)).to_numpy()
+    keep = ae["AESTDY"].to_numpy() <= last
+    ae, last = ae[keep].copy(), last[keep]
+    open_ = ae["AEENDY"].to_numpy() >= last
+    ae["AEENDY"] = np.minimum(ae["AEENDY"].to_numpy(), last)
+    ae["AEOUT"] = np.where(open_ & (ae["AESDTH"] != "Y"), "NOT RECOVERED/NOT RESOLVED", ae["AEOUT"])
+    return ae.sort_values(["USUBJID", "AESTDY", "AEDECOD"], kind="stable").reset_index(drop=True)
+
+
+def _last_day(events: pd.DataFrame) -> dict:
+    trt = pd.to_datetime(events["TRTSDT"])
+    last = (pd.to_datetime(events["LSTALVDT"]) - trt).dt.days + 1
+    return dict(zip(events["USUBJID"], last))
+
+
+def lab_days(trtedy: int, cycle_days: int) -> np.ndarray:
+    """Haematology days: C1 days 1, 8, 15, 22, then days 1 and 15 of each cycle, to 30 days after the last dose."""
+    first = np.array([1, 8, 15, 22])
+    later = np.concatenate([[c * cycle_days + 1, c * cycle_days + 15] for c in range(1, trtedy // cycle_days + 2)])
+    days = np.concatenate([first, later])
+    return days[days <= trtedy + 30]
+
+
+def labs(rng: np.random.Generator, events: pd.DataFrame, baseline: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
+    """Neutrophils, platelets, haemoglobin and lymphocytes at the haematology visits (CTCAE grades derive later)."""
+    base_cols = {"NEUT": "ANC", "PLAT": "PLATELETS", "HGB": "HGB"}
+    arms = events["ARM"].to_numpy()
+    last = _last_day(events)
+    rows = []
+    for i, e in enumerate(events.itertuples(index=False)):
+        days = lab_days(int(e.TRTEDY), facts.cycle_days)
+        days = days[days <= last[e.USUBJID]]
+        rows.append((e.USUBJID, days))
+    pid = np.concatenate([np.full(len(d), i) for i, (_, d) in enumerate(rows)])
+    ady = np.concatenate([d for _, d in rows])
+    ids = events["USUBJID"].to_numpy()[pid]
+    trtedy = events["TRTEDY"].to_numpy()[pid]
+    on = (ady > 1) & (ady <= trtedy)
+    out = []
+    n = len(events)
+    for code, (name, unit, lln, bmed, bsd, drop_med, drop_sd, noise_sd) in P.LABS.items():
+        if code in base_cols:
+            base = baseline[base_cols[code]].to_numpy(float)
+        else:
+            base = bmed * np.exp(rng.normal(0.0, bsd, n))
+        drop = np.array([drop_med[a] for a in arms]) + drop_sd * rng.standard_normal(n)
+        v = np.log(base[pid]) - np.where(on, np.maximum(drop[pid], 0.0), 0.0) + noise_sd * rng.standard_normal(len(pid))
+        v = np.where(ady == 1, np.log(base[pid]), v)
+        val = np.round(np.exp(v), 0 if code in ("PLAT", "HGB") else 2)
+        out.append(pd.DataFrame({"USUBJID": ids, "LBTESTCD": code, "LBTEST": name, "ADY": ady, "VALUE": val,
+                                 "UNIT": unit, "LLN": lln}))
+    return pd.concat(out, ignore_index=True).sort_values(["USUBJID", "ADY", "LBTESTCD"], kind="stable").reset_index(drop=True)
+
+
+def _one_compartment(dose_t: np.ndarray, dose_mg: np.ndarray, tinf: float, cl: float, v: float, t: float) -> float:
+    """Concentration (mg/L) at time t (h) after infusions starting at dose_t (h): superposition, linear PK."""
+    k = cl / v
+    c = 0.0
+    for t0, d in zip(dose_t, dose_mg):
+        dt_ = t - t0
+        if dt_ <= 0:
+            continue
+        rate = d / tinf
+        if dt_ <= tinf:
+            c += rate / cl * (1 - np.exp(-k * dt_))
+        else:
+            c += rate / cl * (1 - np.exp(-k * tinf)) * np.exp(-k * (dt_ - tinf))
+    return c
+
+
+def pk_samples(rng: np.random.Generator, exposure: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
+    """Isatuximab (ug/mL) and carfilzomib (ng/mL) concentrations at the sampling times (ASSUMPTION schedule:
+    isatuximab pre-dose and end of infusion of C1D1, pre-dose C1D8, C2D1 (+ end of infusion), C4D1, C7D1;
+    carfilzomib end of infusion and 1 h after it on C1D1 and C1D8)."""
+    cd = facts.cycle_days
+    isa_times = [((1, 1), "PRE-DOSE", 0.0), ((1, 1), "EOI", None), ((1, 8), "PRE-DOSE", 0.0), ((2, 1), "PRE-DOSE", 0.0),
+                 ((2, 1), "EOI", None), ((4, 1), "PRE-DOSE", 0.0), ((7, 1), "PRE-DOSE", 0.0)]
+    cfz_times = [((1, 1), "EOI", None), ((1, 1), "1H POST-EOI", 1.0), ((1, 8), "EOI", None), ((1, 8), "1H POST-EOI", 1.0)]
+    drug_lower = exposure["DRUG"].astype(str).str.lower()
+    out = []
+    for analyte, key, pk, times, scale, unit in (
+        ("ISATUXIMAB", "isatuximab", P.ISA_PK, isa_times, 1.0, "ug/mL"),
+        ("CARFILZOMIB", "carfilzomib", P.CFZ_PK, cfz_times, 1000.0, "ng/mL"),
+    ):
+        ex = exposure[drug_lower.str.contains(key)]
+        for uid, g in ex.groupby("USUBJID", sort=True):
+            dose_t = (g["ADY"].to_numpy(float) - 1) * 24 + DOSE_HOUR
+            dose = g["DOSE_MG"].to_numpy(float)
+            eta = np.exp(rng.normal(0.0, 0.25, 2))
+            cl, v = pk["CL"] * eta[0], pk["V"] * eta[1]
+            drug = g["DRUG"].iloc[0]
+            for (cyc, day), tpt, after in times:
+                nominal = (cyc - 1) * cd + day
+                given = g[(g["CYCLE"] == cyc) & (g["DAY"] == day)]
+                if given.empty:
+                    continue
+                ady = int(given["ADY"].iloc[0])
+                start = (ady - 1) * 24 + DOSE_HOUR
+                t = start - 0.25 if tpt == "PRE-DOSE" else start + pk["infusion_h"] + (after or 0.0)
+                c = _one_compartment(dose_t, dose, pk["infusion_h"], cl, v, t) * np.exp(rng.normal(0.0, pk["cv"] / 2))
+                c = c * scale
+                lloq = pk["lloq"] * scale
+                out.append((uid, analyte, drug, ady, t - (ady - 1) * 24, round(c, 4) if c >= lloq else 0.0, unit, lloq,
+                            f"C{cyc}D{day} {tpt}", nominal))
+    return pd.DataFrame(out, columns=["USUBJID", "ANALYTE", "DRUG", "ADY", "HOUR", "VALUE", "UNIT", "LLOQ", "TPT", "NOMDY"])
+
+
+def ada_samples(rng: np.random.Generator, events: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
+    """Anti-isatuximab antibodies in the experimental arm: day 1 (baseline), then day 1 of cycles 2, 4, 7, 13
+    and every 6 cycles while treated (ASSUMPTION schedule); ~1 % treatment-induced positives."""
+    ex = events[events["ARM"] == facts.experimental]
+    rows = []
+    cd = facts.cycle_days
+    for e in ex.itertuples(index=False):
+        cycles = [1, 2, 4, 7] + list(range(13, 400, 6))
+        pos_from = rng.choice(cycles[1:4]) if rng.random() < P.ADA_P else 10**6
+        for c in cycles:
+            ady = (c - 1) * cd + 1
+            if ady > e.TRTEDY + 1:
+                break
+            positive = c >= pos_from
+            titer = float(2 ** rng.integers(1, 6)) if positive else np.nan
+            rows.append((e.USUBJID, ady, f"CYCLE {c} DAY 1", "POSITIVE" if positive else "NEGATIVE", titer))
+    return pd.DataFrame(rows, columns=["USUBJID", "ADY", "VISIT", "RESULT", "TITER"])
+
+
+def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialFacts, qol_every: int = 3) -> pd.DataFrame:
+    """QLQ-C30, QLQ-MY20 and EQ-5D-5L answers at cycle 1 day 1 and day 1 of every `qol_every`-th cycle on
+    treatment, and at end of treatment (ASSUMPTION schedule); answers follow a latent well-being."""
+    cd = facts.cycle_days
+    ids, ady, visit = [], [], []
+    for e in events.itertuples(index=False):
+        c = 1
+        while (c - 1) * cd + 1 <= e.TRTEDY:
+            ids.append(e.USUBJID)
+            ady.append((c - 1) * cd + 1)
+            visit.append(f"CYCLE {c} DAY 1")
+            c += qol_every
+        if e.EOTREAS != "ONGOING":
+            ids.append(e.USUBJID)
+            ady.append(int(e.TRTEDY) + 30)
+            visit.append("END OF TREATMENT")
+    ids = np.array(ids)
+    ady = np.array(ady)
+    last = pd.Series(ids).map(_last_day(events)).to_numpy()
+    keep = ady <= last
+    ids, ady, visit = ids[keep], ady[keep], np.array(visit)[keep]
+    k = len(ids)
+    person = {u: rng.normal(0.0, P.QOL_LATENT_SD) for u in events["USUBJID"]}
+    eot = np.char.startswith(visit.astype(str), "END")
+    # well-being: improves a little on response (ASSUMPTION), worse at end of treatment (progression, toxicity)
+    latent = np.array([person[u] for u in ids]) + np.where(ady > 1, 0.15, 0.0) - np.where(eot, 0.4, 0.0)
+    frames = []
+
+    def ordinal(worse_is_high: bool, lo: int, hi: int, size: int, lat: np.ndarray) -> np.ndarray:
+        x = (lo + hi) / 2 + (-1 if worse_is_high else 1) * lat * (hi - lo) / 3 + rng.normal(0.0, P.QOL_ITEM_NOISE, size)
+        if worse_is_high:
+            x = x - (hi - lo) * 0.2
+        return np.clip(np.rint(x), lo, hi).astype(int)
+
+    for item in range(1, 31):
+        ans = ordinal(False, 1, 7, k, latent) if item >= 29 else ordinal(True, 1, 4, k, latent)
+        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": C30, "QSTESTCD": item_code(C30, item), "QSORRES": ans.astype(str)}))
+    for item in range(31, 51):
+        ans = ordinal(item < 47, 1, 4, k, latent)
+        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": MY20, "QSTESTCD": item_code(MY20, item), "QSORRES": ans.astype(str)}))
+    for code in EQ5D_DIMENSIONS:
+        ans = ordinal(True, 1, 5, k, latent)
+        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": EQ5D, "QSTESTCD": code, "QSORRES": ans.astype(str)}))
+    vas = np.clip(np.rint(70 + 12 * latent + rng.normal(0, 8, k)), 0, 100).astype(int)
+    frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": EQ5D, "QSTESTCD": EQ5D_VAS, "QSORRES": vas.astype(str)}))
+    return pd.concat(frames, ignore_index=True).sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,80 @@
+"""The virtual IKEMA trial: accrual, the randomized patients' courses as site records, and the analysis datasets
+(SDTM -> data cut -> ADaM) the real derivations produce from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from ikema.response import Criteria
+from ikema.simulate.facts import TrialFacts
+from ikema.simulate.outcomes import simulate_outcomes
+from ikema.simulate.safety import ada_samples, adverse_events, labs, pk_samples, questionnaires
+
+
+def accrual_dates(rng: np.random.Generator, n: int, first: dt.date, last: dt.date) -> list[dt.date]:
+    """Sorted randomization dates of `n` patients between the first and last patient's dates (ramp-up accrual:
+    density rising linearly over the first third, ASSUMPTION), first and last pinned."""
+    span = (last - first).days
+    u = np.sort(rng.random(n))
+    # inverse CDF of a density that ramps up over the first third then stays flat
+    a = 1.0 / 3.0
+    f0 = a / 2 / (1 - a / 2)  # CDF mass of the ramp
+    x = np.where(u < f0, np.sqrt(u / f0) * a, a + (u - f0) / (1 - f0) * (1 - a))
+    days = np.round(x * span).astype(int)
+    days[0], days[-1] = 0, span
+    return [first + dt.timedelta(days=int(d)) for d in np.sort(days)]
+
+
+def simulate_records(rng: np.random.Generator, subjects: pd.DataFrame, facts: TrialFacts, criteria: Criteria) -> dict[str, pd.DataFrame]:
+    """All site records of the randomized `subjects` (USUBJID, ARM, RANDDT and baseline columns) to the last cutoff."""
+    s = subjects.reset_index(drop=True).copy()
+    s["TRTSDT"] = pd.to_datetime(s["RANDDT"]) + pd.to_timedelta(rng.integers(0, 5, len(s)), unit="D")
+    rec = simulate_outcomes(rng, s, facts, criteria)
+    ev = rec["events"]
+    rec["adverse_events"] = adverse_events(rng, ev, rec["exposure"], facts)
+    rec["labs"] = labs(rng, ev, s, facts)
+    rec["pk"] = pk_samples(rng, rec["exposure"], facts)
+    rec["ada"] = ada_samples(rng, ev, facts)
+    rec["questionnaires"] = questionnaires(rng, ev, facts)
+    rec["subjects"] = s
+    return rec
+
+
+def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: object, criteria: Criteria,
+                   outcomes: bool = True) -> dict[str, pd.DataFrame]:
+    """ADaM datasets (ADSL, ADRS, ADTTE and, if `outcomes`, ADAE, ADLB, ADEX, ADPC, ADIS, ADQS) from a data cut."""
+    from ikema.cdisc.adam.adrs import derive_adrs
+    from ikema.cdisc.adam.adsl import derive_adsl
+    from ikema.cdisc.adam.adtte import derive_adtte
+
+    adsl = derive_adsl(sdtm)
+    xd = sdtm["XD"]
+    assess = pd.DataFrame({
+        "USUBJID": xd["USUBJID"], "ADT": xd["XDDTC"], "PARAM": xd["XDTESTCD"],
+        "AVAL": xd["XDSTRESN"], "AVALC": np.where(pd.isna(xd["XDSTRESN"]), xd["XDSTRESC"], ""),
+    })
+    adrs = derive_adrs(adsl, assess, criteria)
+    adtte = derive_adtte(adsl, adrs, max_gap_days=2 * facts.cycle_days, cutoff=cutoff)
+    out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
+    if outcomes:
+        from ikema.cdisc.adam.adae import derive_adae
+        from ikema.cdisc.adam.adex import derive_adex
+        from ikema.cdisc.adam.adis import derive_adis
+        from ikema.cdisc.adam.adlb import derive_adlb
+        from ikema.cdisc.adam.adpc import derive_adpc
+        from ikema.cdisc.adam.adqs import derive_adqs
+
+        ex = sdtm["EX"]
+        out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=30)
+        out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
+        out["ADEX"] = derive_adex(ex, cycle_days=facts.cycle_days)
+        drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
+        analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
+        pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
+        out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=facts.cycle_days)
+        out["ADIS"] = derive_adis(sdtm["IS"], adsl)
+        out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
+    return out
