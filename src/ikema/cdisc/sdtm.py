@@ -207,12 +207,21 @@ def write_domains(domains: dict[str, pd.DataFrame], out_dir: Path, formats: tupl
             p = out_dir / f"{name.lower()}.xpt"
             x = df.copy()
             for c in x.columns:
-                if x[c].dtype == object or str(x[c].dtype).startswith("string"):
-                    x[c] = x[c].astype(object).where(x[c].notna(), "").astype(str)
-                elif str(x[c].dtype) == "bool":
+                kind = str(x[c].dtype)
+                if kind == "bool":
                     x[c] = np.where(x[c], "Y", "N")
+                elif kind.startswith("timedelta"):
+                    x[c] = x[c].dt.days.astype(float)
+                elif kind in ("Int64", "Float64", "Int32", "boolean"):
+                    x[c] = x[c].astype(float)
+                elif kind.startswith("datetime"):
+                    x[c] = x[c].dt.tz_localize(None) if getattr(x[c].dt, "tz", None) else x[c]
+                elif not (kind.startswith("int") or kind.startswith("float")):
+                    x[c] = x[c].astype(object).where(x[c].notna(), "").astype(str)
+            # SDTM names fit version 5 (8 characters); ADaM derivations may carry longer names: version 8
+            version = 5 if all(len(str(c)) <= 8 for c in x.columns) else 8
             try:
-                pyreadstat.write_xport(x, str(p), table_name=name[:8], file_format_version=5)
+                pyreadstat.write_xport(x, str(p), table_name=name[:8], file_format_version=version)
             except Exception as exc:  # pyreadstat reports unsupported columns here
                 raise input_error(name, "(dataset)", "xpt", str(exc), "columns writable as SAS transport v5") from exc
             written.append(p)

@@ -32,7 +32,7 @@ CYTO_MISSING_P = 0.07  # ASSUMPTION: cytogenetics not evaluable -> R-ISS not cla
 GAIN1Q_P = pooled(42, 42)  # [11]
 HIGH_LDH_P = 0.12  # ASSUMPTION: LDH > ULN (enters R-ISS)
 EGFR_LT60_P = pooled(24, 15)  # eGFR < 60 [11]
-PRIOR_LINES_P = (pooled(44, 45), 0.34, 0.17, 0.04)  # 1 [11]; 2/3/4 ASSUMPTION with median 2, range 1-4 [11]
+PRIOR_LINES_P = (pooled(44, 45), 0.35, 0.19, 0.01)  # 1 [11]; 2/3/4 ASSUMPTION with median 2, range 1-4 [11]
 PRIOR_PI_P = pooled(93, 85)  # [11]
 PRIOR_BORTEZOMIB_OF_PI = pooled(91, 83) / pooled(93, 85)  # bortezomib among PI-exposed [11]
 PRIOR_IMID_P = pooled(76, 81)  # [11]
@@ -57,13 +57,13 @@ BMPC0_MEDIAN, BMPC0_SDLOG = 25.0, 0.6  # % plasma cells in marrow, ASSUMPTION
 # probabilities, a finding that one eligibility criterion of the protocol rejects (calibrated to ~11 %).
 SCREEN_FAIL_P = MappingProxyType(
     {
-        "not_measurable": 0.035,  # M-protein below the measurable-disease thresholds
+        "not_measurable": 0.006,  # M-protein below the measurable-disease thresholds
         "low_neutrophils": 0.02,
         "low_platelets": 0.02,
         "low_hemoglobin": 0.01,
         "low_crcl": 0.01,
         "ecog_3": 0.008,
-        "too_many_lines": 0.008,
+        "too_many_lines": 0.004,
         "high_bilirubin": 0.005,
     }
 )
@@ -85,9 +85,9 @@ DISEASE = MappingProxyType(
         "Kd": MappingProxyType(
             {
                 "refractory_p": 0.05,
-                "logit_pi_mu": -3.8, "logit_pi_sd": 2.7,
+                "logit_pi_mu": -3.9, "logit_pi_sd": 2.7,
                 "gs_median": -0.060, "gs_sdlog": 0.45,
-                "gr_median": 0.0040, "gr_sdlog": 0.75,
+                "gr_median": 0.0032, "gr_sdlog": 0.75,
             }
         ),
     }
@@ -139,15 +139,15 @@ AE_TERMS = (
     ("Dyspnoea", "Respiratory, thoracic and mediastinal disorders", 28.8, 5.0, 24.0, 0.8, 0.5),
     ("Cough", "Respiratory, thoracic and mediastinal disorders", 23.0, 0.0, 15.0, 0.0, 0.0),
     ("Vomiting", "Gastrointestinal disorders", 15.0, 1.1, 9.0, 0.8, 0.3),
-    ("Insomnia", "Psychiatric disorders", 24.0, 5.0, 23.0, 2.0, 0.0),  # A
+    ("Insomnia", "Psychiatric disorders", 24.0, 1.5, 23.0, 1.0, 0.0),  # A
     ("Cardiac failure", "Cardiac disorders", 7.0, 4.0, 7.0, 4.0, 1.0),  # A
     ("Acute kidney injury", "Renal and urinary disorders", 8.0, 4.0, 9.0, 5.0, 1.0),  # A
     ("Sepsis", "Infections and infestations", 5.0, 5.0, 4.0, 4.0, 1.0),  # A
-    ("Hyperglycaemia", "Metabolism and nutrition disorders", 12.0, 5.0, 10.0, 4.0, 0.0),  # A
-    ("Neutropenia", "Blood and lymphatic system disorders", 20.0, 15.0, 10.0, 6.0, 0.1),  # A
-    ("Thrombocytopenia", "Blood and lymphatic system disorders", 28.0, 18.0, 24.0, 14.0, 0.1),  # A
-    ("Anaemia", "Blood and lymphatic system disorders", 25.0, 12.0, 24.0, 11.0, 0.1),  # A
-    ("Lymphopenia", "Blood and lymphatic system disorders", 20.0, 17.0, 15.0, 12.0, 0.0),  # A
+    ("Hyperglycaemia", "Metabolism and nutrition disorders", 12.0, 2.0, 10.0, 2.0, 0.0),  # A
+    ("Neutropenia", "Blood and lymphatic system disorders", 15.0, 8.0, 8.0, 3.0, 0.1),  # A
+    ("Thrombocytopenia", "Blood and lymphatic system disorders", 22.0, 10.0, 18.0, 8.0, 0.1),  # A
+    ("Anaemia", "Blood and lymphatic system disorders", 20.0, 7.0, 20.0, 7.0, 0.1),  # A
+    ("Lymphopenia", "Blood and lymphatic system disorders", 15.0, 10.0, 12.0, 7.0, 0.0),  # A
     ("Pyrexia", "General disorders and administration site conditions", 20.0, 2.0, 16.0, 1.0, 0.8),  # A
     ("Back pain", "Musculoskeletal and connective tissue disorders", 22.0, 2.0, 20.0, 2.0, 0.2),  # A
 )
@@ -165,10 +165,10 @@ FATAL_AE_P = MappingProxyType({"IKd": 0.034, "Kd": 0.033})  # ASSUMPTION (fatal 
 # the worst-grade shares [19]. (baseline median, sdlog, on-treatment log drop median per arm, its sd, noise sd)
 LABS = MappingProxyType(
     {
-        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"IKd": 0.55, "Kd": 0.25}, 0.35, 0.30),
-        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"IKd": 0.75, "Kd": 0.62}, 0.45, 0.30),
-        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"IKd": 0.08, "Kd": 0.07}, 0.12, 0.08),
-        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"IKd": 0.95, "Kd": 0.78}, 0.45, 0.30),
+        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"IKd": 0.40, "Kd": 0.10}, 0.30, 0.25),
+        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"IKd": 0.60, "Kd": 0.48}, 0.40, 0.25),
+        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"IKd": 0.03, "Kd": 0.02}, 0.08, 0.06),
+        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"IKd": 0.80, "Kd": 0.62}, 0.40, 0.25),
     }
 )  # code: (name, unit, LLN, baseline median, baseline sdlog, drop median, drop sd, visit noise sd)
 

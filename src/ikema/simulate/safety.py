@@ -33,7 +33,7 @@ def adverse_events(rng: np.random.Generator, events: pd.DataFrame, exposure: pd.
         has = rng.random(n) < p_any
         g3 = rng.random(n) < np.divide(p3, p_any, out=np.zeros(n), where=p_any > 0)
         grade = np.where(g3, np.where(rng.random(n) < 0.15, 4, 3), np.where(rng.random(n) < 0.5, 1, 2))
-        onset = 1 + np.floor((dur + 29) * rng.beta(0.8, 1.8, n)).astype(int)
+        onset = 1 + np.floor((dur + 29) * rng.beta(0.6, 2.5, n)).astype(int)  # ASSUMPTION: front-loaded onset
         length = np.ceil(np.exp(rng.normal(np.log(10.0), 0.8, n))).astype(int)
         serious = np.where(g3, rng.random(n) < ser3, rng.random(n) < P.SERIOUS_LOW_GRADE_P * (ser3 > 0))
         m = has

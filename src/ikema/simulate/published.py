@@ -1,0 +1,108 @@
+"""The published IKEMA quantities the virtual trial is compared with (../shared/reference/ikema_published.md),
+each with the analysis cutoff it belongs to and how to read the simulated value from results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+MONTH = 30.4375
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One published number: key, label, cutoff name, published value, source, and its reader from results."""
+
+    key: str
+    label: str
+    cutoff: str
+    published: float
+    source: str
+    read: Callable[[dict], float | None]
+    unit: str = ""
+
+
+def _tte(param: str, field: str, arm: str | None = None, months: bool = False):
+    def read(res: dict):
+        p = res.get("parameters", {}).get(param)
+        if p is None:
+            return None
+        v = p["arms"].get(arm, {}).get(field) if arm else p.get(field)
+        if v is None:
+            return None
+        return v / MONTH if months else v
+    return read
+
+
+def _events(param: str):
+    def read(res: dict):
+        p = res.get("parameters", {}).get(param)
+        return None if p is None else float(sum(a["events"] for a in p["arms"].values()))
+    return read
+
+
+def _rate(param: str, arm: str):
+    def read(res: dict):
+        p = res.get("parameters", {}).get(param)
+        return None if p is None else 100.0 * p["arms"][arm]["rate"]
+    return read
+
+
+def _safety(key: str, arm: str):
+    def read(res: dict):
+        v = res.get("safety_summary", {}).get(key, {}).get(arm)
+        return None if v is None else 100.0 * v
+    return read
+
+
+def quantities(exp: str, ctl: str) -> list[Quantity]:
+    """The published quantities (experimental arm code `exp`, control `ctl`)."""
+    q = [
+        Quantity("pfs_events_interim", "PFS events (IRC), interim", "interim", 103, "[1][7]", _events("PFS")),
+        Quantity("pfs_hr_interim", "PFS hazard ratio, interim", "interim", 0.531, "[9][3]", _tte("PFS", "hazard_ratio")),
+        Quantity("pfs_median_ctl_interim", f"Median PFS {ctl} (months), interim", "interim", 19.15, "[9][3]", _tte("PFS", "median", ctl, True), "months"),
+        Quantity("orr_exp", f"ORR {exp} (%)", "interim", 86.6, "[12][8]", _rate("RSP", exp), "%"),
+        Quantity("orr_ctl", f"ORR {ctl} (%)", "interim", 82.9, "[12][8]", _rate("RSP", ctl), "%"),
+        Quantity("vgpr_exp", f">=VGPR {exp} (%)", "interim", 72.6, "[4]", _rate("VGPRRSP", exp), "%"),
+        Quantity("vgpr_ctl", f">=VGPR {ctl} (%)", "interim", 56.1, "[4]", _rate("VGPRRSP", ctl), "%"),
+        Quantity("cr_exp", f">=CR {exp} (%)", "interim", 39.7, "[4]", _rate("CRRSP", exp), "%"),
+        Quantity("cr_ctl", f">=CR {ctl} (%)", "interim", 27.6, "[4]", _rate("CRRSP", ctl), "%"),
+        Quantity("cradj_exp", f">=CR adjusted for isatuximab interference {exp} (%)", "interim", 45.8, "[4]", _rate("CRRSPADJ", exp), "%"),
+        Quantity("mrd_exp", f"MRD negativity {exp} (%)", "interim", 29.6, "[4]", _rate("MRDNEG", exp), "%"),
+        Quantity("mrd_ctl", f"MRD negativity {ctl} (%)", "interim", 13.0, "[4]", _rate("MRDNEG", ctl), "%"),
+        Quantity("mrdcr_exp", f"MRD-negative CR {exp} (%)", "interim", 20.1, "[4]", _rate("MRDNEGCR", exp), "%"),
+        Quantity("mrdcr_ctl", f"MRD-negative CR {ctl} (%)", "interim", 10.6, "[4]", _rate("MRDNEGCR", ctl), "%"),
+        Quantity("ttfr_exp", f"Median time to first response {exp} (months)", "interim", 1.08, "[8]", _tte("TTFR_R", "median", exp, True), "months"),
+        Quantity("ttfr_ctl", f"Median time to first response {ctl} (months)", "interim", 1.12, "[8]", _tte("TTFR_R", "median", ctl, True), "months"),
+        Quantity("pfs_events_final", "PFS events (IRC), final PFS", "final", 159, "[3][13]", _events("PFS")),
+        Quantity("pfs_hr_final", "PFS hazard ratio, final PFS", "final", 0.58, "[3][13]", _tte("PFS", "hazard_ratio")),
+        Quantity("pfs_median_exp_final", f"Median PFS {exp} (months), final", "final", 35.7, "[3][13]", _tte("PFS", "median", exp, True), "months"),
+        Quantity("pfs_median_ctl_final", f"Median PFS {ctl} (months), final", "final", 19.2, "[3][13]", _tte("PFS", "median", ctl, True), "months"),
+        Quantity("cr_exp_final", f">=CR {exp} (%), final", "final", 44.1, "[3]", _rate("CRRSP", exp), "%"),
+        Quantity("cr_ctl_final", f">=CR {ctl} (%), final", "final", 28.5, "[3]", _rate("CRRSP", ctl), "%"),
+        Quantity("mrd_exp_final", f"MRD negativity {exp} (%), final", "final", 33.5, "[3]", _rate("MRDNEG", exp), "%"),
+        Quantity("mrd_ctl_final", f"MRD negativity {ctl} (%), final", "final", 15.4, "[3]", _rate("MRDNEG", ctl), "%"),
+        Quantity("pfs2_median_exp", f"Median PFS2 {exp} (months)", "final", 47.2, "[13]", _tte("PFS2", "median", exp, True), "months"),
+        Quantity("pfs2_median_ctl", f"Median PFS2 {ctl} (months)", "final", 35.6, "[13]", _tte("PFS2", "median", ctl, True), "months"),
+        Quantity("pfs2_hr", "PFS2 hazard ratio", "final", 0.68, "[13]", _tte("PFS2", "hazard_ratio")),
+        Quantity("os_hr", "OS hazard ratio, final OS", "final_os", 0.855, "[14]", _tte("OS", "hazard_ratio")),
+        Quantity("os_median_ctl", f"Median OS {ctl} (months), final OS", "final_os", 50.6, "[14]", _tte("OS", "median", ctl, True), "months"),
+        Quantity("irr_exp", f"Infusion reactions {exp} (%)", "interim", 45.8, "[19]", _safety("irr", exp), "%"),
+        Quantity("irr_ctl", f"Infusion reactions {ctl} (%)", "interim", 3.3, "[19]", _safety("irr", ctl), "%"),
+        Quantity("g3_exp", f"Grade >=3 TEAE {exp} (%)", "final_os", 84.2, "[21]", _safety("grade3", exp), "%"),
+        Quantity("g3_ctl", f"Grade >=3 TEAE {ctl} (%)", "final_os", 73.0, "[21]", _safety("grade3", ctl), "%"),
+        Quantity("sae_exp", f"Serious TEAE {exp} (%)", "final", 70.1, "[13]", _safety("serious", exp), "%"),
+        Quantity("sae_ctl", f"Serious TEAE {ctl} (%)", "final", 59.8, "[13]", _safety("serious", ctl), "%"),
+        Quantity("pneu3_exp", f"Pneumonia grade >=3 {exp} (%)", "interim", 22.0, "[19]", _safety("pneumonia_g3", exp), "%"),
+        Quantity("neut3_exp", f"Lab neutropenia grade >=3 {exp} (%)", "interim", 19.2, "[19]", _safety("neut_g3", exp), "%"),
+        Quantity("neut3_ctl", f"Lab neutropenia grade >=3 {ctl} (%)", "interim", 7.4, "[19]", _safety("neut_g3", ctl), "%"),
+        Quantity("plat3_exp", f"Lab thrombocytopenia grade >=3 {exp} (%)", "interim", 29.9, "[19]", _safety("plat_g3", exp), "%"),
+        Quantity("plat3_ctl", f"Lab thrombocytopenia grade >=3 {ctl} (%)", "interim", 23.8, "[19]", _safety("plat_g3", ctl), "%"),
+        Quantity("lym3_exp", f"Lab lymphopenia grade >=3 {exp} (%)", "interim", 68.9, "[19]", _safety("lym_g3", exp), "%"),
+        Quantity("lym3_ctl", f"Lab lymphopenia grade >=3 {ctl} (%)", "interim", 57.3, "[19]", _safety("lym_g3", ctl), "%"),
+        Quantity("hgb3_exp", f"Lab anaemia grade >=3 {exp} (%)", "interim", 22.0, "[19]", _safety("hgb_g3", exp), "%"),
+        Quantity("hgb3_ctl", f"Lab anaemia grade >=3 {ctl} (%)", "interim", 19.7, "[19]", _safety("hgb_g3", ctl), "%"),
+        Quantity("aedisc_exp", f"Discontinuation for adverse events {exp} (%)", "interim", 8.0, "[20]", _safety("ae_disc", exp), "%"),
+        Quantity("aedisc_ctl", f"Discontinuation for adverse events {ctl} (%)", "interim", 14.0, "[20]", _safety("ae_disc", ctl), "%"),
+    ]
+    return q
