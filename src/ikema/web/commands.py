@@ -1,0 +1,83 @@
+"""`ikema serve` and `ikema users add`: run the web app and create users from scripts."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from ikema.errors import IkemaError
+
+DEMO_DB = Path("out") / "ikema.db"
+
+
+def _url(database_url: str | None) -> str:
+    from ikema.web.app import DEFAULT_URL
+
+    return database_url or os.environ.get("IKEMA_DATABASE_URL") or DEFAULT_URL
+
+
+def _read_password() -> str:
+    pw = os.environ.get("IKEMA_PASSWORD")
+    if pw is None:
+        if sys.stdin.isatty():
+            pw = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            pw = sys.stdin.readline().rstrip("\n")
+    if not pw:
+        raise IkemaError("no password: give it on standard input or in IKEMA_PASSWORD")
+    return pw
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and the `users` group to the CLI."""
+    users = typer.Typer(help="Web users: create accounts (password on stdin or IKEMA_PASSWORD).", no_args_is_help=True)
+
+    @users.command("add")
+    def users_add(
+        name: str = typer.Argument(..., help="user name (letters, digits, . - _)"),
+        role: str = typer.Option(..., "--role", help="admin, investigator, coordinator, pharmacist, assessor, data_manager, monitor, statistician"),
+        site: str | None = typer.Option(None, "--site", help="site id (required for investigator, coordinator, pharmacist)"),
+        full_name: str = typer.Option("", "--full-name", help="printed name (e-signatures show it)"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///ikema.db)"),
+    ) -> None:
+        """Create a web user; the password is read from standard input or IKEMA_PASSWORD."""
+        from ikema.web import auth, store_glue
+        from ikema.web.security import utcnow
+
+        password = _read_password()
+        engine = store_glue.init(_url(database_url))
+        with store_glue.sessions(engine)() as db:
+            user = auth.create_user(db, name, role, password, site=site, full_name=full_name, by="cli", now=utcnow())
+            db.commit()
+            typer.echo(f"created user {user.username} ({user.role}{', site ' + user.site if user.site else ''})")
+
+    app.add_typer(users, name="users")
+
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
+        port: int = typer.Option(8000, "--port", help="TCP port"),
+        demo: bool = typer.Option(False, "--demo", help="serve out/ikema.db (from `make demo`) with one demo user per role"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///ikema.db)"),
+    ) -> None:
+        """Serve the web application (pages, JSON API under /api/v1, docs at /api/v1/docs)."""
+        import uvicorn
+
+        from ikema.web.app import create_app
+
+        url = _url(database_url)
+        if demo:
+            if not DEMO_DB.is_file():
+                raise IkemaError(f"{DEMO_DB}: no demo database; run `make demo` first")
+            url = f"sqlite:///{DEMO_DB.resolve()}"
+        app = create_app(url)
+        if demo:
+            from ikema.web.demo import ensure_demo_users
+
+            for username, role, site, password in ensure_demo_users(app):
+                typer.echo(f"  {role:<13} user {username:<14} password {password}{'  (site ' + site + ')' if site else ''}")
+        typer.echo(f"ikema EDC on http://{host}:{port}/  (API docs: /api/v1/docs)")
+        uvicorn.run(app, host=host, port=port, log_level="info")
