@@ -37,7 +37,7 @@ def _jsonable(obj):
     return obj
 
 
-def analyse_cut(sdtm: dict, facts: TrialFacts, cutoff: dt.date, criteria: Criteria, outcomes: bool = True) -> tuple[dict, dict]:
+def analyse_cut(sdtm: dict, facts: TrialFacts, cutoff: dt.date, criteria: Criteria, outcomes: bool | str = True) -> tuple[dict, dict]:
     """(ADaM, results) of one data cut: efficacy in the `ikema analyze` schema plus the safety summary."""
     adam = adam_from_sdtm(data_cut(sdtm, cutoff), facts, cutoff, criteria, outcomes=outcomes)
     res = efficacy(adam, facts.experimental, facts.control)
@@ -111,10 +111,10 @@ def write_outputs(
     write_domains(sdtm, out / "sdtm")
     advance("SDTM written")
     by_cut, adams = {}, {}
+    main = "final" if "final" in facts.cutoffs else list(facts.cutoffs)[-1]
     for name, date in facts.cutoffs.items():
-        adams[name], by_cut[name] = analyse_cut(sdtm, facts, date, criteria)
+        adams[name], by_cut[name] = analyse_cut(sdtm, facts, date, criteria, True if name == main else "safety")
         advance(f"analysed the {name} cut")
-    main = "final" if "final" in adams else list(adams)[-1]
     adam = adams[main]
     write_domains({k: v for k, v in adam.items()}, out / "adam")
     outcomes_res, outcomes_html = {}, ""

@@ -44,8 +44,9 @@ def simulate_records(rng: np.random.Generator, subjects: pd.DataFrame, facts: Tr
 
 
 def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: object, criteria: Criteria,
-                   outcomes: bool = True) -> dict[str, pd.DataFrame]:
-    """ADaM datasets (ADSL, ADRS, ADTTE and, if `outcomes`, ADAE, ADLB, ADEX, ADPC, ADIS, ADQS) from a data cut."""
+                   outcomes: bool | str = True) -> dict[str, pd.DataFrame]:
+    """ADaM datasets from a data cut: ADSL, ADRS, ADTTE; with `outcomes` also ADAE, ADLB, ADEX, ADPC, ADIS,
+    ADQS (`outcomes="safety"`: ADAE and ADLB only)."""
     from ikema.cdisc.adam.adrs import derive_adrs
     from ikema.cdisc.adam.adsl import derive_adsl
     from ikema.cdisc.adam.adtte import derive_adtte
@@ -70,6 +71,8 @@ def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: obj
         ex = sdtm["EX"]
         out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=30)
         out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
+        if outcomes == "safety":
+            return out
         out["ADEX"] = derive_adex(ex, cycle_days=facts.cycle_days)
         drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
         analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}

@@ -1,0 +1,38 @@
+"""Data cut: only records dated on or before the cutoff survive; end dates after it become ongoing."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ikema.cdisc.sdtm import data_cut
+
+
+def _sdtm() -> dict[str, pd.DataFrame]:
+    dm = pd.DataFrame({"USUBJID": ["A", "B"], "DTHDTC": ["2020-03-01", "2019-05-02"], "RFENDTC": ["2020-02-20", "2019-05-01"],
+                       "DTHFL": ["Y", "Y"]})
+    ex = pd.DataFrame({"USUBJID": ["A", "A", "A", "B"], "EXSTDTC": ["2019-01-01T09:00", "2020-02-07T09:00", "2020-02-08T09:00", "2019-05-01T09:00"],
+                       "EXENDTC": ["2019-01-01T09:00", "2020-02-07T09:00", "2020-02-08T09:00", "2019-05-01T09:00"]})
+    ae = pd.DataFrame({"USUBJID": ["A", "A", "B"], "AESTDTC": ["2020-01-30", "2020-02-08", "2019-04-01"],
+                       "AEENDTC": ["2020-02-10", "2020-02-09", "2019-04-05"]})
+    xd = pd.DataFrame({"USUBJID": ["A", "A"], "XDDTC": ["2020-02-07", "2020-02-08"], "XDTESTCD": ["SMPROT", "SMPROT"]})
+    return {"DM": dm, "EX": ex, "AE": ae, "XD": xd}
+
+
+def test_records_after_the_cutoff_are_removed_and_dates_blanked():
+    cut = data_cut(_sdtm(), "2020-02-07")
+    assert cut["XD"]["XDDTC"].tolist() == ["2020-02-07"]  # on the cutoff day is kept
+    assert cut["EX"]["EXSTDTC"].str.slice(0, 10).tolist() == ["2019-01-01", "2020-02-07", "2019-05-01"]
+    assert cut["AE"]["AESTDTC"].tolist() == ["2020-01-30", "2019-04-01"]
+    assert cut["AE"]["AEENDTC"].tolist() == ["", "2019-04-05"]  # resolved after the cut: ongoing at the cut
+    dm = cut["DM"].set_index("USUBJID")
+    assert dm.loc["A", "DTHDTC"] == "" and dm.loc["A", "DTHFL"] == ""  # death after the cut is not yet known
+    assert dm.loc["B", "DTHDTC"] == "2019-05-02" and dm.loc["B", "DTHFL"] == "Y"
+    assert dm.loc["A", "RFENDTC"] == "2020-02-07"  # last dose in the cut
+
+
+def test_the_input_is_not_changed():
+    s = _sdtm()
+    before = {k: v.copy() for k, v in s.items()}
+    data_cut(s, "2019-06-01")
+    for k in s:
+        pd.testing.assert_frame_equal(s[k], before[k])
