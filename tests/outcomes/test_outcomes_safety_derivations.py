@@ -153,3 +153,13 @@ def test_planned_doses_from_calendar_rows():
     adex = derive_adex(EX[EX["USUBJID"] == "S1"], planned=pd.concat([plan, cfz], ignore_index=True))
     isa = adex.set_index("EXTRT").loc["ISATUXIMAB"]
     assert isa["PLANDOSE"] == 4200.0 and isa["RDI"] == pytest.approx(1400 / 4200)
+
+
+def test_rdi_from_per_administration_planned_dose():
+    ex = EX.assign(EXPLDOS=[700, 700, 40, 700, 40, 40], EXDOSE=[700, 350, 40, 650, 40, 0])
+    adex = derive_adex(ex).set_index(["USUBJID", "EXTRT"])
+    assert adex.loc[("S1", "ISATUXIMAB"), "RDI"] == pytest.approx(1050 / 1400)
+    assert adex.loc[("S3", "CARFILZOMIB"), "RDI"] == pytest.approx(1.0)  # the missed dose is in an unstarted cycle
+    ex2 = ex.assign(VISIT=["CYCLE 1 DAY 1", "CYCLE 2 DAY 1", "CYCLE 1 DAY 2", "CYCLE 1 DAY 1", "CYCLE 1 DAY 1",
+                           "CYCLE 1 DAY 8"])
+    assert derive_adex(ex2).set_index(["USUBJID", "EXTRT"]).loc[("S3", "CARFILZOMIB"), "RDI"] == pytest.approx(0.5)

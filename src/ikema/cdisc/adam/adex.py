@@ -38,7 +38,9 @@ def derive_adex(ex: pd.DataFrame, cycle_days: int | None = None, planned: pd.Dat
     """One row per subject and drug: FIRSTDT, LASTDT, CYCLES, TRTDURD, CUMDOSE, EXDOSU and (with `planned`) PLANDOSE, RDI.
 
     `planned` has columns EXTRT, CYCLE, PLANDOSE (planned dose per cycle in EXDOSU units) and optionally USUBJID
-    (subject-specific plans, e.g. mg from body weight); a plan without CYCLE applies to every cycle.
+    (subject-specific plans, e.g. mg from body weight); a plan without CYCLE applies to every cycle. Without
+    `planned`, an EXPLDOS column (planned dose of each administration, missed ones recorded with EXDOSE = 0) is
+    summed over the started cycles instead.
     """
     _require(ex, ["USUBJID", "EXTRT", "EXDOSE", "EXSTDTC"], "EX")
     d = ex.copy()
@@ -49,6 +51,7 @@ def derive_adex(ex: pd.DataFrame, cycle_days: int | None = None, planned: pd.Dat
         raise input_error("EX", i + 1, "EXDOSE", ex["EXDOSE"].iloc[i], "a dose >= 0")
     d["CYCLE"] = derive_cycle(d, cycle_days)
     d["_dt"] = iso_to_date(d["EXSTDTC"], "EX", "EXSTDTC")
+    every = d
     d = d[d["EXDOSE"] > 0]
     g = d.groupby(["USUBJID", "EXTRT"])
     out = pd.DataFrame({
@@ -60,8 +63,16 @@ def derive_adex(ex: pd.DataFrame, cycle_days: int | None = None, planned: pd.Dat
     out["TRTDURD"] = (out["LASTDT"] - out["FIRSTDT"]).dt.days + 1
     if "EXDOSU" in d.columns:
         out = out.merge(g["EXDOSU"].first().reset_index(), on=["USUBJID", "EXTRT"], how="left")
-    if planned is not None:
+    if planned is None and "EXPLDOS" in every.columns:
+        # planned dose recorded per administration: sum it over every record (given or missed) in started cycles
+        every = every.assign(EXPLDOS=pd.to_numeric(every["EXPLDOS"], errors="coerce"))
+        started = d[["USUBJID", "EXTRT", "CYCLE"]].drop_duplicates()
+        plan = every.merge(started, on=["USUBJID", "EXTRT", "CYCLE"], how="inner")
+        out = out.merge(plan.groupby(["USUBJID", "EXTRT"], as_index=False)["EXPLDOS"].sum().rename(
+            columns={"EXPLDOS": "PLANDOSE"}), on=["USUBJID", "EXTRT"], how="left")
+    elif planned is not None:
         out = out.merge(_planned_total(d, planned), on=["USUBJID", "EXTRT"], how="left")
+    if "PLANDOSE" in out.columns:
         out["RDI"] = out["CUMDOSE"] / out["PLANDOSE"]
         out.loc[~(out["PLANDOSE"] > 0), "RDI"] = np.nan
     return out
