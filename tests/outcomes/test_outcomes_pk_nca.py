@@ -156,6 +156,7 @@ def test_adpc_adpp_derivation():
     res = analyze_pk({"ADPC": adpc, "ADPP": derive_adpp(adpc)})
     cmax = next(r for r in res["summary_by_cycle"] if r["PARAMCD"] == "CMAX")
     assert cmax["n"] == 2 and cmax["geomean"] == pytest.approx(math.sqrt(80 * 60))
+    assert analyze_pk({"ADPC": adpc})["summary_by_cycle"] == res["summary_by_cycle"]  # ADPP derived when absent
     page = render_pk_html(res)
     assert page.count("data:image/png;base64,") == 1 and "CMAX" in page
     with pytest.raises(InputError, match="PCTESTCD"):

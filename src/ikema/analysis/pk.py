@@ -187,8 +187,12 @@ def summarize_by_cycle(adpp: pd.DataFrame, params: Sequence[str] = ("CMAX", "CTR
 
 
 def analyze_pk(datasets: Mapping[str, pd.DataFrame]) -> dict:
-    """PK results from ADPP (and ADPC for the mean profile): parameter summaries by cycle and mean concentrations."""
+    """PK results: NCA parameter summaries by cycle (ADPP, derived from ikema ADPC when absent) and mean profiles."""
     ds = {k.upper(): _standard_pk_columns(v) for k, v in datasets.items() if k.upper() in ("ADPP", "ADPC")}
+    if "ADPP" not in ds and "ADPC" in ds and {"DOSENUM", "ARRLT", "ANALYTE"} <= set(ds["ADPC"].columns):
+        from ikema.cdisc.adam.adpp import derive_adpp  # ikema's own ADPC: derive the NCA parameters here
+
+        ds["ADPP"] = derive_adpp(ds["ADPC"])
     res: dict = {}
     if "ADPP" in ds:
         res["summary_by_cycle"] = summarize_by_cycle(ds["ADPP"])
