@@ -86,8 +86,9 @@ def simulate_outcomes(
         ["ONGOING", "PROGRESSIVE DISEASE", "DEATH", "WITHDRAWAL BY SUBJECT"],
         "ADVERSE EVENT",
     )
-    # a share of non-PD stops are for other reasons than adverse events (ASSUMPTION: half)
-    other = (eot_reason == "ADVERSE EVENT") & (rng.random(n) < 0.5)
+    # a share of non-PD stops are for other reasons than adverse events
+    ae_share = np.array([P.AE_SHARE_OF_NON_PD_STOPS[x] for x in arms])
+    other = (eot_reason == "ADVERSE EVENT") & (rng.random(n) >= ae_share)
     eot_reason = np.where(other, "PHYSICIAN DECISION", eot_reason)
     alive_end = np.minimum(withdraw, end_day)
     lstalv = np.where(np.isfinite(death) & (death <= end_day), death, alive_end)

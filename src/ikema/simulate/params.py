@@ -76,17 +76,17 @@ DISEASE = MappingProxyType(
     {
         "IKd": MappingProxyType(
             {
-                "refractory_p": 0.06,  # primary refractory: pi_r = 1
-                "logit_pi_mu": -5.4, "logit_pi_sd": 3.0,
+                "refractory_p": 0.05,  # primary refractory: pi_r = 1
+                "logit_pi_mu": -5.4, "logit_pi_sd": 3.5,
                 "gs_median": -0.070, "gs_sdlog": 0.45,  # per day: sensitive clone decays (half-life ~10 d)
-                "gr_median": 0.0028, "gr_sdlog": 0.75,  # per day: resistant clone grows
+                "gr_median": 0.0026, "gr_sdlog": 0.75,  # per day: resistant clone grows
             }
         ),
         "Kd": MappingProxyType(
             {
-                "refractory_p": 0.05,
-                "logit_pi_mu": -3.9, "logit_pi_sd": 2.7,
-                "gs_median": -0.060, "gs_sdlog": 0.45,
+                "refractory_p": 0.02,
+                "logit_pi_mu": -3.6, "logit_pi_sd": 3.1,
+                "gs_median": -0.045, "gs_sdlog": 0.45,
                 "gr_median": 0.0032, "gr_sdlog": 0.75,
             }
         ),
@@ -113,10 +113,12 @@ VISIT_JITTER_D = 2  # ASSUMPTION: +- days around the nominal visit
 DEATH_PRE_PD = MappingProxyType({"IKd": 0.0030, "Kd": 0.0030})
 DEATH_POST_PD = MappingProxyType({"IKd": 0.034, "Kd": 0.024})
 DISCONTINUE_NON_PD = MappingProxyType({"IKd": 0.010, "Kd": 0.015})  # stop treatment without progression
+AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"IKd": 0.5, "Kd": 0.75})  # ASSUMPTION (rest: physician decision)
+FIRST_DOSE_DELAY_D = (1, 7)  # ASSUMPTION: days from randomization to day 1 (uniform integers, upper exclusive)
 WITHDRAW_CONSENT = 0.0015  # per month: leaves the study (censored)
 NEXT_THERAPY_DELAY_D = (7, 60)  # further therapy starts this many days after progression (uniform)
 NEXT_THERAPY_AFTER_STOP_P = 0.35  # share of non-PD treatment stops followed by further therapy before PD
-PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"IKd": 11.0, "Kd": 13.0})  # further therapy to PD2 (lognormal)
+PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"IKd": 24.0, "Kd": 19.0})  # further therapy to PD2 (lognormal)
 PFS2_GAP_SDLOG = 0.9
 
 # ---------------------------------------------------------------- treatment
@@ -144,8 +146,8 @@ AE_TERMS = (
     ("Acute kidney injury", "Renal and urinary disorders", 8.0, 4.0, 9.0, 5.0, 1.0),  # A
     ("Sepsis", "Infections and infestations", 5.0, 5.0, 4.0, 4.0, 1.0),  # A
     ("Hyperglycaemia", "Metabolism and nutrition disorders", 12.0, 2.0, 10.0, 2.0, 0.0),  # A
-    ("Neutropenia", "Blood and lymphatic system disorders", 15.0, 8.0, 8.0, 3.0, 0.1),  # A
-    ("Thrombocytopenia", "Blood and lymphatic system disorders", 22.0, 10.0, 18.0, 8.0, 0.1),  # A
+    ("Neutropenia", "Blood and lymphatic system disorders", 17.0, 11.0, 8.0, 3.0, 0.1),  # A
+    ("Thrombocytopenia", "Blood and lymphatic system disorders", 22.0, 12.0, 18.0, 8.0, 0.1),  # A
     ("Anaemia", "Blood and lymphatic system disorders", 20.0, 7.0, 20.0, 7.0, 0.1),  # A
     ("Lymphopenia", "Blood and lymphatic system disorders", 15.0, 10.0, 12.0, 7.0, 0.0),  # A
     ("Pyrexia", "General disorders and administration site conditions", 20.0, 2.0, 16.0, 1.0, 0.8),  # A
@@ -165,10 +167,10 @@ FATAL_AE_P = MappingProxyType({"IKd": 0.034, "Kd": 0.033})  # ASSUMPTION (fatal 
 # the worst-grade shares [19]. (baseline median, sdlog, on-treatment log drop median per arm, its sd, noise sd)
 LABS = MappingProxyType(
     {
-        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"IKd": 0.40, "Kd": 0.10}, 0.30, 0.25),
+        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"IKd": 0.28, "Kd": 0.02}, 0.30, 0.25),
         "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"IKd": 0.60, "Kd": 0.48}, 0.40, 0.25),
-        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"IKd": 0.03, "Kd": 0.02}, 0.08, 0.06),
-        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"IKd": 0.80, "Kd": 0.62}, 0.40, 0.25),
+        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"IKd": 0.06, "Kd": 0.045}, 0.08, 0.06),
+        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"IKd": 0.72, "Kd": 0.60}, 0.40, 0.25),
     }
 )  # code: (name, unit, LLN, baseline median, baseline sdlog, drop median, drop sd, visit noise sd)
 

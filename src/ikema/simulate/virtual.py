@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ikema.response import Criteria
+from ikema.simulate import params as P
 from ikema.simulate.facts import TrialFacts
 from ikema.simulate.outcomes import simulate_outcomes
 from ikema.simulate.safety import ada_samples, adverse_events, labs, pk_samples, questionnaires
@@ -31,7 +32,7 @@ def accrual_dates(rng: np.random.Generator, n: int, first: dt.date, last: dt.dat
 def simulate_records(rng: np.random.Generator, subjects: pd.DataFrame, facts: TrialFacts, criteria: Criteria) -> dict[str, pd.DataFrame]:
     """All site records of the randomized `subjects` (USUBJID, ARM, RANDDT and baseline columns) to the last cutoff."""
     s = subjects.reset_index(drop=True).copy()
-    s["TRTSDT"] = pd.to_datetime(s["RANDDT"]) + pd.to_timedelta(rng.integers(0, 5, len(s)), unit="D")
+    s["TRTSDT"] = pd.to_datetime(s["RANDDT"]) + pd.to_timedelta(rng.integers(*P.FIRST_DOSE_DELAY_D, len(s)), unit="D")
     rec = simulate_outcomes(rng, s, facts, criteria)
     ev = rec["events"]
     rec["adverse_events"] = adverse_events(rng, ev, rec["exposure"], facts)
