@@ -80,6 +80,9 @@ def forest_figure(rows: list[dict]) -> str:
     ax.set_yticks(range(len(rows)), [f"{r['label']} (n={r['n']})" for r in rows[::-1]], fontsize=8)
     ax.axvline(1.0, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
+    ticks = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("PFS hazard ratio (95% CI), experimental vs control")
     return png(fig)
 

@@ -79,15 +79,15 @@ DISEASE = MappingProxyType(
                 "refractory_p": 0.05,  # primary refractory: pi_r = 1
                 "logit_pi_mu": -5.4, "logit_pi_sd": 3.5,
                 "gs_median": -0.070, "gs_sdlog": 0.45,  # per day: sensitive clone decays (half-life ~10 d)
-                "gr_median": 0.0026, "gr_sdlog": 0.75,  # per day: resistant clone grows
+                "gr_median": 0.0023, "gr_sdlog": 0.75,  # per day: resistant clone grows
             }
         ),
         "Kd": MappingProxyType(
             {
-                "refractory_p": 0.02,
-                "logit_pi_mu": -3.6, "logit_pi_sd": 3.1,
-                "gs_median": -0.045, "gs_sdlog": 0.45,
-                "gr_median": 0.0032, "gr_sdlog": 0.75,
+                "refractory_p": 0.01,
+                "logit_pi_mu": -3.7, "logit_pi_sd": 3.1,
+                "gs_median": -0.038, "gs_sdlog": 0.45,
+                "gr_median": 0.0035, "gr_sdlog": 0.75,
             }
         ),
     }
