@@ -44,7 +44,7 @@ def simulate_outcomes(
     """
     n = len(subjects)
     arms = subjects["ARM"].to_numpy()
-    lat = draw_latent(rng, arms)
+    lat = draw_latent(rng, arms, subjects["HIGHRISK"].to_numpy(bool), facts.experimental)
     trtsdt = pd.to_datetime(subjects["TRTSDT"])
     end_day = ((pd.Timestamp(facts.end_of_data) - trtsdt).dt.days + 1).to_numpy()
     pre_pd_death_rate = np.array([P.DEATH_PRE_PD[a] for a in arms])

@@ -79,19 +79,23 @@ DISEASE = MappingProxyType(
                 "refractory_p": 0.05,  # primary refractory: pi_r = 1
                 "logit_pi_mu": -5.4, "logit_pi_sd": 3.5,
                 "gs_median": -0.070, "gs_sdlog": 0.45,  # per day: sensitive clone decays (half-life ~10 d)
-                "gr_median": 0.0023, "gr_sdlog": 0.75,  # per day: resistant clone grows
+                "gr_median": 0.0021, "gr_sdlog": 0.75,  # per day: resistant clone grows
             }
         ),
         "Kd": MappingProxyType(
             {
                 "refractory_p": 0.01,
-                "logit_pi_mu": -3.7, "logit_pi_sd": 3.1,
-                "gs_median": -0.038, "gs_sdlog": 0.45,
+                "logit_pi_mu": -3.9, "logit_pi_sd": 3.1,
+                "gs_median": -0.042, "gs_sdlog": 0.45,
                 "gr_median": 0.0035, "gr_sdlog": 0.75,
             }
         ),
     }
 )
+# High-risk cytogenetics: resistant clone grows faster, and isatuximab's added effect is smaller (ASSUMPTION,
+# reproducing the direction of the published subgroup PFS HRs: standard risk 0.440, high risk 0.724 [15]).
+HIGH_RISK_GR_FACTOR = 1.5
+HIGH_RISK_EXPERIMENTAL_GR_FACTOR = 1.4
 # Assays, ASSUMPTION: multiplicative noise (CV) and quantification limits.
 SPEP_CV, SPEP_LLOQ = 0.08, 0.1  # g/dL; below LLOQ reported as 0 (not quantifiable)
 UPEP_CV, UPEP_LLOQ = 0.15, 10.0  # mg/24 h
@@ -101,8 +105,8 @@ UIFE_LOD = 5.0  # mg/24 h
 IFE_LOD_SDLOG = 0.5
 # Isatuximab IgG-kappa interference: a patient's IFE shows the drug band when its IgG-kappa position is
 # resolved from the patient's own band (ASSUMPTION, calibrated to CR 39.7 % as assessed vs 45.8 % adjusted [4]).
-INTERFERENCE_P = 0.45
-MARROW_LOG_MEAN, MARROW_LOG_SD = -4.0, 1.5  # ASSUMPTION: marrow tumour fraction vs serum burden
+INTERFERENCE_P = 0.55
+MARROW_LOG_MEAN, MARROW_LOG_SD = -3.85, 1.5  # ASSUMPTION: marrow tumour fraction vs serum burden
 MRD_LOD = 1e-5  # NGS sensitivity (tumour cells per nucleated cell) [4]
 MRD_EVERY_CYCLES = 6  # ASSUMPTION: MRD re-tested every 6 cycles while in suspected CR
 MISSED_VISIT_P = 0.03  # ASSUMPTION: a disease assessment visit not done
@@ -114,11 +118,11 @@ DEATH_PRE_PD = MappingProxyType({"IKd": 0.0030, "Kd": 0.0030})
 DEATH_POST_PD = MappingProxyType({"IKd": 0.034, "Kd": 0.024})
 DISCONTINUE_NON_PD = MappingProxyType({"IKd": 0.010, "Kd": 0.015})  # stop treatment without progression
 AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"IKd": 0.5, "Kd": 0.75})  # ASSUMPTION (rest: physician decision)
-FIRST_DOSE_DELAY_D = (1, 7)  # ASSUMPTION: days from randomization to day 1 (uniform integers, upper exclusive)
+FIRST_DOSE_DELAY_D = (0, 7)  # ASSUMPTION: days from randomization to day 1 (uniform integers, upper exclusive)
 WITHDRAW_CONSENT = 0.0015  # per month: leaves the study (censored)
 NEXT_THERAPY_DELAY_D = (7, 60)  # further therapy starts this many days after progression (uniform)
 NEXT_THERAPY_AFTER_STOP_P = 0.35  # share of non-PD treatment stops followed by further therapy before PD
-PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"IKd": 24.0, "Kd": 19.0})  # further therapy to PD2 (lognormal)
+PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"IKd": 32.0, "Kd": 25.0})  # further therapy to PD2 (lognormal)
 PFS2_GAP_SDLOG = 0.9
 
 # ---------------------------------------------------------------- treatment
