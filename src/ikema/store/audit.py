@@ -1,0 +1,154 @@
+"""The audit trail: session hooks that write an append-only audit row for every insert and update of trial data.
+
+The acting user and reason ride on the session: `session.info["user"]`, `session.info["reason"]` (see
+`ikema.store.db.acting`). An insert writes one row per record (field '*', new value = the record as JSON);
+an update writes one row per changed field (old and new value) and needs a reason; deletes of trial data and
+any change to audit rows are refused (StoreError). ORM bulk inserts (`session.execute(insert(Model), rows)`)
+are audited by the same hook, in bulk; ORM bulk UPDATE/DELETE statements on trial tables are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import event, inspect, insert
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from ikema.errors import StoreError
+from ikema.store.models import AuditEntry, Base, utcnow
+
+INSERT_REASON = "initial entry"
+
+
+def _audited(obj: object) -> bool:
+    return isinstance(obj, Base) and type(obj).__audited__
+
+
+def _text(value: Any) -> str | None:
+    """An audit-trail rendering of one stored value."""
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _user(session: Session, what: str) -> str:
+    user = session.info.get("user")
+    if not user:
+        raise StoreError(f"{what}: no acting user on the session (set session.info['user'])")
+    return str(user)
+
+
+@event.listens_for(Session, "before_flush")
+def _check(session: Session, flush_context: Any, instances: Any) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, Base):
+            raise StoreError(
+                f"{type(obj).__tablename__} {_key(obj)}: deleting stored records is refused; correct the record with a reason instead"
+            )
+    for obj in session.dirty:
+        if isinstance(obj, AuditEntry) and session.is_modified(obj):
+            raise StoreError(f"audit_log {obj.id}: audit rows are never changed")
+        if _audited(obj) and session.is_modified(obj):
+            user = _user(session, f"{type(obj).__tablename__} {_key(obj)}")
+            if not session.info.get("reason"):
+                raise StoreError(
+                    f"{type(obj).__tablename__} {_key(obj)}: an update by {user} needs a reason (set session.info['reason'])"
+                )
+    for obj in session.new:
+        if _audited(obj):
+            _user(session, f"{type(obj).__tablename__} (new record)")
+
+
+def _key(obj: Base) -> str:
+    ident = inspect(obj).identity
+    if ident is None:
+        ident = inspect(obj).mapper.primary_key_from_instance(obj)
+    return "/".join(str(v) for v in ident)
+
+
+def _record(obj: Base) -> dict[str, Any]:
+    mapper = inspect(obj).mapper
+    return {a.key: _jsonable(getattr(obj, a.key)) for a in mapper.column_attrs}
+
+
+@event.listens_for(Session, "after_flush")
+def _write(session: Session, flush_context: Any) -> None:
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    user = session.info.get("user")
+    reason = session.info.get("reason")
+    for obj in session.new:
+        if _audited(obj):
+            rec = _record(obj)
+            rows.append(dict(at=now, user=user, table_name=type(obj).__tablename__, record_key=_key(obj),
+                             usubjid=rec.get("usubjid"), field="*", old_value=None,
+                             new_value=json.dumps(rec, sort_keys=True, default=str), reason=reason or INSERT_REASON,
+                             action="INSERT"))
+    for obj in session.dirty:
+        if not (_audited(obj) and session.is_modified(obj)):
+            continue
+        state = inspect(obj)
+        for attr in state.mapper.column_attrs:
+            hist = state.attrs[attr.key].history
+            if not hist.has_changes():
+                continue
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if _text(old) == _text(new):
+                continue
+            rows.append(dict(at=now, user=user, table_name=type(obj).__tablename__, record_key=_key(obj),
+                             usubjid=getattr(obj, "usubjid", None), field=attr.key, old_value=_text(old),
+                             new_value=_text(new), reason=reason, action="UPDATE"))
+    if rows:
+        session.connection().execute(insert(AuditEntry.__table__), rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk(state: ORMExecuteState) -> Any:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    mapper = state.bind_mapper
+    if mapper is None or not issubclass(mapper.class_, Base):
+        return None
+    cls = mapper.class_
+    table = cls.__tablename__
+    if cls is AuditEntry:
+        if state.is_insert:
+            return None
+        raise StoreError("audit_log: audit rows are never changed or deleted")
+    if not cls.__audited__:
+        return None
+    if state.is_delete:
+        raise StoreError(f"{table}: deleting stored records is refused")
+    if state.is_update:
+        raise StoreError(f"{table}: bulk UPDATE statements are refused; change records through the ORM with a reason")
+    session = state.session
+    user = _user(session, f"{table} (bulk insert)")
+    params = state.parameters
+    if not isinstance(params, list) or not params:
+        raise StoreError(f"{table}: inserts through session.execute must pass a list of row dicts")
+    pk = list(mapper.primary_key)
+    result = state.invoke_statement(statement=state.statement.returning(*pk, sort_by_parameter_order=True))
+    frozen = result.freeze()
+    keys = frozen().all()
+    now = utcnow()
+    reason = session.info.get("reason") or INSERT_REASON
+    rows = [dict(at=now, user=user, table_name=table, record_key="/".join(str(v) for v in key),
+                 usubjid=p.get("usubjid"), field="*", old_value=None,
+                 new_value=json.dumps({k: _jsonable(v) for k, v in ({pk[0].key: key[0]} | p).items()}, sort_keys=True, default=str),
+                 reason=reason, action="INSERT")
+            for key, p in zip(keys, params, strict=True)]
+    session.connection().execute(insert(AuditEntry.__table__), rows)
+    return frozen()

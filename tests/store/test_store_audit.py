@@ -1,0 +1,120 @@
+"""The store: Alembic upgrade from empty, and the audit trail on every insert and update (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import insert, inspect, select, text, update
+
+from ikema.errors import StoreError
+from ikema.store import AuditEntry, DiseaseAssessment, Site, Subject, init_db, session_factory, session_scope
+from ikema.store.models import Base
+
+
+def _audit(engine, table=None):
+    with session_factory(engine)() as s:
+        q = select(AuditEntry).order_by(AuditEntry.id)
+        if table:
+            q = q.where(AuditEntry.table_name == table)
+        return s.scalars(q).all()
+
+
+def test_upgrade_from_empty_creates_every_table(store_url):
+    engine = init_db(store_url)
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+    init_db(store_url)  # a second upgrade is a no-op
+    with engine.connect() as c:
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+
+
+def test_insert_and_update_are_audited_field_by_field(store_url):
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Site(site_id="S1", name="Site one"))
+        s.add(Subject(usubjid="X-1", site_id="S1", status="SCREENED", screening={"AGE": 64}))
+    with session_scope(engine, "bob", "transcription error") as s:
+        sub = s.get(Subject, "X-1")
+        sub.status = "SCREEN_FAILED"
+        sub.screening = {"AGE": 17}
+    rows = _audit(engine, "subjects")
+    ins = [r for r in rows if r.action == "INSERT"]
+    assert len(ins) == 1 and ins[0].user == "alice" and ins[0].record_key == "X-1" and ins[0].field == "*"
+    assert json.loads(ins[0].new_value)["status"] == "SCREENED"
+    upd = {r.field: r for r in rows if r.action == "UPDATE"}
+    assert set(upd) == {"status", "screening"}
+    assert (upd["status"].old_value, upd["status"].new_value) == ("SCREENED", "SCREEN_FAILED")
+    assert json.loads(upd["screening"].old_value) == {"AGE": 64} and json.loads(upd["screening"].new_value) == {"AGE": 17}
+    assert all(r.user == "bob" and r.reason == "transcription error" and r.usubjid == "X-1" for r in upd.values())
+    assert all(r.at.tzinfo is None or r.at.utcoffset() == dt.timedelta(0) for r in rows)
+    assert len(_audit(engine, "sites")) == 1
+
+
+def test_update_without_reason_or_user_is_refused_and_nothing_changes(store_url):
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Subject(usubjid="X-1", status="SCREENED", screening={}))
+    with pytest.raises(StoreError, match="needs a reason"):
+        with session_scope(engine, "bob") as s:
+            s.get(Subject, "X-1").status = "RANDOMIZED"
+    with pytest.raises(StoreError, match="no acting user"):
+        with session_factory(engine)() as s:
+            s.add(Subject(usubjid="X-2", status="SCREENED", screening={}))
+            s.commit()
+    with session_factory(engine)() as s:
+        assert s.get(Subject, "X-1").status == "SCREENED"
+        assert s.get(Subject, "X-2") is None
+    assert len(_audit(engine)) == 1
+
+
+def test_delete_of_trial_data_is_refused(store_url):
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Subject(usubjid="X-1", status="SCREENED", screening={}))
+    with pytest.raises(StoreError, match="deleting"):
+        with session_scope(engine, "alice", "duplicate") as s:
+            s.delete(s.get(Subject, "X-1"))
+    with session_factory(engine)() as s:
+        assert s.get(Subject, "X-1") is not None
+
+
+def test_audit_rows_are_immutable_in_orm_and_database(store_url):
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Subject(usubjid="X-1", status="SCREENED", screening={}))
+    with pytest.raises(StoreError, match="never changed"):
+        with session_scope(engine, "mallory", "cover up") as s:
+            s.scalars(select(AuditEntry)).first().user = "nobody"
+    with pytest.raises(StoreError):
+        with session_scope(engine, "mallory", "cover up") as s:
+            s.delete(s.scalars(select(AuditEntry)).first())
+    with pytest.raises(StoreError):
+        with session_scope(engine, "mallory", "cover up") as s:
+            s.execute(update(AuditEntry).values(user="nobody"))
+    for sql in ("UPDATE audit_log SET user_name = 'x'".replace("user_name", '"user"'), "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            with engine.begin() as c:
+                c.execute(text(sql))
+    assert [r.user for r in _audit(engine)] == ["alice"]
+
+
+def test_bulk_insert_is_audited_per_record(store_url):
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Subject(usubjid="X-1", status="RANDOMIZED", screening={}))
+    rows = [dict(usubjid="X-1", date=dt.date(2020, 1, 1 + i), param="SMPROT", aval=1.5 + i, unit="g/dL") for i in range(25)]
+    with session_scope(engine, "sim", "simulated entry") as s:
+        s.execute(insert(DiseaseAssessment), rows)
+    audit = _audit(engine, "disease_assessments")
+    assert len(audit) == 25
+    with session_factory(engine)() as s:
+        stored = {str(a.id): a.aval for a in s.scalars(select(DiseaseAssessment))}
+    for a in audit:
+        assert json.loads(a.new_value)["aval"] == stored[a.record_key]
+        assert a.user == "sim" and a.reason == "simulated entry" and a.action == "INSERT"
+    with pytest.raises(StoreError, match="bulk UPDATE"):
+        with session_scope(engine, "sim", "x") as s:
+            s.execute(update(DiseaseAssessment).values(aval=0.0))
