@@ -33,9 +33,10 @@ class Latent:
     interference: np.ndarray
 
 
-def draw_latent(rng: np.random.Generator, arms: np.ndarray, high_risk: np.ndarray | None = None,
-                experimental: str | None = None) -> Latent:
-    """Latent two-population parameters per patient given the arm codes and high-risk cytogenetics."""
+def draw_latent(rng: np.random.Generator, roles: np.ndarray, high_risk: np.ndarray | None = None) -> Latent:
+    """Latent two-population parameters per patient given the arm roles (experimental/control) and
+    high-risk cytogenetics."""
+    arms = np.asarray(roles)
     n = len(arms)
     pi_r = np.empty(n)
     g_s = np.empty(n)
@@ -53,7 +54,7 @@ def draw_latent(rng: np.random.Generator, arms: np.ndarray, high_risk: np.ndarra
     if high_risk is not None:
         hr = np.asarray(high_risk, dtype=bool)
         g_r = g_r * np.where(hr, P.HIGH_RISK_GR_FACTOR, 1.0)
-        g_r = g_r * np.where(hr & (arms == experimental), P.HIGH_RISK_EXPERIMENTAL_GR_FACTOR, 1.0)
+        g_r = g_r * np.where(hr & (arms == "experimental"), P.HIGH_RISK_EXPERIMENTAL_GR_FACTOR, 1.0)
     marrow_factor = np.exp(rng.normal(P.MARROW_LOG_MEAN, P.MARROW_LOG_SD, n))
     ife_lod = np.exp(rng.normal(0.0, P.IFE_LOD_SDLOG, n))
     interference = rng.random(n) < P.INTERFERENCE_P

@@ -44,13 +44,14 @@ def simulate_outcomes(
     """
     n = len(subjects)
     arms = subjects["ARM"].to_numpy()
-    lat = draw_latent(rng, arms, subjects["HIGHRISK"].to_numpy(bool), facts.experimental)
+    roles = np.where(arms == facts.experimental, "experimental", "control")
+    lat = draw_latent(rng, roles, subjects["HIGHRISK"].to_numpy(bool))
     trtsdt = pd.to_datetime(subjects["TRTSDT"])
     end_day = ((pd.Timestamp(facts.end_of_data) - trtsdt).dt.days + 1).to_numpy()
-    pre_pd_death_rate = np.array([P.DEATH_PRE_PD[a] for a in arms])
+    pre_pd_death_rate = np.array([P.DEATH_PRE_PD[a] for a in roles])
     death_pre = 1 + _exp_days(rng, pre_pd_death_rate, n)
     withdraw = 1 + _exp_days(rng, P.WITHDRAW_CONSENT, n)
-    stop_rate = np.array([P.DISCONTINUE_NON_PD[a] for a in arms])
+    stop_rate = np.array([P.DISCONTINUE_NON_PD[a] for a in roles])
     trt_stop = 1 + _exp_days(rng, stop_rate, n)
     nt_after_stop = np.where(rng.random(n) < P.NEXT_THERAPY_AFTER_STOP_P, trt_stop + rng.uniform(14, 120, n), np.inf)
     obs_stop = np.floor(np.minimum.reduce([death_pre, withdraw, nt_after_stop, end_day.astype(float)])).astype(int)
@@ -69,13 +70,13 @@ def simulate_outcomes(
     last_keep = np.where(has_pd, np.where(np.isfinite(last_keep), last_keep, pd_dy), np.inf)
     a = a[a["ADY"].to_numpy() <= a["USUBJID"].map(dict(zip(subjects["USUBJID"], last_keep))).to_numpy()]
     # after progression: further therapy, second progression, death
-    post_rate = np.array([P.DEATH_POST_PD[x] for x in arms])
+    post_rate = np.array([P.DEATH_POST_PD[x] for x in roles])
     death_post = np.where(has_pd, pd_dy + _exp_days(rng, post_rate, n), np.inf)
     death = np.floor(np.minimum(death_pre, death_post))
     nt = np.where(has_pd, pd_dy + rng.uniform(*P.NEXT_THERAPY_DELAY_D, n), nt_after_stop)
     nt = np.where(has_pd & (nt_after_stop < pd_dy), nt_after_stop, nt)
     nt = np.floor(np.where((nt < death) & (nt < withdraw), nt, np.inf))
-    gap_med = np.array([P.PFS2_GAP_MEDIAN_MONTHS[x] for x in arms]) * MONTH
+    gap_med = np.array([P.PFS2_GAP_MEDIAN_MONTHS[x] for x in roles]) * MONTH
     pd2 = np.floor(nt + gap_med * np.exp(rng.normal(0.0, P.PFS2_GAP_SDLOG, n)))
     pd2 = np.where(np.isfinite(nt) & (pd2 < death) & (pd2 < withdraw), pd2, np.inf)
     trt_end = np.floor(np.minimum.reduce([np.where(has_pd, pd_dy, np.inf), trt_stop, death, withdraw, nt]))
@@ -87,7 +88,7 @@ def simulate_outcomes(
         "ADVERSE EVENT",
     )
     # a share of non-PD stops are for other reasons than adverse events
-    ae_share = np.array([P.AE_SHARE_OF_NON_PD_STOPS[x] for x in arms])
+    ae_share = np.array([P.AE_SHARE_OF_NON_PD_STOPS[x] for x in roles])
     other = (eot_reason == "ADVERSE EVENT") & (rng.random(n) >= ae_share)
     eot_reason = np.where(other, "PHYSICIAN DECISION", eot_reason)
     alive_end = np.minimum(withdraw, end_day)

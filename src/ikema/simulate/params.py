@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+# ---------------------------------------------------------------- conduct facts as published (what happened,
+# not what the protocol planned): accrual window [1][2] and the final OS data cut [14]
+FIRST_PATIENT = "2017-11-15"
+LAST_PATIENT = "2019-03-21"
+FINAL_OS_CUTOFF = "2023-02-07"
+SCREENED, SCREEN_FAILURES = 341, 39  # [1]
+
 # ---------------------------------------------------------------- baseline (pooled over arms: the published
 # by-arm differences are chance under randomization, and candidates exist before their arm is known;
 # pooled = (179 * IKd + 123 * Kd) / 302 of the published percentages [11])
@@ -74,7 +81,7 @@ SCREEN_FAIL_P = MappingProxyType(
 # calibrated by `ikema twin` so ORR / >=VGPR / CR and PFS reproduce [3][4][9][12].
 DISEASE = MappingProxyType(
     {
-        "IKd": MappingProxyType(
+        "experimental": MappingProxyType(
             {
                 "refractory_p": 0.05,  # primary refractory: pi_r = 1
                 "logit_pi_mu": -5.4, "logit_pi_sd": 3.5,
@@ -82,7 +89,7 @@ DISEASE = MappingProxyType(
                 "gr_median": 0.0021, "gr_sdlog": 0.75,  # per day: resistant clone grows
             }
         ),
-        "Kd": MappingProxyType(
+        "control": MappingProxyType(
             {
                 "refractory_p": 0.01,
                 "logit_pi_mu": -3.9, "logit_pi_sd": 3.1,
@@ -114,15 +121,15 @@ VISIT_JITTER_D = 2  # ASSUMPTION: +- days around the nominal visit
 
 # ---------------------------------------------------------------- events other than progression (per month
 # hazards; ASSUMPTION calibrated to OS HR 0.855, Kd median OS 50.6 months [14], on-treatment shares [14])
-DEATH_PRE_PD = MappingProxyType({"IKd": 0.0030, "Kd": 0.0030})
-DEATH_POST_PD = MappingProxyType({"IKd": 0.034, "Kd": 0.024})
-DISCONTINUE_NON_PD = MappingProxyType({"IKd": 0.010, "Kd": 0.015})  # stop treatment without progression
-AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"IKd": 0.5, "Kd": 0.75})  # ASSUMPTION (rest: physician decision)
+DEATH_PRE_PD = MappingProxyType({"experimental": 0.0030, "control": 0.0030})
+DEATH_POST_PD = MappingProxyType({"experimental": 0.034, "control": 0.024})
+DISCONTINUE_NON_PD = MappingProxyType({"experimental": 0.010, "control": 0.015})  # stop treatment without progression
+AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"experimental": 0.5, "control": 0.75})  # ASSUMPTION (rest: physician decision)
 FIRST_DOSE_DELAY_D = (0, 7)  # ASSUMPTION: days from randomization to day 1 (uniform integers, upper exclusive)
 WITHDRAW_CONSENT = 0.0015  # per month: leaves the study (censored)
 NEXT_THERAPY_DELAY_D = (7, 60)  # further therapy starts this many days after progression (uniform)
 NEXT_THERAPY_AFTER_STOP_P = 0.35  # share of non-PD treatment stops followed by further therapy before PD
-PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"IKd": 32.0, "Kd": 25.0})  # further therapy to PD2 (lognormal)
+PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"experimental": 32.0, "control": 25.0})  # further therapy to PD2 (lognormal)
 PFS2_GAP_SDLOG = 0.9
 
 # ---------------------------------------------------------------- treatment
@@ -160,21 +167,21 @@ AE_TERMS = (
 # Serious events below grade 3 (hospitalisation for grade 2 infections etc.), ASSUMPTION: per AE episode.
 SERIOUS_LOW_GRADE_P = 0.12
 # Infusion reactions: any grade 45.8 % vs 3.3 %, grade >= 3 0.6 % vs 0 [19]; mostly at the first infusion.
-IRR = MappingProxyType({"IKd": (45.8, 0.6), "Kd": (3.3, 0.0)})
+IRR = MappingProxyType({"experimental": (45.8, 0.6), "control": (3.3, 0.0)})
 IRR_FIRST_INFUSION_SHARE = 0.95  # ASSUMPTION
 IRR_TERM, IRR_SOC = "Infusion related reaction", "Injury, poisoning and procedural complications"
-AE_DISCONTINUE_P = MappingProxyType({"IKd": 0.08, "Kd": 0.14})  # permanent discontinuation for AEs [20]
-FATAL_AE_P = MappingProxyType({"IKd": 0.034, "Kd": 0.033})  # ASSUMPTION (fatal TEAEs ~3 % per arm)
+AE_DISCONTINUE_P = MappingProxyType({"experimental": 0.08, "control": 0.14})  # permanent discontinuation for AEs [20]
+FATAL_AE_P = MappingProxyType({"experimental": 0.034, "control": 0.033})  # ASSUMPTION (fatal TEAEs ~3 % per arm)
 
 # ---------------------------------------------------------------- laboratory (haematology), ASSUMPTION:
 # log(value) = log(baseline) + individual on-treatment depression (arm-specific) + visit noise; calibrated to
 # the worst-grade shares [19]. (baseline median, sdlog, on-treatment log drop median per arm, its sd, noise sd)
 LABS = MappingProxyType(
     {
-        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"IKd": 0.28, "Kd": 0.02}, 0.30, 0.25),
-        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"IKd": 0.60, "Kd": 0.48}, 0.40, 0.25),
-        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"IKd": 0.06, "Kd": 0.045}, 0.08, 0.06),
-        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"IKd": 0.72, "Kd": 0.60}, 0.40, 0.25),
+        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"experimental": 0.28, "control": 0.02}, 0.30, 0.25),
+        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"experimental": 0.60, "control": 0.48}, 0.40, 0.25),
+        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"experimental": 0.06, "control": 0.045}, 0.08, 0.06),
+        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"experimental": 0.72, "control": 0.60}, 0.40, 0.25),
     }
 )  # code: (name, unit, LLN, baseline median, baseline sdlog, drop median, drop sd, visit noise sd)
 

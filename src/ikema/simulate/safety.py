@@ -42,8 +42,9 @@ def adverse_events(rng: np.random.Generator, events: pd.DataFrame, exposure: pd.
             "AESTDY": onset[m], "AEENDY": onset[m] + length[m],
         }))
     # infusion reactions, mostly at the first infusion of the drug that carries them
-    irr_any = np.array([P.IRR[a][0] for a in arms]) / 100.0
-    irr3 = np.array([P.IRR[a][1] for a in arms]) / 100.0
+    roles = np.where(arms == facts.experimental, "experimental", "control")
+    irr_any = np.array([P.IRR[a][0] for a in roles]) / 100.0
+    irr3 = np.array([P.IRR[a][1] for a in roles]) / 100.0
     has = rng.random(n) < irr_any
     g3 = rng.random(n) < np.divide(irr3, irr_any, out=np.zeros(n), where=irr_any > 0)
     grade = np.where(g3, 3, np.where(rng.random(n) < 0.35, 1, 2))
@@ -108,7 +109,7 @@ def lab_days(trtedy: int, cycle_days: int) -> np.ndarray:
 def labs(rng: np.random.Generator, events: pd.DataFrame, baseline: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
     """Neutrophils, platelets, haemoglobin and lymphocytes at the haematology visits (CTCAE grades derive later)."""
     base_cols = {"NEUT": "ANC", "PLAT": "PLATELETS", "HGB": "HGB"}
-    arms = events["ARM"].to_numpy()
+    arms = np.where(events["ARM"].to_numpy() == facts.experimental, "experimental", "control")
     last = _last_day(events)
     rows = []
     for i, e in enumerate(events.itertuples(index=False)):

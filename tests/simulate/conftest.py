@@ -1,0 +1,57 @@
+"""Fixtures of the simulator tests: a toy two-arm trial (not IKEMA's regimen) for fast, protocol-free checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ikema.response import Criteria
+from ikema.simulate.cohort import draw_candidates
+from ikema.simulate.facts import TrialFacts
+from ikema.simulate.virtual import accrual_dates
+
+
+def _toy_calendar(arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict]:
+    rows = []
+    for c in range(1, cycles + 1):
+        rows.append({"cycle": c, "day": 1, "drug": "Carfilzomib", "route": "IV", "dose_mg": round(20.0 * height_cm / 100, 1)})
+        rows.append({"cycle": c, "day": 8, "drug": "Carfilzomib", "route": "IV", "dose_mg": round(20.0 * height_cm / 100, 1)})
+        if arm == "A":
+            rows.append({"cycle": c, "day": 1, "drug": "Isatuximab", "route": "IV", "dose_mg": round(10.0 * weight_kg, 1)})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def toy_facts() -> TrialFacts:
+    """A two-arm toy trial ("A" experimental, "B" control) with 21-day cycles and two data cuts."""
+    return TrialFacts(
+        cycle_days=21, arms=("A", "B"), ratio={"A": 1, "B": 1}, experimental="A", control="B",
+        first_patient=dt.date(2018, 1, 1), last_patient=dt.date(2018, 6, 30),
+        cutoffs={"interim": dt.date(2019, 1, 31), "final": dt.date(2020, 6, 30)}, enrollment=60,
+        calendar=_toy_calendar,
+    )
+
+
+@pytest.fixture(scope="session")
+def toy_criteria() -> Criteria:
+    """IMWG 2016 with a serum measurable-disease threshold of 0.5 g/dL."""
+    return Criteria.imwg().with_thresholds(serum_measurable=0.5)
+
+
+def toy_subjects(rng: np.random.Generator, facts: TrialFacts, n: int) -> pd.DataFrame:
+    """Measurable-disease candidates given alternating arms and accrual dates (stands in for enrollment)."""
+    c = draw_candidates(rng, 3 * n)
+    c = c[(c["SERUM_M0"] >= 0.5) | (c["URINE_M0"] >= 200)].head(n).reset_index(drop=True)
+    c["USUBJID"] = [f"TOY-{i:03d}" for i in range(len(c))]
+    c["SUBJID"] = c["USUBJID"]
+    c["SITEID"] = "01"
+    c["ARM"] = np.where(np.arange(len(c)) % 2 == 0, facts.experimental, facts.control)
+    c["ARMLABEL"] = c["ARM"]
+    c["RANDDT"] = accrual_dates(rng, len(c), facts.first_patient, facts.last_patient)
+    c["ICDT"] = pd.to_datetime(c["RANDDT"]) - pd.Timedelta(days=10)
+    c["STRAT1R"] = np.where(c["PRIOR_LINES"] == 1, "1", ">1")
+    c["STRAT2R"] = np.where(c["RISS"] == "III", "III", "I/II/NC")
+    return c

@@ -1,0 +1,86 @@
+"""Simulated site records: determinism, the IMWG contract, no drawn labels, SDTM and the analysis path."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ikema.cdisc.sdtm import build_sdtm, data_cut, write_domains
+from ikema.response import PARAMS, evaluate
+from ikema.simulate.virtual import adam_from_sdtm, simulate_records
+
+from conftest import toy_subjects  # noqa: E402  (tests/simulate/conftest.py)
+
+
+def _run(seed, facts, criteria, n=40):
+    rng = np.random.default_rng(seed)
+    subj = toy_subjects(rng, facts, n)
+    return simulate_records(rng, subj, facts, criteria)
+
+
+@pytest.fixture(scope="module")
+def records(toy_facts, toy_criteria):
+    return _run(3, toy_facts, toy_criteria)
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
+
+
+def test_same_seed_gives_byte_identical_sdtm_csv(tmp_path, toy_facts, toy_criteria, records):
+    again = _run(3, toy_facts, toy_criteria)
+    write_domains(build_sdtm(records, "TOY"), tmp_path / "a", ("csv",))
+    write_domains(build_sdtm(again, "TOY"), tmp_path / "b", ("csv",))
+    a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert len(a) == 13 and a == b
+    other = _run(4, toy_facts, toy_criteria)
+    write_domains(build_sdtm(other, "TOY"), tmp_path / "c", ("csv",))
+    assert _digest(tmp_path / "c")["xd.csv"] != a["xd.csv"]
+
+
+def test_assessments_follow_the_response_contract_and_carry_no_label(records):
+    a = records["assessments"]
+    assert set(a["PARAM"]) <= set(PARAMS)
+    assert not {"RESP", "BOR", "PD", "RESPONSE"} & set(a.columns)
+    assert set(a.loc[a["PARAM"] == "SIFE", "AVALC"]) <= {"POSITIVE", "NEGATIVE", "POSITIVE-DRUG"}
+    # the isatuximab band only in the experimental arm
+    drug = a[(a["AVALC"] == "POSITIVE-DRUG")]["USUBJID"]
+    arm = records["subjects"].set_index("USUBJID")["ARM"]
+    assert set(arm[drug.unique()]) <= {"A"}
+    # baseline on study day 1 for every subject, serum M-protein never negative
+    assert set(a.loc[a["ADY"] == 1, "USUBJID"]) == set(records["subjects"]["USUBJID"])
+    assert (a.loc[a["PARAM"] == "SMPROT", "AVAL"] >= 0).all()
+
+
+def test_site_management_follows_the_engine_on_observed_values(records, toy_criteria):
+    a = records["assessments"]
+    ev = evaluate(a[["USUBJID", "ADY", "PARAM", "AVAL", "AVALC"]], toy_criteria)
+    pd_dy = ev.summary.set_index("USUBJID")["PD_DY"]
+    e = records["events"].set_index("USUBJID")
+    progressed = pd_dy.dropna().index
+    assert len(progressed) > 0
+    # treatment stops at the progression the engine found, and assessments stop after its confirmation
+    assert (e.loc[progressed, "TRTEDY"] <= pd_dy[progressed] + 3).all()
+    last = a.groupby("USUBJID")["ADY"].max()
+    gap = last[progressed] - pd_dy[progressed]
+    assert (gap <= 2 * 21 + 6).all()
+    # deaths after progression are attributed to it
+    dead = e[e["DTHCAUS"] == "DISEASE PROGRESSION"].index
+    assert set(dead) <= set(progressed)
+
+
+def test_data_cut_and_adam(records, toy_facts, toy_criteria):
+    sdtm = build_sdtm(records, "TOY")
+    cut = toy_facts.cutoffs["interim"]
+    s = data_cut(sdtm, cut)
+    for dom, var in (("XD", "XDDTC"), ("EX", "EXSTDTC"), ("AE", "AESTDTC"), ("LB", "LBDTC"), ("QS", "QSDTC")):
+        assert (s[dom][var].str.slice(0, 10) <= str(cut)).all()
+        assert len(s[dom]) < len(sdtm[dom])
+    adam = adam_from_sdtm(s, toy_facts, cut, toy_criteria, outcomes="safety")
+    pfs = adam["ADTTE"][adam["ADTTE"]["PARAMCD"] == "PFS"]
+    assert len(pfs) == len(records["subjects"])
+    assert (pd.to_datetime(pfs["ADT"]) <= pd.Timestamp(cut)).all()
+    assert set(adam["ADSL"]["TRT01P"]) == {"A", "B"}
