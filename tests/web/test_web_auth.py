@@ -36,9 +36,16 @@ def test_password_policy_names_the_rule():
 
 def test_hash_is_argon2id_and_no_plaintext_stored(env, kit):
     app, _ = env
+    from ikema.store import AuditEntry
+    from ikema.web.models import WebCredential
+
     with app.state.sessions() as db:
         u = db.query(WebUser).filter_by(username="ada").one()
-        assert u.password_hash.startswith("$argon2id$") and PW not in u.password_hash
+        h = db.get(WebCredential, u.id).password_hash
+        assert h.startswith("$argon2id$") and PW not in h
+        audit = " ".join(f"{a.new_value} {a.old_value} {a.reason}" for a in db.query(AuditEntry))
+        assert "web_user" in {a.table_name for a in db.query(AuditEntry)}  # the user's creation is audited
+        assert h not in audit and PW not in audit and "argon2" not in audit  # neither hash nor password
 
 
 def test_login_sets_strict_httponly_secure_cookie_and_logout_kills_replay(env, kit):
@@ -74,8 +81,13 @@ def test_same_message_for_unknown_user_and_wrong_password_then_lockout(env, kit)
     r = attempt("ada", "wrong-password-3")
     assert "locked" in r.text
     assert "locked" in attempt("ada", PW).text  # right password refused while locked
+    from ikema.store import AuditEntry
+
     with app.state.sessions() as db:
         assert db.query(WebUser).filter_by(username="ada").one().locked_until is not None
+        actions = [a.action for a in db.query(AuditEntry).order_by(AuditEntry.id)]
+        assert "LOCKOUT" in actions
+        assert [a.reason for a in db.query(AuditEntry).filter_by(table_name="web_user", field="failed_logins")][:2] == ["failed log-in"] * 2
     clock.t += timedelta(minutes=11)
     r = attempt("ada", PW)
     assert r.status_code == 200 and "Welcome" in r.text
@@ -131,6 +143,7 @@ def test_api_token_and_401(env, kit):
     with app.state.sessions() as db:
         u = db.query(WebUser).filter_by(username="ada").one()
         assert auth.resolve_token(db, r.json()["access_token"], clock()).username == "ada"
+        db.info["user"], db.info["reason"] = "admin", "left the trial"
         u.active = False
         db.commit()
         assert auth.resolve_token(db, r.json()["access_token"], clock()) is None  # dies with the user

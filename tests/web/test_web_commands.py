@@ -21,7 +21,7 @@ def test_users_add_from_stdin_and_env(tmp_path):
     r = _run(["dana", "--role", "data_manager"], db, env_pw="DataManager-2017!")
     assert r.exit_code == 0, r.output
     with create_engine(f"sqlite:///{db}").connect() as c:
-        rows = c.execute(text("select username, role, site, password_hash from web_user order by username")).all()
+        rows = c.execute(text("select u.username, u.role, u.site, c.password_hash from web_user u join web_credential c on c.user_id = u.id order by u.username")).all()
     assert [(u, ro, s) for u, ro, s, _ in rows] == [("cora", "coordinator", "101"), ("dana", "data_manager", None)]
     assert all(h.startswith("$argon2id$") for *_, h in rows)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -14,12 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ikema.errors import PermissionDenied
+from ikema.store import database_url as store_database_url
 from ikema.web import store_glue
 from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundError, templates
 from ikema.web.security import Settings, utcnow
 
 _HERE = Path(__file__).parent
-DEFAULT_URL = "sqlite:///ikema.db"
 
 # Content-Security-Policy: everything from this origin only (htmx is vendored), no framing.
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -28,8 +27,8 @@ _CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def create_app(
     database_url: str | None = None, *, settings: Settings | None = None, clock: Callable[[], datetime] | None = None
 ) -> FastAPI:
-    """Build the web app on the store at `database_url` (None: IKEMA_DATABASE_URL, else sqlite:///ikema.db)."""
-    url = database_url or os.environ.get("IKEMA_DATABASE_URL") or DEFAULT_URL
+    """Build the web app on the store at `database_url` (None: IKEMA_DATABASE_URL, else the store's default)."""
+    url = store_database_url(database_url)
     app = FastAPI(
         title="ikema EDC",
         version="1",
@@ -44,9 +43,10 @@ def create_app(
     app.state.clock = clock or utcnow
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
-    from ikema.web import api, views
+    from ikema.web import api, pages, views
 
     app.include_router(views.router)
+    app.include_router(pages.router)
     app.include_router(api.router)
 
     @app.middleware("http")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ikema.errors import IkemaError
 from ikema.web import store_glue
-from ikema.web.models import ApiToken, WebSession, WebUser
+from ikema.web.models import ApiToken, WebCredential, WebSession, WebUser
 from ikema.web.permissions import ROLES, SITE_ROLES
 from ikema.web.security import (
     DUMMY_HASH,
@@ -69,14 +69,22 @@ def create_user(
     check_password_policy(password, username)
     if db.scalar(select(WebUser).where(WebUser.username == username)) is not None:
         raise UserError(f"user name {username!r} already exists")
-    user = WebUser(
-        username=username, full_name=full_name or username, role=role, site=site or None,
-        password_hash=hash_password(password), failed_logins=0, active=True, created_at=now,
-    )
+    user = WebUser(username=username, full_name=full_name or username, role=role, site=site or None, failed_logins=0, active=True, created_at=now)
     with store_glue.acting(db, by, f"create user {username} ({role})"):
         db.add(user)
         db.flush()
+        db.add(WebCredential(user_id=user.id, password_hash=hash_password(password), changed_at=now))
+        db.flush()
     return user
+
+
+def set_password(db: Session, user: WebUser, password: str, by: str, now: datetime) -> None:
+    """Replace a user's password (policy applies); the change is audited as an event, never the hash."""
+    check_password_policy(password, user.username)
+    cred = db.get(WebCredential, user.id)
+    cred.password_hash, cred.changed_at = hash_password(password), now
+    store_glue.event(db, by, "PASSWORD", "web_credential", str(user.id), f"password of {user.username} set")
+    db.flush()
 
 
 def check_credentials(db: Session, username: str, password: str, settings: Settings, now: datetime) -> WebUser:
@@ -87,7 +95,8 @@ def check_credentials(db: Session, username: str, password: str, settings: Setti
         raise AuthError(LOGIN_FAILED)
     if user.locked_until is not None and user.locked_until > now:
         raise AuthError(f"Account locked after {settings.max_failures} failed log-ins; try again later or ask an administrator.")
-    if not user.active or not verify_password(user.password_hash, password):
+    cred = db.get(WebCredential, user.id)
+    if not user.active or cred is None or not verify_password(cred.password_hash, password):
         with store_glue.acting(db, username, "failed log-in"):
             user.failed_logins += 1
             if user.failed_logins >= settings.max_failures:
@@ -95,6 +104,7 @@ def check_credentials(db: Session, username: str, password: str, settings: Setti
                 user.failed_logins = 0
             db.flush()
         if user.locked_until is not None and user.locked_until > now:
+            store_glue.event(db, username, "LOCKOUT", "web_user", str(user.id), f"account locked until {user.locked_until:%Y-%m-%d %H:%M} UTC")
             raise AuthError(f"Account locked after {settings.max_failures} failed log-ins; try again later or ask an administrator.")
         raise AuthError(LOGIN_FAILED)
     if user.failed_logins or user.locked_until is not None:
@@ -109,9 +119,9 @@ def start_session(db: Session, user: WebUser, now: datetime) -> tuple[str, Princ
     """Open a server-side session; returns the cookie token and the principal."""
     token = new_token()
     s = WebSession(digest=token_digest(token), user_id=user.id, csrf_token=new_token(), created_at=now, last_seen=now)
-    with store_glue.acting(db, user.username, "log-in"):
-        db.add(s)
-        db.flush()
+    db.add(s)
+    store_glue.event(db, user.username, "LOGIN", "web_session", s.digest[:12], "log-in")
+    db.flush()
     return token, _principal(user, s)
 
 
@@ -131,9 +141,9 @@ def resolve_session(db: Session, token: str | None, settings: Settings, now: dat
     elif now - s.created_at > settings.absolute_timeout:
         reason = "absolute timeout"
     if reason:
-        with store_glue.acting(db, user.username if user else "system", f"session ended: {reason}"):
-            s.ended_at, s.end_reason = now, reason
-            db.flush()
+        s.ended_at, s.end_reason = now, reason
+        store_glue.event(db, user.username if user else "system", "LOGOUT", "web_session", s.digest[:12], f"session ended: {reason}")
+        db.flush()
         return None
     s.last_seen = now  # activity stamp only; not trial data
     db.flush()
@@ -147,17 +157,18 @@ def end_session(db: Session, token: str | None, now: datetime, reason: str = "lo
     s = db.get(WebSession, token_digest(token))
     if s is not None and s.ended_at is None:
         user = db.get(WebUser, s.user_id)
-        with store_glue.acting(db, user.username if user else "system", reason):
-            s.ended_at, s.end_reason = now, reason
-            db.flush()
+        s.ended_at, s.end_reason = now, reason
+        store_glue.event(db, user.username if user else "system", "LOGOUT", "web_session", s.digest[:12], reason)
+        db.flush()
 
 
 def issue_token(db: Session, user: WebUser, settings: Settings, now: datetime) -> str:
     """Issue an API bearer token for the user (stored as a digest)."""
     token = new_token()
-    with store_glue.acting(db, user.username, "API token issued"):
-        db.add(ApiToken(digest=token_digest(token), user_id=user.id, created_at=now, expires_at=now + settings.token_lifetime, revoked=False))
-        db.flush()
+    t = ApiToken(digest=token_digest(token), user_id=user.id, created_at=now, expires_at=now + settings.token_lifetime, revoked=False)
+    db.add(t)
+    store_glue.event(db, user.username, "TOKEN", "web_api_token", t.digest[:12], "API token issued")
+    db.flush()
     return token
 
 

@@ -14,9 +14,9 @@ DEMO_DB = Path("out") / "ikema.db"
 
 
 def _url(database_url: str | None) -> str:
-    from ikema.web.app import DEFAULT_URL
+    from ikema.store import database_url as store_url
 
-    return database_url or os.environ.get("IKEMA_DATABASE_URL") or DEFAULT_URL
+    return store_url(database_url)
 
 
 def _read_password() -> str:
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         role: str = typer.Option(..., "--role", help="admin, investigator, coordinator, pharmacist, assessor, data_manager, monitor, statistician"),
         site: str | None = typer.Option(None, "--site", help="site id (required for investigator, coordinator, pharmacist)"),
         full_name: str = typer.Option("", "--full-name", help="printed name (e-signatures show it)"),
-        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///ikema.db)"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///out/ikema.db)"),
     ) -> None:
         """Create a web user; the password is read from standard input or IKEMA_PASSWORD."""
         from ikema.web import auth, store_glue
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
         port: int = typer.Option(8000, "--port", help="TCP port"),
         demo: bool = typer.Option(False, "--demo", help="serve out/ikema.db (from `make demo`) with one demo user per role"),
-        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///ikema.db)"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///out/ikema.db)"),
     ) -> None:
         """Serve the web application (pages, JSON API under /api/v1, docs at /api/v1/docs)."""
         import uvicorn

@@ -9,13 +9,13 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ikema.web._base import Base
+from ikema.store.models import Base
 
 FORMS: tuple[str, ...] = ("assessment", "ae", "exposure")
 
 
 class WebUser(Base):
-    """A person who logs in: unique name, one role, a site for site roles, argon2 hash, lockout state."""
+    """A person who logs in: unique name, one role, a site for site roles, lockout state (audited)."""
 
     __tablename__ = "web_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -23,17 +23,29 @@ class WebUser(Base):
     full_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     site: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
 
 
+class WebCredential(Base):
+    """A user's argon2id password hash, kept apart so that hashes never reach the audit trail."""
+
+    __tablename__ = "web_credential"
+    __audited__ = False
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+
 class WebSession(Base):
-    """A server-side login session; the cookie carries a random token whose digest is the key."""
+    """A server-side login session; the cookie carries a random token whose digest is the key.
+    Not audited row by row (its activity stamp moves on every request): log-in, log-out and time-out are
+    written to the audit trail as events instead."""
 
     __tablename__ = "web_session"
+    __audited__ = False
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), nullable=False)
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -47,6 +59,7 @@ class ApiToken(Base):
     """An opaque bearer token (stored as its digest) that carries exactly its user's permissions."""
 
     __tablename__ = "web_api_token"
+    __audited__ = False
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
