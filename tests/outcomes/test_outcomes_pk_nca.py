@@ -154,8 +154,10 @@ def test_adpc_adpp_derivation():
     assert p1["AUCLST"] == pytest.approx(expected_auc, rel=1e-12)
     adpc["TRTA"] = "IKd"
     res = analyze_pk({"ADPC": adpc, "ADPP": derive_adpp(adpc)})
-    cmax = next(r for r in res["summary_by_cycle"] if r["PARAMCD"] == "CMAX")
-    assert cmax["n"] == 2 and cmax["geomean"] == pytest.approx(math.sqrt(80 * 60))
+    cmax = {r["AVISIT"]: r for r in res["summary_by_cycle"] if r["PARAMCD"] == "CMAX"}
+    assert cmax["CYCLE 1 DAY 1"]["geomean"] == pytest.approx(80) and cmax["CYCLE 1 DAY 8"]["geomean"] == pytest.approx(60)
+    assert {r["PARAMCD"] for r in res["summary_by_cycle"] if r["AVISIT"] == "CYCLE 1 DAY 8"} == {
+        "CMAX", "TMAX", "AUCLST"}  # one post-dose sample: no lambda_z, no trough; empty rows left out
     assert analyze_pk({"ADPC": adpc})["summary_by_cycle"] == res["summary_by_cycle"]  # ADPP derived when absent
     page = render_pk_html(res)
     assert page.count("data:image/png;base64,") == 1 and "CMAX" in page

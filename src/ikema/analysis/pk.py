@@ -172,8 +172,9 @@ def geometric_summary(values: Sequence[float]) -> dict:
 
 
 def summarize_by_cycle(adpp: pd.DataFrame, params: Sequence[str] = ("CMAX", "CTROUGH", "AUCLST", "AUCIFO", "LAMZHL"),
-                       group: Sequence[str] = ("TRTA", "ANALYTE", "CYCLE")) -> list[dict]:
-    """Geometric mean and geometric CV% of NCA parameters by arm, analyte and cycle (TMAX: median, range)."""
+                       group: Sequence[str] = ("TRTA", "ANALYTE", "CYCLE", "AVISIT")) -> list[dict]:
+    """Geometric mean and geometric CV% of NCA parameters by arm, analyte, cycle and dosing visit (TMAX: median,
+    range); parameters never estimable in a group (e.g. lambda_z from sparse samples) are left out."""
     cols = [g for g in group if g in adpp.columns]
     rows = []
     sub = adpp[adpp["PARAMCD"].isin([*params, "TMAX"])]
@@ -181,7 +182,10 @@ def summarize_by_cycle(adpp: pd.DataFrame, params: Sequence[str] = ("CMAX", "CTR
         key = key if isinstance(key, tuple) else (key,)
         r = {c: (None if pd.isna(v) else (int(v) if isinstance(v, (np.integer,)) else v)) for c, v in zip(cols, key[:-1])}
         r["PARAMCD"] = key[-1]
-        r.update(geometric_summary(pd.to_numeric(g["AVAL"], errors="coerce").tolist()))
+        values = pd.to_numeric(g["AVAL"], errors="coerce")
+        if values.isna().all():
+            continue
+        r.update(geometric_summary(values.tolist()))
         rows.append(r)
     return rows
 
@@ -226,11 +230,11 @@ def _standard_pk_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def mean_concentration(adpc: pd.DataFrame) -> list[dict]:
-    """Arithmetic mean, SD and n of concentrations by arm, analyte, cycle and nominal time (NRRLT)."""
+    """Arithmetic mean, SD and n of concentrations by arm, analyte, cycle, dosing visit and nominal time (NRRLT)."""
     for col in ("AVAL", "NRRLT"):
         if col not in adpc.columns:
             raise input_error("ADPC", "(header)", col, None, f"a column {col}")
-    cols = [c for c in ("TRTA", "ANALYTE", "CYCLE", "NRRLT") if c in adpc.columns]
+    cols = [c for c in ("TRTA", "ANALYTE", "CYCLE", "AVISIT", "NRRLT") if c in adpc.columns]
     rows = []
     for key, g in adpc[adpc["AVAL"].notna()].groupby(cols, sort=True):
         key = key if isinstance(key, tuple) else (key,)

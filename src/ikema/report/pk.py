@@ -35,7 +35,7 @@ def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bo
     df = pd.DataFrame(mean_rows)
     df = df[df["ANALYTE"] == analyte] if "ANALYTE" in df.columns else df
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    group = [c for c in ("TRTA", "CYCLE") if c in df.columns]
+    group = [c for c in ("TRTA", "AVISIT") if c in df.columns] or [c for c in ("TRTA", "CYCLE") if c in df.columns]
     parts = df.groupby(group, sort=True) if group else [((), df)]
     for key, g in parts:
         key = key if isinstance(key, tuple) else (key,)
@@ -64,7 +64,7 @@ def render_pk_html(results: dict) -> str:
     if rows:
         def f(v: object, spec: str = "{:.3g}") -> str:
             return "" if v is None else spec.format(v)
-        keys = [k for k in ("TRTA", "ANALYTE", "CYCLE") if k in rows[0]]
+        keys = [k for k in ("TRTA", "ANALYTE", "CYCLE", "AVISIT") if k in rows[0]]
         body = [[str(r.get(k, "")) for k in keys] + [r["PARAMCD"], str(r["n"]),
                  f(r["geomean"]), f(r["geocv_pct"], "{:.1f}"), f(r["median"]), f"{f(r['min'])}\u2013{f(r['max'])}"]
                 for r in rows]

@@ -42,10 +42,12 @@ def derive_blq(pc: pd.DataFrame) -> pd.Series:
 
 def derive_adpc(pc: pd.DataFrame, ex: pd.DataFrame, analyte_drug: Mapping[str, str],
                 adsl: pd.DataFrame | None = None, cycle_days: int | None = None) -> pd.DataFrame:
-    """Build ADPC from SDTM PC and EX: ANALYTE, AVAL, BLQFL, AFRLT, ARRLT, NRRLT, DOSENUM, CYCLE, DOSEEND (h)."""
+    """Build ADPC from SDTM PC and EX: ANALYTE, AVAL, BLQFL, AFRLT, ARRLT, NRRLT, DOSENUM, CYCLE, AVISIT, DOSEEND (h).
+
+    AVISIT is the visit of the dose the sample belongs to (EX VISIT, e.g. "CYCLE 1 DAY 8")."""
     _require(pc, ["USUBJID", "PCTESTCD", "PCSTRESN", "PCDTC"], "PC")
     _require(ex, ["USUBJID", "EXTRT", "EXSTDTC", "EXDOSE"], "EX")
-    d = pc.copy()
+    d = pc.drop(columns=["AVISIT"], errors="ignore").copy()
     d["ANALYTE"] = d["PCTESTCD"].astype("string").str.strip()
     unknown = ~d["ANALYTE"].isin(list(analyte_drug))
     if unknown.any():
@@ -71,7 +73,8 @@ def derive_adpc(pc: pd.DataFrame, ex: pd.DataFrame, analyte_drug: Mapping[str, s
     x = x.sort_values(["USUBJID", "EXTRT", "DOSEDTM"])
     x["DOSENUM"] = x.groupby(["USUBJID", "EXTRT"]).cumcount() + 1
     first = x.groupby(["USUBJID", "EXTRT"])["DOSEDTM"].min()
-    cols = ["DOSENUM", "CYCLE", "DOSEDTM", "DOSEENDTM"]
+    x["AVISIT"] = x["VISIT"].astype("string") if "VISIT" in x.columns else "CYCLE " + x["CYCLE"].astype("string")
+    cols = ["DOSENUM", "CYCLE", "AVISIT", "DOSEDTM", "DOSEENDTM"]
     rows = []
     for (u, trt), g in d.groupby(["USUBJID", "EXTRT"], sort=False):
         doses = x[(x["USUBJID"] == u) & (x["EXTRT"] == trt)]

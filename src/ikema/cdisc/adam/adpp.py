@@ -38,7 +38,7 @@ def derive_adpp(adpc: pd.DataFrame, method: str = LIN_UP_LOG_DOWN) -> pd.DataFra
         res["CTROUGH"] = float(np.asarray(nxt).ravel()[-1]) if nxt is not None else np.nan
         unit = str(g["AVALU"].iloc[0]) if "AVALU" in g.columns and pd.notna(g["AVALU"].iloc[0]) else ""
         base = {"USUBJID": u, "ANALYTE": a, "DOSENUM": int(n)}
-        for col in ("TRTA", "CYCLE"):
+        for col in ("TRTA", "CYCLE", "AVISIT"):
             if col in g.columns:
                 base[col] = g[col].iloc[0]
         for k, v in res.items():
