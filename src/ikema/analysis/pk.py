@@ -230,17 +230,22 @@ def _standard_pk_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def mean_concentration(adpc: pd.DataFrame) -> list[dict]:
-    """Arithmetic mean, SD and n of concentrations by arm, analyte, cycle, dosing visit and nominal time (NRRLT)."""
+    """Mean, SD and n of concentrations by arm, analyte, cycle, dosing visit and nominal time point.
+
+    The time point is PCTPT when present (its TIME is the median actual time after dose, ARRLT), else NRRLT.
+    """
     for col in ("AVAL", "NRRLT"):
         if col not in adpc.columns:
             raise input_error("ADPC", "(header)", col, None, f"a column {col}")
-    cols = [c for c in ("TRTA", "ANALYTE", "CYCLE", "AVISIT", "NRRLT") if c in adpc.columns]
+    point = "PCTPT" if "PCTPT" in adpc.columns and "ARRLT" in adpc.columns else "NRRLT"
+    cols = [c for c in ("TRTA", "ANALYTE", "CYCLE", "AVISIT") if c in adpc.columns] + [point]
     rows = []
     for key, g in adpc[adpc["AVAL"].notna()].groupby(cols, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         v = g["AVAL"].astype(float)
         r = {c: (float(k) if isinstance(k, (float, np.floating)) else (int(k) if isinstance(k, np.integer) else k))
              for c, k in zip(cols, key)}
+        r["TIME"] = float(g["ARRLT"].median()) if point == "PCTPT" else float(r["NRRLT"])
         r.update({"n": int(v.size), "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None})
         rows.append(r)
     return rows

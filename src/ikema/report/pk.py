@@ -31,7 +31,7 @@ def _label(col: str, value: object) -> str:
 
 
 def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bool = True) -> plt.Figure:
-    """Mean (+/- SD) concentration versus nominal time after dose, one line per arm and cycle."""
+    """Mean (+/- SD) concentration versus time after dose by time point, one line per arm and dosing visit."""
     df = pd.DataFrame(mean_rows)
     df = df[df["ANALYTE"] == analyte] if "ANALYTE" in df.columns else df
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -39,11 +39,11 @@ def concentration_time_figure(mean_rows: list[dict], analyte: str, log_scale: bo
     parts = df.groupby(group, sort=True) if group else [((), df)]
     for key, g in parts:
         key = key if isinstance(key, tuple) else (key,)
-        g = g.sort_values("NRRLT")
+        g = g.sort_values("TIME")
         sd = g["sd"].fillna(0).to_numpy(dtype=float)
-        ax.errorbar(g["NRRLT"], g["mean"], yerr=sd, marker="o", ms=3, capsize=2,
+        ax.errorbar(g["TIME"], g["mean"], yerr=sd, marker="o", ms=3, capsize=2,
                     label=", ".join(_label(c, k) for c, k in zip(group, key)) or analyte)
-    ax.set_xlabel("Nominal time after dose (h)")
+    ax.set_xlabel("Time after dose (h; nominal time point, median actual time)")
     ax.set_ylabel(f"{analyte} concentration (mean \u00b1 SD)")
     if log_scale and (df["mean"] > 0).any():
         ax.set_yscale("log")
