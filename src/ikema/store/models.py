@@ -81,6 +81,7 @@ class AllocationEntry(Base):
     block_id: Mapped[int] = mapped_column(Integer)
     block_size: Mapped[int] = mapped_column(Integer)
     arm: Mapped[str] = mapped_column(String(20))
+    randno: Mapped[int] = mapped_column(Integer, unique=True)  # drawn at random: reveals no position or block
     used_by: Mapped[str | None] = mapped_column(String(40), unique=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -90,7 +91,7 @@ class Randomization(Base):
 
     __tablename__ = "randomizations"
     usubjid: Mapped[str] = mapped_column(ForeignKey("subjects.usubjid"), primary_key=True)
-    randno: Mapped[int] = mapped_column(Integer, unique=True)  # = allocation_list.id
+    randno: Mapped[int] = mapped_column(Integer, unique=True)  # = allocation_list.randno
     stratum: Mapped[str] = mapped_column(String(200))
     arm: Mapped[str] = mapped_column(String(20))
     randomized_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -23,9 +23,11 @@ def upgrade() -> None:
     sa.Column('block_id', sa.Integer(), nullable=False),
     sa.Column('block_size', sa.Integer(), nullable=False),
     sa.Column('arm', sa.String(length=20), nullable=False),
+    sa.Column('randno', sa.Integer(), nullable=False),
     sa.Column('used_by', sa.String(length=40), nullable=True),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('randno'),
     sa.UniqueConstraint('stratum', 'position'),
     sa.UniqueConstraint('used_by')
     )
