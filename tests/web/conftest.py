@@ -123,3 +123,107 @@ def kit() -> type[Kit]:
 def chromium_ok() -> None:
     """The browser suite must fail, not skip, when chromium is missing."""
     assert shutil.which(CHROMIUM), "chromium missing"
+
+
+ROLE_USERS = {  # one user per role; site roles at site 101
+    "admin": None, "investigator": "101", "coordinator": "101", "pharmacist": "101", "assessor": None,
+    "data_manager": None, "monitor": None, "statistician": None,
+}
+ROLE_PW = "Role-password-2017"
+
+
+class World:
+    """An app with one user per role, patients at sites 101 and 202 (randomized in both arms), a logged-in
+    TestClient per role (with its CSRF token) and a bearer token per role."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.clients: dict[str, TestClient] = {}
+        self.csrf: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}
+        self.arms: dict[str, str] = {}
+        self.randomized: list[str] = []
+
+    def call(self, role: str, method: str, url: str):
+        """Call a route as a role: the API with the bearer token, pages with the session and CSRF token."""
+        if url.startswith("/api/"):
+            c = TestClient(self.app, base_url="https://testserver")
+            return c.request(method, url, headers={"Authorization": f"Bearer {self.tokens[role]}"})
+        c = self.clients[role]
+        if method == "GET":
+            return c.get(url, follow_redirects=False)
+        return c.post(url, data={"csrf_token": self.csrf[role]}, follow_redirects=False)
+
+
+def seed_trial(db, clock) -> dict:
+    """Sites, screened subjects (one ineligible) and a stored allocation list, all through the store's models."""
+    from datetime import timezone
+
+    import numpy as np
+
+    from ikema.conduct import randomization as irt
+    from ikema.store import ScreeningResult, Site, Subject, acting
+
+    scheme = irt.Scheme(ratio={"IKd": 3, "Kd": 2}, block_sizes=(5, 10), factors=(("AGE", ("<65", ">=65")),))
+    with acting(db, "fixture", "test fixture"):
+        for sid in ("101", "202"):
+            db.add(Site(site_id=sid, name=f"Site {sid}", country="FRA"))
+        db.flush()
+        subjects = {}
+        for i in range(1, 9):
+            site = "101" if i <= 5 else "202"
+            u = f"IKEMA-{site}-{i:03d}"
+            eligible = i != 5
+            db.add(Subject(usubjid=u, site_id=site, status="SCREENED" if eligible else "SCREEN_FAILED",
+                           screening={"weight_kg": 70 + i, "height_cm": 170}, screened_at=clock().replace(tzinfo=timezone.utc),
+                           eligible=eligible, stratum="AGE=<65" if i % 2 else "AGE=>=65"))
+            db.flush()
+            db.add(ScreeningResult(usubjid=u, criterion_id="I01", verdict="pass" if eligible else "fail",
+                                   reason="age >= 18" if eligible else "creatinine clearance 10 mL/min < 15"))
+            subjects[u] = eligible
+        db.flush()
+    db.commit()
+    irt.store_allocation_list(db, irt.generate_allocation_list(scheme, np.random.default_rng(7), 20), "fixture")
+    return subjects
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """See World (one per test module: the route matrix only reads status codes)."""
+    tmp_path = tmp_path_factory.mktemp("world")
+    from datetime import date, timedelta
+
+    from ikema.conduct import randomization as irt
+    from ikema.store import DiseaseAssessment, acting
+    from ikema.web import auth
+
+    clock = Clock()
+    app = _make_app(tmp_path, clock=clock)
+    w = World(app)
+    with app.state.sessions() as db:
+        for role, site in ROLE_USERS.items():
+            auth.create_user(db, f"u_{role}", role, ROLE_PW, site=site, full_name=f"{role.title()} User", now=clock())
+        db.commit()
+        seed_trial(db, clock)
+        for u in ("IKEMA-101-001", "IKEMA-101-002", "IKEMA-101-003", "IKEMA-101-004", "IKEMA-202-006"):
+            a = irt.randomize(db, u, "fixture", randdt=date.today() - timedelta(days=60))
+            w.arms[u] = a.arm
+            w.randomized.append(u)
+        d0 = date.today() - timedelta(days=60)
+        with acting(db, "fixture", None):
+            for u in w.randomized:
+                for day, sm in ((0, 3.0), (28, 1.2), (56, 1.0)):
+                    db.add(DiseaseAssessment(usubjid=u, date=d0 + timedelta(days=day), study_day=day + 1, param="SMPROT", aval=sm, unit="g/dL"))
+                db.add(DiseaseAssessment(usubjid=u, date=d0 + timedelta(days=56), study_day=57, param="SIFE", avalc="POSITIVE-DRUG" if w.arms[u] == "IKd" else "POSITIVE"))
+            db.flush()
+        db.commit()
+        w.a101 = min(a.id for a in db.query(DiseaseAssessment).filter_by(usubjid="IKEMA-101-001"))
+    w.u101, w.u202 = "IKEMA-101-001", "IKEMA-202-006"
+    w.arm202 = w.arms[w.u202]
+    for role in ROLE_USERS:
+        c = TestClient(app, base_url="https://testserver")
+        w.csrf[role] = login(c, f"u_{role}", ROLE_PW)
+        w.clients[role] = c
+        r = c.post("/api/v1/token", data={"username": f"u_{role}", "password": ROLE_PW})
+        w.tokens[role] = r.json()["access_token"]
+    return w

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ikema.conduct.capture import AE_ACTIONS, AE_OUTCOMES
 from ikema.errors import IkemaError
 from ikema.response import CODED_PARAMS, NUMERIC_PARAMS
 
@@ -68,8 +69,11 @@ FORM_SPECS: dict[str, FormSpec] = {
             Field("term", "Verbatim term", required=True), Field("start", "Start date", "date", required=True),
             Field("end", "End date", "date"), Field("grade", "CTCAE grade", "choice", "", ("1", "2", "3", "4", "5"), True),
             Field("serious", "Serious", "choice", "", ("N", "Y"), True),
+            Field("related", "Related to study treatment", "choice", "", ("N", "Y"), True),
+            Field("outcome", "Outcome", "choice", "", AE_OUTCOMES, True),
+            Field("action_taken", "Action taken", "choice", "", AE_ACTIONS, True),
         ),
-        ("term", "start", "end", "grade", "serious"),
+        ("term", "start", "end", "grade", "serious", "related", "outcome", "action_taken"),
     ),
     "exposure": FormSpec(
         "Drug administrations", "Record a drug administration", "exposure.view", "exposure.enter",

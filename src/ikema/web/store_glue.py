@@ -4,14 +4,26 @@ after the store's own migrations have brought the database to their head."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ikema.conduct import capture
+from ikema.conduct import randomization as irt
+from ikema.errors import InputError, ProtocolError
+from ikema.response import NUMERIC_PARAMS, PARAMS
+from ikema.web.forms import FieldErrors
 from ikema.store import acting, init_db, session_factory
-from ikema.store.models import AuditEntry, utcnow
+from ikema.store.models import (
+    AdverseEvent, AllocationEntry, AuditEntry, DiseaseAssessment, DrugAdministration, Randomization, Subject, utcnow,
+)
 
 WEB_MIGRATIONS = Path(__file__).with_name("migrations")
 WEB_VERSION_TABLE = "alembic_version_web"
@@ -44,3 +56,332 @@ def event(db: Session, user: str, action: str, table: str, key: str, reason: str
     """Append an audit row for an event that changes no audited record (log-in, log-out, lockout, token)."""
     db.execute(insert(AuditEntry), [dict(at=utcnow(), user=user, table_name=table, record_key=key, usubjid=usubjid,
                                          field="-", old_value=None, new_value=None, reason=reason, action=action[:10])])
+
+
+# --- reads of the store's trial tables, as plain dicts ------------------------------------------------------------
+
+def _subject_dict(s: Any, r: Any | None) -> dict[str, Any]:
+    return {
+        "usubjid": s.usubjid, "site": s.site_id or "", "status": (s.status or "").lower().replace("_", "-"),
+        "eligible": s.eligible, "stratum": r.stratum if r is not None else s.stratum, "randomized": r is not None,
+        "arm": r.arm if r is not None else None, "randno": str(r.randno) if r is not None else None,
+        "randdt": r.randdt.isoformat() if r is not None else None,
+        "screening": dict(s.screening or {}),
+    }
+
+
+def subjects(db: Session) -> list[dict[str, Any]]:
+    """Every subject with its randomization, ordered by USUBJID."""
+    rows = db.execute(select(Subject, Randomization).outerjoin(Randomization, Randomization.usubjid == Subject.usubjid)
+                      .order_by(Subject.usubjid)).all()
+    return [_subject_dict(s, r) for s, r in rows]
+
+
+def subject(db: Session, usubjid: str) -> dict[str, Any] | None:
+    """One subject with its randomization, or None."""
+    s = db.get(Subject, usubjid)
+    return None if s is None else _subject_dict(s, db.get(Randomization, usubjid))
+
+
+def assessments(db: Session, usubjid: str) -> list[dict[str, Any]]:
+    """Disease assessments of a subject as long rows (id, usubjid, ady, date, param, value, unit)."""
+    rows = db.scalars(select(DiseaseAssessment).where(DiseaseAssessment.usubjid == usubjid)
+                      .order_by(DiseaseAssessment.date, DiseaseAssessment.param, DiseaseAssessment.id)).all()
+    rand = db.get(Randomization, usubjid)
+    out = []
+    for a in rows:
+        ady = a.study_day
+        if ady is None and rand is not None:
+            delta = (a.date - rand.randdt).days
+            ady = delta + 1 if delta >= 0 else delta  # SDTM: no day 0
+        out.append({"id": a.id, "usubjid": a.usubjid, "ady": ady, "date": a.date.isoformat(), "param": a.param,
+                    "value": a.aval if a.aval is not None else a.avalc, "unit": a.unit or ""})
+    return out
+
+
+def _ae(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "term": a.term, "start": a.onset.isoformat(), "end": a.resolution.isoformat() if a.resolution else None,
+            "grade": str(a.grade), "serious": "Y" if a.serious else "N", "related": "Y" if a.related else "N",
+            "outcome": a.outcome, "action_taken": a.action_taken}
+
+
+def _ex(x: Any) -> dict[str, Any]:
+    return {"id": x.id, "drug": x.drug, "date": x.date.isoformat(), "cycle": x.cycle, "day": x.day, "dose_mg": x.dose_mg}
+
+
+FORM_MODELS = {"assessment": DiseaseAssessment, "ae": AdverseEvent, "exposure": DrugAdministration}
+# form field -> model column, where the names differ
+FORM_COLUMNS = {
+    "assessment": {"date": "date", "value": "aval", "ady": "study_day"},
+    "ae": {"start": "onset", "end": "resolution"},
+    "exposure": {},
+}
+
+
+def records(db: Session, subject_row: dict[str, Any], form: str) -> list[dict[str, Any]]:
+    """A subject's records of one form as dicts (ids are the store's primary keys)."""
+    u = subject_row.get("usubjid")
+    if form == "assessment":
+        return assessments(db, u)
+    model = FORM_MODELS[form]
+    rows = db.scalars(select(model).where(model.usubjid == u).order_by(model.id)).all()
+    return [_ae(r) if form == "ae" else _ex(r) for r in rows]
+
+
+def field_history(db: Session, form: str, rid: int, field: str) -> list[dict[str, Any]]:
+    """Audit rows of one field of one record (its creation and every change), oldest first."""
+    model = FORM_MODELS[form]
+    col = FORM_COLUMNS[form].get(field, field)
+    cols = {col} | ({"aval", "avalc"} if form == "assessment" and field == "value" else set())
+    rows = db.scalars(select(AuditEntry).where(AuditEntry.table_name == model.__tablename__, AuditEntry.record_key == str(rid))
+                      .order_by(AuditEntry.id)).all()
+    out = []
+    for a in rows:
+        if a.field == "*":
+            try:
+                rec = json.loads(a.new_value or "{}")
+            except ValueError:
+                rec = {}
+            new = next((rec[c] for c in sorted(cols) if rec.get(c) is not None), None)
+            out.append({"at": _fmt(a.at), "user": a.user, "old": None, "new": new, "reason": a.reason})
+        elif a.field in cols:
+            out.append({"at": _fmt(a.at), "user": a.user, "old": a.old_value, "new": a.new_value, "reason": a.reason})
+    return out
+
+
+def _fmt(t: Any) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else ""
+
+
+def audit_rows(db: Session, *, table: str | None, user: str | None, key: str | None, limit: int) -> list[dict[str, Any]]:
+    """Audit-trail rows, newest first; `key` matches the record key or the USUBJID."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if table:
+        stmt = stmt.where(AuditEntry.table_name == table)
+    if user:
+        stmt = stmt.where(AuditEntry.user == user)
+    if key:
+        stmt = stmt.where((AuditEntry.record_key.contains(key)) | (AuditEntry.usubjid.contains(key)))
+    return [{"id": a.id, "at": _fmt(a.at), "user": a.user, "action": a.action, "table": a.table_name, "key": a.record_key,
+             "field": None if a.field in ("*", "-") else a.field, "old": a.old_value, "new": a.new_value, "reason": a.reason}
+            for a in db.scalars(stmt)]
+
+
+def randomization_refusal(db: Session, subject_row: dict[str, Any]) -> str | None:
+    """The IRT's reason for refusing this subject, or None (already randomized counts as refused here)."""
+    if subject_row.get("randomized"):
+        return f"{subject_row['usubjid']}: already randomized"
+    return irt.refusal(db, subject_row["usubjid"])
+
+
+def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, Any]:
+    """Randomize through the IRT (commits); a repeat returns the original allocation."""
+    a = irt.randomize(db, usubjid, user, when=now.replace(tzinfo=timezone.utc))
+    r = db.get(Randomization, usubjid)
+    return {"usubjid": a.usubjid, "arm": a.arm, "randno": str(a.randno), "randdt": r.randdt.isoformat() if r else None}
+
+
+def allocations(db: Session) -> list[tuple[str, int, str]]:
+    """(usubjid, allocation-list id, arm) of every used allocation-list position."""
+    return [(e.used_by, e.id, e.arm) for e in db.scalars(select(AllocationEntry).where(AllocationEntry.used_by.is_not(None)))]
+
+
+# --- writes of site records: through ikema.conduct.capture (its edit checks) plus the web's own checks -----------
+
+_FIELD_RE = re.compile(r"field (\w+): got (.*), expected (.*)$")
+# capture's field name -> the web form's input name
+_FORM_INPUT = {
+    "assessment": {"aval": "value", "avalc": "value", "date": "date"},
+    "ae": {"onset": "start", "resolution": "end", "term": "term", "pt": "term", "grade": "grade", "serious": "serious",
+           "outcome": "outcome", "related": "related", "action_taken": "action_taken"},
+    "exposure": {"dose_mg": "dose_mg", "date": "date", "cycle": "cycle", "day": "day", "drug": "drug"},
+}
+_KIND = {"assessment": "assessment", "ae": "adverse_event", "exposure": "administration"}
+
+
+def _field_error(form: str, exc: InputError, default: str) -> tuple[str, str]:
+    """(form input, message) of a capture InputError."""
+    m = _FIELD_RE.search(str(exc))
+    if not m:
+        return default, str(exc)
+    fld, got, expected = m.groups()
+    return _FORM_INPUT[form].get(fld, default), f"got {got}, expected {expected}"
+
+
+def _parse_date(values: dict[str, str], name: str, errors: dict[str, str], required: bool = True) -> date | None:
+    raw = (values.get(name) or "").strip()
+    if not raw:
+        if required:
+            errors[name] = "required: a date YYYY-MM-DD"
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = f"{raw!r} is not a date; expected YYYY-MM-DD"
+        return None
+
+
+def _web_checks(form: str, values: dict[str, str], subject_row: dict[str, Any], today: date, errors: dict[str, str]) -> None:
+    """Checks the web adds on top of capture's: no future dates, site data not before screening."""
+    for name in ("date", "start", "end"):
+        raw = (values.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            d = date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = f"{raw!r} is not a date; expected YYYY-MM-DD"
+            continue
+        if d > today:
+            errors[name] = f"{raw} is in the future (today is {today.isoformat()} UTC)"
+        elif form == "assessment" and subject_row.get("randdt") and d < date.fromisoformat(subject_row["randdt"]) - timedelta(days=28):
+            errors[name] = f"{raw} is more than 28 days before randomization ({subject_row['randdt']})"
+
+
+def _yn(v: str | None) -> bool | str | None:
+    v = (v or "").strip().upper()
+    return True if v == "Y" else False if v == "N" else (v or None)
+
+
+def add(db: Session, user: str, subject_row: dict[str, Any], form: str, values: dict[str, str], now: datetime) -> int:
+    """Insert a form's new records through capture's edit checks (audited as `user`); FieldErrors on any bad field,
+    and the caller rolls the whole transaction back so that nothing is saved."""
+    errors: dict[str, str] = {}
+    u = subject_row["usubjid"]
+    _web_checks(form, values, subject_row, now.date(), errors)
+    n = 0
+    if form == "assessment":
+        given = {p: (values.get(p) or "").strip() for p in PARAMS}
+        given = {p: v for p, v in given.items() if v}
+        if not given:
+            errors.setdefault("SMPROT", "enter at least one measurement")
+        d = (values.get("date") or "").strip()
+        if not d:
+            errors["date"] = "required: a date YYYY-MM-DD"
+        for p, raw in given.items():
+            if errors.get("date"):
+                break
+            numeric = p in NUMERIC_PARAMS
+            dup = db.scalar(select(DiseaseAssessment.id).where(DiseaseAssessment.usubjid == u, DiseaseAssessment.param == p,
+                                                               DiseaseAssessment.date == date.fromisoformat(d)))
+            if dup is not None:
+                errors[p] = f"already recorded on {d} (record {dup}); change that record instead, with a reason"
+                continue
+            try:
+                capture.record_assessment(db, u, d, p, user, aval=raw if numeric else None, avalc=None if numeric else raw.upper(),
+                                          unit=NUMERIC_PARAMS[p][2] if numeric else None)
+                n += 1
+            except InputError as exc:
+                fld, msg = _field_error(form, exc, p)
+                errors[p if fld in ("value", p) else fld] = msg
+    elif form == "ae":
+        if not errors:
+            try:
+                capture.record_adverse_event(
+                    db, u, pt=(values.get("term") or "").strip(), soc="(not yet coded)", grade=values.get("grade") or None,
+                    serious=_yn(values.get("serious")), related=_yn(values.get("related")), onset=values.get("start") or None,
+                    outcome=values.get("outcome") or None, action_taken=values.get("action_taken") or None, user=user,
+                    term=(values.get("term") or "").strip() or None, resolution=values.get("end") or None)
+                n = 1
+            except InputError as exc:
+                fld, msg = _field_error(form, exc, "term")
+                errors[fld] = msg
+    elif form == "exposure":
+        drugs = arm_drugs(subject_row)
+        drug = (values.get("drug") or "").strip()
+        if drug not in drugs:
+            errors["drug"] = f"{drug!r}: expected one of this patient's study drugs ({', '.join(drugs) or 'not randomized'})"
+        if not errors:
+            try:
+                capture.record_administration(db, u, values.get("cycle") or None, values.get("day") or None, values.get("date") or None,
+                                              drug, drug_route(subject_row, drug), values.get("dose_mg") or None, user)
+                n = 1
+            except InputError as exc:
+                fld, msg = _field_error(form, exc, "dose_mg")
+                errors[fld] = msg
+    if errors:
+        raise FieldErrors(errors)
+    return n
+
+
+def change(db: Session, user: str, subject_row: dict[str, Any], form: str, rid: int, values: dict[str, str], reason: str, now: datetime) -> None:
+    """Change a saved record through capture.correct (same edit checks, reason required, audited field by field)."""
+    model = FORM_MODELS[form]
+    obj = db.get(model, rid)
+    if obj is None or obj.usubjid != subject_row["usubjid"]:
+        raise FieldErrors({"record": f"no {form} record {rid} for this patient"})
+    errors: dict[str, str] = {}
+    _web_checks(form, values, subject_row, now.date(), errors)
+    if errors:
+        raise FieldErrors(errors)
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        col = FORM_COLUMNS[form].get(name, name)
+        if form == "assessment" and name == "value":
+            if obj.param in NUMERIC_PARAMS:
+                changes["aval"] = raw.strip()
+            else:
+                changes["avalc"] = raw.strip().upper()
+        elif name in ("serious", "related"):
+            changes[col] = _yn(raw)
+        elif hasattr(obj, col):
+            changes[col] = raw.strip() or None
+    try:
+        capture.correct(db, _KIND[form], rid, user, reason, **changes)
+    except InputError as exc:
+        fld, msg = _field_error(form, exc, "value" if form == "assessment" else "reason")
+        raise FieldErrors({fld: msg}) from None
+
+
+# --- protocol facts (ikema.protocol) and the dosing calendar (ikema.conduct.calendar) -----------------------------
+
+@lru_cache(maxsize=1)
+def protocol() -> Any:
+    """The packaged protocol (loaded once)."""
+    from ikema.protocol import load_protocol
+
+    return load_protocol()
+
+
+def cycle_length() -> int:
+    """Days per treatment cycle, from the protocol."""
+    from ikema.response.criteria import protocol_records
+
+    for rec in protocol_records(protocol()):
+        for key in ("cycle_length_days", "cycle_days", "cycle_length", "days_per_cycle"):
+            value = rec.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    raise ProtocolError("protocol: no cycle length found")
+
+
+def dosing_calendar(subject_row: dict[str, Any], cycles: int) -> list[dict[str, Any]]:
+    """The patient's dosing calendar from the protocol, the arm and the screening weight and height."""
+    from ikema.conduct.calendar import dosing_calendar as calendar
+
+    scr = subject_row.get("screening") or {}
+    weight = _first(scr, ("weight_kg", "weight", "WEIGHT"))
+    height = _first(scr, ("height_cm", "height", "HEIGHT"))
+    return [dict(r) for r in calendar(protocol(), subject_row["arm"], float(weight), float(height), cycles)]
+
+
+def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if d.get(k) not in (None, ""):
+            return d[k]
+    raise ProtocolError(f"screening record: none of {', '.join(keys)} given; the dosing calendar needs it")
+
+
+def arm_drugs(subject_row: dict[str, Any]) -> list[str]:
+    """The study drugs of the patient's arm (empty before randomization)."""
+    if not subject_row.get("arm"):
+        return []
+    return sorted({r["drug"] for r in dosing_calendar(subject_row, 1)})
+
+
+def drug_route(subject_row: dict[str, Any], drug: str) -> str:
+    """The route of one study drug of the patient's arm."""
+    for r in dosing_calendar(subject_row, 1):
+        if r["drug"] == drug:
+            return str(r.get("route") or "")
+    return ""
