@@ -156,8 +156,8 @@ class _Context:
         need = sorted({i for i in ids if i not in self.subjects})
         for chunk in (need[i:i + 900] for i in range(0, len(need), 900)):
             found = set(self.session.scalars(select(Subject.usubjid).where(Subject.usubjid.in_(chunk))))
-            rand = dict(self.session.execute(select(Randomization.usubjid, Randomization.randdt)
-                                             .where(Randomization.usubjid.in_(chunk))).tuples())
+            q = select(Randomization.usubjid, Randomization.randdt).where(Randomization.usubjid.in_(chunk))
+            rand = {u: d for u, d in self.session.execute(q).all()}
             for u in chunk:
                 self.subjects[u] = rand.get(u) if u in found else False
 

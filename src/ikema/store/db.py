@@ -72,9 +72,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def acting(session: Session, user: str, reason: str | None = None) -> Iterator[Session]:
-    """Within the block, writes on `session` are audited as made by `user` for `reason`."""
+    """Within the block, writes on `session` are audited as made by `user` for `reason` (None keeps the session's)."""
     old = (session.info.get("user"), session.info.get("reason"))
-    session.info["user"], session.info["reason"] = user, reason
+    session.info["user"], session.info["reason"] = user, (reason if reason is not None else old[1])
     try:
         yield session
     finally:
