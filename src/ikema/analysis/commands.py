@@ -1,0 +1,96 @@
+"""`ikema analyze`: the SAP's efficacy analyses (and any outcome sections the data allow) on a folder of ADaM datasets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from ikema.errors import InputError
+
+OUTCOME_DATASETS = ("ADAE", "ADLB", "ADEX", "ADPC", "ADPP", "ADIS", "ADQS")
+
+
+def strict_json(obj: object) -> object:
+    """The object with NaN/inf as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def load_adam(directory: Path) -> dict:
+    """ADSL, ADTTE, ADRS and the outcome ADaM datasets present in a folder (CSV or XPT)."""
+    from ikema.cdisc.io import find_dataset, read_dataset
+
+    out = {}
+    for name in ("ADSL", "ADTTE", "ADRS") + OUTCOME_DATASETS:
+        p = find_dataset(directory, name)
+        if p is not None:
+            out[name] = read_dataset(p)
+    if "ADSL" not in out:
+        raise InputError(f"{directory}: no adsl.csv or adsl.xpt; expected ADSL plus ADTTE and/or ADRS")
+    if "ADTTE" not in out and "ADRS" not in out:
+        raise InputError(f"{directory}: neither adtte nor adrs (.csv/.xpt) found; expected ADSL plus ADTTE and/or ADRS")
+    return out
+
+
+def run_analyze(adam: Path, out: Path, reference_arm: str | None = None, strata: str | None = None,
+                arm_var: str = "TRT01P") -> dict:
+    """Run the analyses on an ADaM folder and write results.json and report.html into `out`; returns the results."""
+    from ikema.analysis.efficacy import analyze_adam
+    from ikema.report.analyze import km_figures, render_analyze_html
+
+    ds = load_adam(adam)
+    cols = None if strata is None else ([] if strata.strip().lower() in ("", "none") else
+                                        [c.strip() for c in strata.split(",") if c.strip()])
+    results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var)
+    extra_html: list[str] = []
+    if any(k in ds for k in OUTCOME_DATASETS):
+        from ikema.report.safety import outcome_sections
+
+        sections, html = outcome_sections(ds, reference_arm=results["reference_arm"])
+        results.update({k: v for k, v in sections.items() if k not in results})
+        extra_html.append(html)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
+    figs = km_figures(results, ds.get("ADTTE"), ds["ADSL"])
+    html = render_analyze_html(results, figs, extra_html, title="Efficacy analysis", source=str(adam))
+    (out / "report.html").write_text(html)
+    return results
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `analyze` command."""
+
+    @app.command("analyze")
+    def analyze(
+        adam: Path = typer.Option(..., "--adam", help="Folder with ADSL plus ADTTE and/or ADRS (.csv or .xpt)"),
+        out: Path = typer.Option(..., "--out", help="Folder for results.json and report.html"),
+        reference_arm: Optional[str] = typer.Option(None, "--reference-arm", help="Control arm (TRT01P value); "
+                                                    "default: the one arm with a control-like name"),
+        strata: Optional[str] = typer.Option(None, "--strata", help="Comma-separated ADSL columns, 'none' for "
+                                             "unstratified; default every STRATnR column"),
+        arm_var: str = typer.Option("TRT01P", "--arm-var", help="ADSL treatment variable"),
+    ) -> None:
+        """Efficacy analyses (KM, stratified log-rank and Cox; response rates, CMH) on CDISC ADaM data."""
+        console = Console()
+        with console.status("Analysing ADaM datasets"):
+            results = run_analyze(adam, out, reference_arm, strata, arm_var)
+        for p, r in results["parameters"].items():
+            if r["kind"] == "tte" and r.get("hazard_ratio") is not None:
+                lo, hi = r["hazard_ratio_ci"]
+                console.print(f"{p}: HR {r['hazard_ratio']:.3f} [{lo:.3f}, {hi:.3f}], log-rank p {r['logrank_p']:.4g}")
+            elif r["kind"] == "response" and r.get("cmh_p") is not None:
+                rates = ", ".join(f"{a} {100 * v['rate']:.1f}%" for a, v in r["arms"].items())
+                console.print(f"{p}: {rates}; CMH p {r['cmh_p']:.4g}")
+        console.print(f"Wrote {out / 'results.json'} and {out / 'report.html'}")

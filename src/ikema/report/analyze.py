@@ -1,0 +1,66 @@
+"""The `ikema analyze` report: one self-contained HTML page (KM figures embedded as PNG data URIs)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ikema.report.figures import figure_data_uri, km_plot
+
+MONTH = 30.4375
+# top-level result sections other analyses add (e.g. "safety"), each rendered to an HTML fragment by its owner
+SECTION_RENDERERS: dict[str, Callable[[dict], str]] = {}
+
+
+def _num(v: object, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "NR"
+    return f"{float(v):.{digits}f}"
+
+
+def _months(v: object) -> str:
+    return "NR" if v is None else f"{float(v) / MONTH:.1f}"
+
+
+def _pval(p: object) -> str:
+    if p is None:
+        return "—"
+    p = float(p)
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      autoescape=select_autoescape(["html"]))
+    env.filters.update(num=_num, months=_months, pval=_pval)
+    return env
+
+
+def km_figures(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame) -> dict[str, str]:
+    """KM plot (data URI) of each time-to-event parameter of the results, arms in results order."""
+    if adtte is None:
+        return {}
+    arm_var = results.get("arm_var", "TRT01P")
+    subj = adsl[["USUBJID", arm_var]]
+    out = {}
+    for p, r in results["parameters"].items():
+        if r.get("kind") != "tte":
+            continue
+        d = adtte[adtte["PARAMCD"] == p].drop(columns=[arm_var], errors="ignore").merge(subj, on="USUBJID")
+        title = f"{p}: {r['param']}" if r.get("param") else p
+        fig = km_plot(d, arm_var=arm_var, title=title, time_scale=MONTH, arms=list(r["arms"]),
+                      time_label="Months since randomization")
+        out[p] = figure_data_uri(fig)
+    return out
+
+
+def render_analyze_html(results: Mapping, figures: Mapping[str, str] | None = None,
+                        extra_sections: Sequence[str] = (), title: str = "Efficacy analysis", source: str = "") -> str:
+    """The report page for a results dict of `analyze_adam`, plus HTML fragments of other sections."""
+    extra = list(extra_sections) + [fn(results[k]) for k, fn in SECTION_RENDERERS.items() if k in results]
+    return _env().get_template("analyze.html").render(results=results, figures=dict(figures or {}),
+                                                      extra_sections=extra, title=title, source=source)
