@@ -114,7 +114,8 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
         "AEBODSYS": ae["AEBODSYS"].to_numpy(), "AETOXGR": ae["AETOXGR"].astype(int).astype(str).to_numpy(),
         "AESER": ae["AESER"].to_numpy(), "AEREL": ae["AEREL"].to_numpy(), "AEACN": ae["AEACN"].to_numpy(),
         "AEOUT": ae["AEOUT"].to_numpy(), "AESDTH": ae["AESDTH"].to_numpy(),
-        "AESTDTC": day_iso(ae["USUBJID"], ae["AESTDY"]), "AEENDTC": day_iso(ae["USUBJID"], ae["AEENDY"]),
+        "AESTDTC": day_iso(ae["USUBJID"], ae["AESTDY"]),
+        "AEENDTC": np.where(ae["AEOUT"] == "NOT RECOVERED/NOT RESOLVED", "", day_iso(ae["USUBJID"], ae["AEENDY"])),
         "AESTDY": ae["AESTDY"].to_numpy(int),
     }), "AE")
     q = records["questionnaires"]
@@ -123,7 +124,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
         "QSORRES": q["QSORRES"].to_numpy(), "QSSTRESC": q["QSORRES"].to_numpy(), "VISIT": q["VISIT"].to_numpy(),
         "QSDTC": day_iso(q["USUBJID"], q["ADY"]), "QSDY": q["ADY"].to_numpy(int),
     }), "QS")
-    pk = records["pk"]
+    pk = records["pk"].sort_values(["USUBJID", "ANALYTE", "ADY", "HOUR"], kind="stable").reset_index(drop=True)
     pdate = day_iso(pk["USUBJID"], pk["ADY"])
     hours = pk["HOUR"].to_numpy(float)
     pc = _seq(pd.DataFrame({
@@ -134,7 +135,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
         "PCTPT": pk["TPT"].to_numpy(), "PCTPTNUM": np.where(pk["TPT"].str.contains("PRE"), -1, 1),
         "VISITDY": pk["NOMDY"].to_numpy(int),
     }), "PC")
-    ada = records["ada"]
+    ada = records["ada"].sort_values(["USUBJID", "ADY"], kind="stable").reset_index(drop=True)
     is_ = _seq(pd.DataFrame({
         **head("IS", ada["USUBJID"]), "ISTESTCD": "ADA_BAB", "ISTEST": "Anti-isatuximab antibodies",
         "ISSTRESC": ada["RESULT"].to_numpy(), "ISSTRESN": ada["TITER"].to_numpy(float), "VISIT": ada["VISIT"].to_numpy(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
@@ -22,6 +22,8 @@ class TrialFacts:
     enrollment: int
     calendar: Callable[[str, float, float, int], list[dict]]  # (arm, weight_kg, height_cm, cycles) -> rows
     protocol: Any = None
+    studyid: str = "STUDY"
+    arm_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def end_of_data(self) -> dt.date:

@@ -59,7 +59,7 @@ def compare(results_by_cut: dict[str, dict], exp: str, ctl: str) -> list[dict]:
 
 def forest_rows(adam: dict, exp: str, ctl: str) -> list[dict]:
     """PFS hazard ratio overall and within each level of the stratification factors and subgroups (unstratified Cox)."""
-    from statsmodels.duration.hazard_regression import PHReg
+    from ikema.stats import coxph
 
     adsl = adam["ADSL"]
     pfs = adam["ADTTE"][adam["ADTTE"]["PARAMCD"] == "PFS"][["USUBJID", "AVAL", "CNSR"]].merge(adsl, on="USUBJID")
@@ -69,10 +69,9 @@ def forest_rows(adam: dict, exp: str, ctl: str) -> list[dict]:
         ok = d["TRT01P"].nunique() == 2 and (d["CNSR"] == 0).sum() >= 3
         r = {"label": label, "n": int(len(d)), "hr": None, "lcl": None, "ucl": None}
         if ok:
-            fit = PHReg(d["AVAL"].to_numpy(float), (d["TRT01P"] == exp).to_numpy(float)[:, None],
-                        status=(d["CNSR"] == 0).astype(int).to_numpy(), ties="efron").fit(disp=False)
-            b, se = float(fit.params[0]), float(fit.bse[0])
-            r.update(hr=float(np.exp(b)), lcl=float(np.exp(b - 1.96 * se)), ucl=float(np.exp(b + 1.96 * se)))
+            fit = coxph(d["AVAL"].to_numpy(float), (d["CNSR"] == 0).astype(int).to_numpy(),
+                        (d["TRT01P"] == exp).to_numpy(float)[:, None])
+            r.update(hr=float(fit.hazard_ratio[0]), lcl=float(fit.hr_lcl[0]), ucl=float(fit.hr_ucl[0]))
         rows.append(r)
 
     hr(pfs, "All patients")

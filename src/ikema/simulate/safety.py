@@ -17,7 +17,14 @@ from ikema.analysis.qol import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_
 from ikema.simulate import params as P
 from ikema.simulate.facts import TrialFacts
 
-DOSE_HOUR = 9.0  # clock hour administrations start (ASSUMPTION; PK sample times are relative to it)
+DOSE_HOUR = 9.0
+# analyte -> (drug name fragment, PK parameters, mg/L -> reported unit factor, reported unit)
+PK_ANALYTES = {"ISATUXIMAB": ("isatuximab", P.ISA_PK, 1.0, "ug/mL"), "CARFILZOMIB": ("carfilzomib", P.CFZ_PK, 1000.0, "ng/mL")}
+
+
+def pk_lloq() -> dict[str, float]:
+    """Lower limit of quantification per analyte in its reported unit."""
+    return {a: v[1]["lloq"] * v[2] for a, v in PK_ANALYTES.items()}  # clock hour administrations start (ASSUMPTION; PK sample times are relative to it)
 
 
 def adverse_events(rng: np.random.Generator, events: pd.DataFrame, exposure: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
@@ -163,10 +170,7 @@ def pk_samples(rng: np.random.Generator, exposure: pd.DataFrame, facts: TrialFac
     cfz_times = [((1, 1), "EOI", None), ((1, 1), "1H POST-EOI", 1.0), ((1, 8), "EOI", None), ((1, 8), "1H POST-EOI", 1.0)]
     drug_lower = exposure["DRUG"].astype(str).str.lower()
     out = []
-    for analyte, key, pk, times, scale, unit in (
-        ("ISATUXIMAB", "isatuximab", P.ISA_PK, isa_times, 1.0, "ug/mL"),
-        ("CARFILZOMIB", "carfilzomib", P.CFZ_PK, cfz_times, 1000.0, "ng/mL"),
-    ):
+    for (analyte, (key, pk, scale, unit)), times in zip(PK_ANALYTES.items(), (isa_times, cfz_times)):
         ex = exposure[drug_lower.str.contains(key)]
         for uid, g in ex.groupby("USUBJID", sort=True):
             dose_t = (g["ADY"].to_numpy(float) - 1) * 24 + DOSE_HOUR
