@@ -39,8 +39,9 @@ class KaplanMeier:
     def quantile(self, p: float) -> tuple[float | None, float | None, float | None]:
         """Time at which the curve reaches 1 - p, with its CI (survfit quantile rules); None = not reached."""
         x = np.r_[0.0, self.time]
-        return (_findq(x, np.r_[0.0, 1 - self.surv], p), _findq(x, np.r_[0.0, 1 - self.upper], p),
-                _findq(x, np.r_[0.0, 1 - self.lower], p))
+        # the lower survival band reaches 1 - p first, so it gives the lower limit of the quantile
+        return (_findq(x, np.r_[0.0, 1 - self.surv], p), _findq(x, np.r_[0.0, 1 - self.lower], p),
+                _findq(x, np.r_[0.0, 1 - self.upper], p))
 
     def survival_at(self, times: object) -> np.ndarray:
         """Survival probability at the given times (right-continuous step function)."""
@@ -91,7 +92,7 @@ def _conf_bands(surv: np.ndarray, se: np.ndarray, conf_level: float, conf_type: 
             xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
             lx = np.log(xx)
             t3 = np.log(-lx)
-            return np.exp(-np.exp(t3 + z * se / lx)), np.exp(-np.exp(t3 - z * se / lx))
+            return np.exp(-np.exp(t3 - z * se / lx)), np.exp(-np.exp(t3 + z * se / lx))  # log S < 0
         if conf_type == "log":
             xx = np.where(surv == 0, np.nan, surv)
             return np.exp(np.log(xx) - z * se), np.minimum(np.exp(np.log(xx) + z * se), 1.0)
@@ -118,8 +119,8 @@ def kaplan_meier(time: object, event: object, conf_level: float = 0.95, conf_typ
     lo, hi = _conf_bands(surv, se, conf_level, conf_type)
     x = np.r_[0.0, ut]
     med = _findq(x, np.r_[0.0, 1 - surv], 0.5)
-    mlcl = _findq(x, np.r_[0.0, 1 - hi], 0.5)
-    mucl = _findq(x, np.r_[0.0, 1 - lo], 0.5)
+    mlcl = _findq(x, np.r_[0.0, 1 - lo], 0.5)
+    mucl = _findq(x, np.r_[0.0, 1 - hi], 0.5)
     return KaplanMeier(time=ut, n_risk=nr, n_event=d, n_censor=cnt - d, surv=surv, std_err=se, lower=lo, upper=hi,
                        conf_level=conf_level, conf_type=conf_type, n=n, events=int(d.sum()),
                        median=med, median_lcl=mlcl, median_ucl=mucl)
