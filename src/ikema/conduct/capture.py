@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ikema.errors import InputError, input_error
+from ikema.store.audit import bulk_insert
 from ikema.store.db import acting
 from ikema.store.models import (
     ADASample, AdverseEvent, Base, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
@@ -378,7 +379,7 @@ def record_many(session: Session, kind: str, rows: Iterable[Mapping[str, Any]], 
     clean = [check(r, ctx) for r in rows]
     if clean:
         with acting(session, user, reason):
-            session.execute(insert(model), clean)
+            bulk_insert(session, model, clean)
     return len(clean)
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import event, inspect, insert
+from sqlalchemy import Integer, event, func, insert, inspect, select, text
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ikema.errors import StoreError
@@ -40,7 +40,9 @@ def _text(value: Any) -> str | None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    return value
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
 
 
 def _user(session: Session, what: str) -> str:
@@ -113,6 +115,44 @@ def _write(session: Session, flush_context: Any) -> None:
                              new_value=_text(new), reason=reason, action="UPDATE"))
     if rows:
         session.connection().execute(insert(AuditEntry.__table__), rows)
+
+
+def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[Any]:
+    """Insert many records of `model` in one statement and their audit rows in another; returns their keys.
+
+    Needs the acting user on the session. Integer surrogate keys are reserved up front (SQLite: the transaction
+    already holds the write lock; PostgreSQL: the column's sequence), so no RETURNING round trip is needed.
+    """
+    table = model.__tablename__
+    if not getattr(model, "__audited__", False) or model is AuditEntry:
+        raise StoreError(f"{table}: bulk_insert is for audited trial tables")
+    user = _user(session, f"{table} (bulk insert)")
+    if not rows:
+        return []
+    mapper = inspect(model)
+    pk = list(mapper.primary_key)
+    conn = session.connection()
+    tbl = model.__table__
+    if len(pk) == 1 and pk[0].autoincrement in (True, "auto") and isinstance(pk[0].type, Integer) and pk[0].key not in rows[0]:
+        n = len(rows)
+        if conn.dialect.name == "postgresql":
+            keys = conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
+                                {"t": tbl.name, "c": pk[0].name, "n": n}).scalars().all()
+        else:
+            start = conn.execute(select(func.max(pk[0]))).scalar() or 0
+            keys = list(range(start + 1, start + 1 + n))
+        rows = [{pk[0].key: k, **r} for k, r in zip(keys, rows, strict=True)]
+    else:
+        keys = ["/".join(str(r[c.key]) for c in pk) for r in rows]
+    conn.execute(insert(tbl), rows)
+    now = utcnow()
+    reason = session.info.get("reason") or INSERT_REASON
+    dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
+    conn.execute(insert(AuditEntry.__table__), [
+        {"at": now, "user": user, "table_name": table, "record_key": str(k), "usubjid": r.get("usubjid"), "field": "*",
+         "old_value": None, "new_value": dumps(r), "reason": reason, "action": "INSERT"}
+        for k, r in zip(keys, rows, strict=True)])
+    return keys
 
 
 @event.listens_for(Session, "do_orm_execute")
