@@ -85,3 +85,17 @@ def test_quantile_method_matches_median():
     assert km.quantile(0.5) == (2083, 1548, 2552)
     assert km.survival_at([0, km.time[0] - 0.5, km.time[-1]]).tolist()[:2] == [1.0, 1.0]
     assert km.n_risk_at([0])[0] == 315
+
+
+@pytest.mark.parametrize("time,event,probs,want", [
+    # curve ends flat at exactly 0.5: survfit takes the midpoint of the last jump and the last time
+    ([1, 2, 3, 4], [1, 1, 0, 0], [0.5], [(3, 1, None)]),
+    ([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 0], [0.25, 0.5], [(2, 1, 5), (4, 1, None)]),
+    ([5, 5, 5, 5], [1, 1, 1, 1], [0.5], [(5, None, None)]),
+    ([2, 4, 4, 7, 9, 9, 12, 15, 20, 22], [1, 1, 0, 1, 1, 1, 0, 1, 0, 1], [0.25, 0.5, 0.75],
+     [(7, 2, 9), (9, 2, None), (22, 9, None)]),
+])
+def test_quantile_rules_small_cases(time, event, probs, want):
+    """quantile(survfit(Surv(time, event) ~ 1, conf.type='log-log'), probs): $quantile, $lower, $upper (NA = None)."""
+    km = kaplan_meier(time, event)
+    assert [km.quantile(p) for p in probs] == want
