@@ -174,3 +174,15 @@ def test_unknown_subject_or_bad_date_is_refused():
     bad.loc[1, "RANDDT"] = "2020-13-01"
     with pytest.raises(InputError, match="RANDDT"):
         derive_adrs(bad, assessments, IKEMA)
+
+
+def test_analysis_flags_one_record_per_subject_and_parameter(pilot):
+    _, adrs = pilot
+    anl = adrs[adrs["ANL01FL"] == "Y"]
+    assert not anl.duplicated(["USUBJID", "PARAMCD"]).any()
+    assert set(anl["PARAMCD"]) == {"CBOR", "RSP", "VGPRRSP", "CRRSP", "PD"}
+    ovr = adrs[adrs["PARAMCD"] == "OVR"]
+    assert (ovr["ANL01FL"] == "").all()
+    # 01-701-1148: its 2014-02-08 assessment is after further therapy started on 2014-02-07
+    f = ovr[ovr["USUBJID"] == "01-701-1148"].set_index(ovr.loc[ovr["USUBJID"] == "01-701-1148", "ADT"].dt.strftime("%Y-%m-%d"))
+    assert f.loc["2014-02-08", "ANL02FL"] == "" and f.loc["2013-12-27", "ANL02FL"] == "Y"

@@ -16,7 +16,7 @@ assessments: the `ikema.response` contract (USUBJID, ADY, PARAM, AVAL, AVALC); i
 
 Output (one row per subject and parameter, plus per-assessment rows for OVR/COVR/OVRADJ/COVRADJ):
   STUDYID, USUBJID, TRT01P, STRAT1R, STRAT2R (when in adsl), PARAMCD, PARAM, PARCAT1, AVALC, AVAL, ADT,
-  ADY, RESPFL, ANL01FL.
+  ADY, RESPFL, ANL01FL, ANL02FL.
   OVR      Overall response at the assessment (unconfirmed). AVAL: sCR 7 ... PD 1, NE 8 (admiralonco order)
   COVR     Confirmed response at the assessment (ikema.response.confirm)
   OVRADJ / COVRADJ  the same with the isatuximab interference adjusted (SIFE POSITIVE-DRUG = NEGATIVE)
@@ -30,7 +30,9 @@ Output (one row per subject and parameter, plus per-assessment rows for OVR/COVR
   MRDNEG   MRD negative by NGS at 1e-5 at any time after day 1 before further therapy (Y/N; not assessed = N)
   MRDNEGCR MRD negative and CR or better (Y/N), as assessed
   Y/N parameters: AVAL 1/0; RESPFL = AVALC for Y/N parameters, and for CBOR/CBORADJ "Y" when PR or better.
-  ANL01FL = "Y" on every summary record and on per-assessment records on or before NEWTHDT.
+  ANL01FL = "Y" on the per-subject records only (one record per subject and parameter: what an analysis
+  of rates selects); ANL02FL = "Y" on per-assessment records on or before NEWTHDT (admiralonco's flag for
+  "before new anti-cancer therapy").
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def prepare_assessments(assessments: pd.DataFrame, subjects: pd.DataFrame, sourc
 
 
 # ---------------------------------------------------------------- parameter derivations
-def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, anl01fl="Y") -> pd.DataFrame:
+def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, anl02fl="") -> pd.DataFrame:
     out = pd.DataFrame({"USUBJID": pd.Series(usubjid, dtype=object).to_numpy()})
     keep = [c for c in CARRY if c in subjects.columns]
     if keep:
@@ -143,7 +145,9 @@ def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, 
     out["AVALC"] = np.asarray(avalc, dtype=object)
     out["ADT"] = pd.Series(adt).astype("datetime64[ns]").to_numpy()
     out["ADY"] = pd.array(ady if ady is not None else [pd.NA] * len(out), dtype="Int64")
-    out["ANL01FL"] = anl01fl
+    per_assessment = paramcd in ("OVR", "COVR", "OVRADJ", "COVRADJ")
+    out["ANL01FL"] = "" if per_assessment else "Y"
+    out["ANL02FL"] = anl02fl
     return out
 
 
@@ -159,7 +163,7 @@ def _yn(subjects: pd.DataFrame, paramcd: str, flag: pd.Series, adt: pd.Series) -
 
 
 def derive_param_ovr(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "OVR", column: str = "RESP") -> pd.DataFrame:
-    """Per-assessment response records (OVR from RESP, COVR from CONFIRMED); ANL01FL up to NEWTHDT."""
+    """Per-assessment response records (OVR from RESP, COVR from CONFIRMED); ANL02FL up to NEWTHDT."""
     ref = responses["USUBJID"].map(subjects.set_index("USUBJID")["REFDT"])
     newth = responses["USUBJID"].map(subjects.set_index("USUBJID")["NEWTHDY"]).astype("Float64")
     adt = date_of_day(responses["ADY"], ref)
@@ -245,7 +249,7 @@ def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
     out = out.sort_values(["USUBJID", "_p", "ADY"], kind="stable", na_position="first").drop(columns="_p")
     cols = [c for c in CARRY if c in out.columns and c != "STUDYID"]
     lead = (["STUDYID"] if "STUDYID" in out.columns else []) + ["USUBJID", *cols]
-    rest = ["PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL", "ADT", "ADY", "RESPFL", "ANL01FL"]
+    rest = ["PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL", "ADT", "ADY", "RESPFL", "ANL01FL", "ANL02FL"]
     return out[lead + rest].reset_index(drop=True)
 
 
