@@ -99,3 +99,15 @@ def test_quantile_rules_small_cases(time, event, probs, want):
     """quantile(survfit(Surv(time, event) ~ 1, conf.type='log-log'), probs): $quantile, $lower, $upper (NA = None)."""
     km = kaplan_meier(time, event)
     assert [km.quantile(p) for p in probs] == want
+
+
+def test_near_tied_times_are_tied_as_r_timefix():
+    """survival's aeqSurv: 2 and 2 + 1e-12 are one tied time, so KM, log-rank and Cox see a tie as R does."""
+    t = np.array([1.0, 2.0, 2.0 + 1e-12, 3.0, 4.0, 5.0])
+    e = [1, 1, 1, 0, 1, 1]
+    km = kaplan_meier(t, e)
+    assert km.time.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert km.n_event.tolist() == [1, 2, 0, 1, 1]
+    g = [0, 1, 0, 1, 0, 1]
+    assert logrank(t, e, g).chisq == pytest.approx(logrank(np.round(t), e, g).chisq, rel=1e-14)
+    assert coxph(t, e, g).coef[0] == pytest.approx(coxph(np.round(t), e, g).coef[0], rel=1e-12)

@@ -38,7 +38,20 @@ def check_times_events(time: object, event: object, source: str = "input") -> tu
     if bad.any():
         i = _first_bad(bad)
         raise _err(source, i, "event", event[i] if hasattr(event, "__getitem__") else e_raw[i], "0 (censored) or 1 (event)")
-    return t, e_raw.astype(np.int8)
+    return aeq_times(t), e_raw.astype(np.int8)
+
+
+def aeq_times(t: np.ndarray, tolerance: float = float(np.sqrt(np.finfo(float).eps))) -> np.ndarray:
+    """Times that differ by no more than all.equal's tolerance made equal, as R survival's timefix (aeqSurv)."""
+    y = np.unique(t)
+    if len(y) < 2:
+        return t
+    dy = np.diff(y)
+    tied = (dy <= tolerance) | (dy / np.mean(np.abs(y)) <= tolerance)
+    if not tied.any():
+        return t
+    cuts = y[np.r_[True, ~tied]]
+    return cuts[np.searchsorted(cuts, t, side="right") - 1]
 
 
 def _err(source: str, record: int, field: str, value: object, expected: str) -> StatsInputError:
