@@ -152,7 +152,7 @@ def _administrations(rng: np.random.Generator, subjects: pd.DataFrame, facts: Tr
     omit &= ex["ADY"].to_numpy() > 1  # the first administration is always given
     ex = ex[~omit].reset_index(drop=True)
     k = len(ex)
-    shift = np.where(rng.random(k) < P.DOSE_SHIFT_P, rng.integers(1, 4, k), 0)
+    shift = np.where((rng.random(k) < P.DOSE_SHIFT_P) & (ex["ADY"].to_numpy() > 1), rng.integers(1, 4, k), 0)
     ex["ADY"] = ex["ADY"] + shift
     # carfilzomib dose level per patient and cycle: a reduction is permanent (random walk down the levels)
     is_cfz = ex["drug"].astype(str).str.lower().str.contains("carfilzomib").to_numpy()

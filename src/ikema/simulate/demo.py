@@ -1,0 +1,51 @@
+"""`make demo`: the whole pipeline on the virtual IKEMA trial.
+
+simulate (seeded) -> enrollment through screening and the IRT -> every record through capture into the audited
+store -> records read back from the store -> SDTM (out/sdtm) -> data cuts (interim, final PFS, final OS) ->
+ADaM (out/adam, final PFS cut) -> analyses -> out/results.json and out/report.html (+ out/enrollment.json).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Callable[[str], None] = lambda _s: None) -> dict:
+    """Run the virtual trial end to end into `out`; returns the results written to out/results.json."""
+    from ikema.cdisc.sdtm import build_sdtm
+    from ikema.store import init_db, session_factory
+    from ikema.simulate.enroll import capture_records, enroll
+    from ikema.simulate.facts import facts_from_protocol, response_criteria, screen_candidate, screening_fields
+    from ikema.simulate.report_run import write_outputs
+    from ikema.simulate.storeio import records_from_store
+    from ikema.simulate.virtual import simulate_records
+
+    out.mkdir(parents=True, exist_ok=True)
+    facts = facts_from_protocol()
+    criteria = response_criteria(facts)
+    rng = np.random.default_rng(seed)
+    url = database_url or f"sqlite:///{(out / 'ikema.db').resolve()}"
+    if url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).exists():
+        Path(url[len("sqlite:///"):]).unlink()  # the demo database is rebuilt from the seed every run
+    engine = init_db(url)
+    session = session_factory(engine)()
+    try:
+        subjects, summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),
+                                   per_stratum=facts.enrollment)
+        (out / "enrollment.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        advance("screened and randomized")
+        records = simulate_records(rng, subjects, facts, criteria)
+        advance("patients simulated")
+        capture_records(session, records)
+        advance("records captured")
+        stored = records_from_store(session, subjects, facts.cycle_days)
+    finally:
+        session.close()
+        engine.dispose()
+    sdtm = build_sdtm(stored, facts.studyid)
+    advance("SDTM built from the store")
+    return write_outputs(sdtm, facts, criteria, out, seed, summary, advance)
