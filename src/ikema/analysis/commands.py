@@ -39,8 +39,9 @@ def load_adam(directory: Path) -> dict:
             out[name] = read_dataset(p)
     if "ADSL" not in out:
         raise InputError(f"{directory}: no adsl.csv or adsl.xpt; expected ADSL plus ADTTE and/or ADRS")
-    if "ADTTE" not in out and "ADRS" not in out:
-        raise InputError(f"{directory}: neither adtte nor adrs (.csv/.xpt) found; expected ADSL plus ADTTE and/or ADRS")
+    if not any(k in out for k in ("ADTTE", "ADRS") + OUTCOME_DATASETS):
+        raise InputError(f"{directory}: no analysis dataset (.csv/.xpt) besides ADSL; expected ADTTE and/or ADRS "
+                         f"(or {', '.join(OUTCOME_DATASETS)})")
     return out
 
 
@@ -53,7 +54,11 @@ def run_analyze(adam: Path, out: Path, reference_arm: str | None = None, strata:
     ds = load_adam(adam)
     cols = None if strata is None else ([] if strata.strip().lower() in ("", "none") else
                                         [c.strip() for c in strata.split(",") if c.strip()])
-    results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var)
+    if "ADTTE" in ds or "ADRS" in ds:
+        results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var)
+    else:  # outcome data only (safety, PK, ADA, QoL)
+        results = {"parameters": {}, "reference_arm": reference_arm, "experimental_arms": [], "arm_var": arm_var,
+                   "strata": [], "time_unit": "days"}
     extra_html: list[str] = []
     if any(k in ds for k in OUTCOME_DATASETS):
         from ikema.report.safety import outcome_sections
@@ -90,6 +95,8 @@ def register(app: typer.Typer) -> None:
             if r["kind"] == "tte" and r.get("hazard_ratio") is not None:
                 lo, hi = r["hazard_ratio_ci"]
                 console.print(f"{p}: HR {r['hazard_ratio']:.3f} [{lo:.3f}, {hi:.3f}], log-rank p {r['logrank_p']:.4g}")
+            elif r["kind"] == "tte":
+                console.print(f"{p}: log-rank across {len(r['arms'])} arms p {r['logrank_p']:.4g}")
             elif r["kind"] == "response" and r.get("cmh_p") is not None:
                 rates = ", ".join(f"{a} {100 * v['rate']:.1f}%" for a, v in r["arms"].items())
                 console.print(f"{p}: {rates}; CMH p {r['cmh_p']:.4g}")

@@ -143,7 +143,7 @@ def rate_difference(responder: object, group: object, strata: object | None = No
     n = n1 + n2
     w = n1 * n2 / n
     d = float((w * (y1 / n1 - y2 / n2)).sum() / w.sum())
-    # Sato (1989) variance of the MH risk difference (as SAS FREQ's stratified risk difference)
+    # own: statsmodels has no stratified risk difference; Sato (1989) variance of the MH estimate, as SAS PROC FREQ
     pp = ((n1 ** 2 * y2 - n2 ** 2 * y1 + n1 * n2 * (n2 - n1) / 2) / n ** 2).sum()
     qq = ((y1 * (n2 - y2) + y2 * (n1 - y1)) / (2 * n)).sum()
     se = np.sqrt(max(d * pp + qq, 0.0)) / w.sum()
