@@ -61,3 +61,10 @@ def test_efron_solution_is_the_cubic_root():
     assert 1 / fit.var[0, 0] == pytest.approx(0.612632, abs=5e-7)
     assert fit.score_chisq == pytest.approx((52 / 48) ** 2 / (83 / 144), rel=1e-12)
     assert fit.lr_chisq == pytest.approx(2 * (efron1(np.log(r))[0] - efron1(0.0)[0]), rel=1e-9)
+
+
+def test_monotone_likelihood_reported_not_converged():
+    """Every death in the x = 1 group before any x = 0 time: beta-hat is infinite (validate.pdf 'Test data 1' variant)."""
+    fit = coxph([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 0, 0], [1, 1, 1, 0, 0, 0], max_iter=15)
+    assert not fit.converged and fit.coef[0] > 5
+    assert coxph(TIME, STATUS, X).converged

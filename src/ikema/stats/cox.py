@@ -38,6 +38,7 @@ class CoxResult:
     events: int
     iterations: int
     ties: str
+    converged: bool = True  # False: max_iter reached (e.g. a monotone likelihood, coefficient tending to infinity)
 
 
 class _CoxData:
@@ -157,6 +158,7 @@ def coxph(time: object, event: object, x: object, strata: object | None = None, 
                               "stratum); expected covariates that vary") from None
     ll, u, info = ll0, u0, i0
     it = 0
+    done = False
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(info, u)
         new = beta + step
@@ -176,8 +178,10 @@ def coxph(time: object, event: object, x: object, strata: object | None = None, 
     wald = float(beta @ info @ beta)
     lr = 2 * (ll - ll0)
     df = data.p
-    return CoxResult(coef=beta, var=var, se=se, hazard_ratio=np.exp(beta), hr_lcl=np.exp(beta - z * se),
-                     hr_ucl=np.exp(beta + z * se), conf_level=conf_level, loglik_null=ll0, loglik=ll,
+    with np.errstate(over="ignore"):  # an infinite coefficient gives an infinite HR bound, reported as inf
+        lcl, ucl = np.exp(beta - z * se), np.exp(beta + z * se)
+    return CoxResult(coef=beta, var=var, se=se, hazard_ratio=np.exp(beta), hr_lcl=lcl,
+                     hr_ucl=ucl, conf_level=conf_level, loglik_null=ll0, loglik=ll,
                      score_chisq=score_chisq, score_p=float(sps.chi2.sf(score_chisq, df)), lr_chisq=float(lr),
                      lr_p=float(sps.chi2.sf(lr, df)), wald_chisq=wald, wald_p=float(sps.chi2.sf(wald, df)), df=df,
-                     n=data.n, events=data.events, iterations=it, ties=ties)
+                     n=data.n, events=data.events, iterations=it, ties=ties, converged=bool(done))
