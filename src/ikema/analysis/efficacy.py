@@ -144,7 +144,7 @@ def analyze_tte_parameter(d: pd.DataFrame, paramcd: str, reference: str, others:
         fitu = _stats_call(where, coxph, t[m], e[m], x, None, ties="efron")
         comparisons[a] = {
             "hazard_ratio": float(fit.hazard_ratio[0]), "hazard_ratio_ci": [float(fit.hr_lcl[0]), float(fit.hr_ucl[0])],
-            "cox_score_p": fit.score_p, "cox_lr_p": fit.lr_p, "cox_wald_p": fit.wald_p,
+            "cox_score_p": fit.score_p, "cox_lr_p": fit.lr_p, "cox_wald_p": fit.wald_p, "cox_converged": fit.converged,
             "logrank_chisq": lr.chisq, "logrank_p": lr.p, "logrank_z": lr.z,
             "hazard_ratio_unstratified": float(fitu.hazard_ratio[0]),
             "hazard_ratio_unstratified_ci": [float(fitu.hr_lcl[0]), float(fitu.hr_ucl[0])],

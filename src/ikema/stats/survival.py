@@ -182,10 +182,8 @@ def logrank(time: object, event: object, group: object, strata: object | None = 
     kstrat = ss[brk]
     # at risk in group g at a key = subjects of the same stratum with time >= t: reverse cumulative sum within stratum
     rc = np.cumsum(cnt[::-1], axis=0)[::-1]
-    last_of_stratum = np.r_[kstrat[1:] != kstrat[:-1], True]
-    next_start = np.searchsorted(np.flatnonzero(last_of_stratum), np.arange(nk)) + 0
-    ends = np.flatnonzero(last_of_stratum)
-    after = ends[next_start] + 1
+    ends = np.flatnonzero(np.r_[kstrat[1:] != kstrat[:-1], True])  # last key of each stratum
+    after = ends[np.searchsorted(ends, np.arange(nk))] + 1  # first key of the next stratum
     rc0 = np.vstack([rc, np.zeros((1, k))])
     ng = rc - rc0[after]
     d = dg.sum(axis=1)
