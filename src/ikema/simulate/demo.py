@@ -14,8 +14,13 @@ from typing import Callable
 import numpy as np
 
 
-def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Callable[[str], None] = lambda _s: None) -> dict:
-    """Run the virtual trial end to end into `out`; returns the results written to out/results.json."""
+def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Callable[[str], None] = lambda _s: None,
+             enrollment: int | None = None) -> dict:
+    """Run the virtual trial end to end into `out`; returns the results written to out/results.json.
+
+    `enrollment` overrides the protocol's target (a smaller trial for tests); None = the protocol's."""
+    import dataclasses
+
     from ikema.cdisc.sdtm import build_sdtm
     from ikema.store import init_db, session_factory
     from ikema.simulate.enroll import capture_records, enroll
@@ -26,6 +31,8 @@ def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Cal
 
     out.mkdir(parents=True, exist_ok=True)
     facts = facts_from_protocol()
+    if enrollment is not None:
+        facts = dataclasses.replace(facts, enrollment=int(enrollment))
     criteria = response_criteria(facts)
     rng = np.random.default_rng(seed)
     url = database_url or f"sqlite:///{(out / 'ikema.db').resolve()}"

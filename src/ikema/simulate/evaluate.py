@@ -10,6 +10,26 @@ RESPONSE_PARAMS = ("RSP", "VGPRRSP", "CRRSP", "CRRSPADJ", "MRDNEG", "MRDNEGCR")
 TTE_PARAMS = ("PFS", "OS", "PFS2", "TTP", "DOR")
 
 
+POOLED = "POOLED"
+
+
+def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str = "TRT01P") -> tuple[pd.DataFrame, list[str]]:
+    """ADSL with STRATAR = the combination of the stratification factors, where strata that do not hold every arm
+    are pooled into one stratum (SAP rule for sparse strata; the pool joins the largest stratum if it still lacks
+    an arm). Returns the ADSL and the pooled strata labels."""
+    d = adsl.copy()
+    label = d[list(strata)].astype(str).agg(" / ".join, axis=1)
+    arms = d[arm_var].nunique()
+    complete = d.groupby(label)[arm_var].nunique()
+    sparse = sorted(complete[complete < arms].index)
+    label = label.where(~label.isin(sparse), POOLED)
+    if sparse and d.loc[label == POOLED, arm_var].nunique() < arms:
+        largest = label[label != POOLED].value_counts().idxmax()
+        label = label.where(label != POOLED, largest)
+    d["STRATAR"] = label
+    return d, sparse
+
+
 def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[str, ...] = ("STRAT1R", "STRAT2R")) -> dict:
     """Efficacy results (schema of `ikema analyze`, via ikema.analysis.efficacy) plus time to first response
     among responders (TTFR_R: IKEMA summarised responders only)."""
@@ -17,7 +37,10 @@ def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[st
 
     tte = adam["ADTTE"][adam["ADTTE"]["PARAMCD"].isin(TTE_PARAMS)]
     rs = adam["ADRS"][adam["ADRS"]["PARAMCD"].isin(RESPONSE_PARAMS)]
-    res = analyze_adam(adsl=adam["ADSL"], adtte=tte, adrs=rs, reference_arm=ctl, strata=list(strata))
+    adsl, pooled = pool_sparse_strata(adam["ADSL"], strata)
+    res = analyze_adam(adsl=adsl, adtte=tte, adrs=rs, reference_arm=ctl, strata=["STRATAR"])
+    res["strata"] = list(strata)
+    res["strata_pooled"] = pooled
     t = adam["ADTTE"]
     ttfr = t[(t["PARAMCD"] == "TTFR") & (t["CNSR"] == 0)]
     res["parameters"]["TTFR_R"] = {

@@ -1,0 +1,31 @@
+"""The demo end to end in a temporary folder (a smaller enrollment keeps it fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from ikema.simulate.demo import run_demo
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_small(tmp_path):
+    out = tmp_path / "out"
+    results = run_demo(out, seed=11, enrollment=60)
+    for f in ("report.html", "results.json", "enrollment.json", "ikema.db", "sdtm/dm.xpt", "sdtm/xd.csv", "adam/adsl.xpt", "adam/adtte.csv"):
+        assert (out / f).exists(), f
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["parameters"]["PFS"]["kind"] == "tte"
+    assert set(saved["cuts"]) == {"interim", "final", "final_os"}
+    enrollment = json.loads((out / "enrollment.json").read_text())
+    assert enrollment["randomized"] == 60 == len(pd.read_csv(out / "sdtm" / "dm.csv"))
+    assert enrollment["screened"] == 60 + enrollment["screen_failures"]
+    # ADSL arms are the IRT's arms, and every randomized subject has a PFS record at the final cut
+    adsl = pd.read_csv(out / "adam" / "adsl.csv")
+    adtte = pd.read_csv(out / "adam" / "adtte.csv")
+    assert set(adtte.loc[adtte["PARAMCD"] == "PFS", "USUBJID"]) == set(adsl["USUBJID"])
+    assert results["consort"]["randomized"] == 60
+    html = (out / "report.html").read_text()
+    assert "Published versus simulated" in html and html.count("data:image/png") >= 5
