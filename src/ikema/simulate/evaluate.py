@@ -37,10 +37,19 @@ def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[st
 
     tte = adam["ADTTE"][adam["ADTTE"]["PARAMCD"].isin(TTE_PARAMS)]
     rs = adam["ADRS"][adam["ADRS"]["PARAMCD"].isin(RESPONSE_PARAMS)]
-    adsl, pooled = pool_sparse_strata(adam["ADSL"], strata)
-    res = analyze_adam(adsl=adsl, adtte=tte, adrs=rs, reference_arm=ctl, strata=["STRATAR"])
-    res["strata"] = list(strata)
-    res["strata_pooled"] = pooled
+    res: dict = {"parameters": {}, "strata": list(strata), "strata_pooled": {}}
+    # each parameter on the subjects it holds (DOR: responders only), sparse strata pooled within them
+    for kind, data, params in (("adtte", tte, TTE_PARAMS), ("adrs", rs, RESPONSE_PARAMS)):
+        for p in params:
+            d = data[data["PARAMCD"] == p]
+            if d.empty:
+                continue
+            adsl, pooled = pool_sparse_strata(adam["ADSL"][adam["ADSL"]["USUBJID"].isin(d["USUBJID"])], strata)
+            one = analyze_adam(adsl=adsl, reference_arm=ctl, strata=["STRATAR"], **{kind: d})
+            res["parameters"].update(one["parameters"])
+            res["reference_arm"] = one["reference_arm"]
+            if pooled:
+                res["strata_pooled"][p] = pooled
     t = adam["ADTTE"]
     ttfr = t[(t["PARAMCD"] == "TTFR") & (t["CNSR"] == 0)]
     res["parameters"]["TTFR_R"] = {
