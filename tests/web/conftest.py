@@ -214,7 +214,7 @@ def world(tmp_path_factory):
             for u in w.randomized:
                 for day, sm in ((0, 3.0), (28, 1.2), (56, 1.0)):
                     db.add(DiseaseAssessment(usubjid=u, date=d0 + timedelta(days=day), study_day=day + 1, param="SMPROT", aval=sm, unit="g/dL"))
-                db.add(DiseaseAssessment(usubjid=u, date=d0 + timedelta(days=56), study_day=57, param="SIFE", avalc="POSITIVE-DRUG" if w.arms[u] == "IKd" else "POSITIVE"))
+                db.add(DiseaseAssessment(usubjid=u, date=d0 + timedelta(days=56), study_day=57, param="SIFE", avalc="POSITIVE-DRUG" if w.arms[u] == "IKd" else "NEGATIVE"))
             db.flush()
         db.commit()
         w.a101 = min(a.id for a in db.query(DiseaseAssessment).filter_by(usubjid="IKEMA-101-001"))

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ikema.errors import PermissionDenied
+from ikema.errors import PermissionDenied, ProtocolError
 from ikema.store import database_url as store_database_url
 from ikema.web import store_glue
 from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundError, templates
@@ -100,6 +100,12 @@ def create_app(
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=423)
         return _page(request, 423, "Locked", str(exc))
+
+    @app.exception_handler(ProtocolError)
+    async def _noprotocol(request: Request, exc: ProtocolError):
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _page(request, 503, "Protocol unavailable", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

@@ -10,8 +10,7 @@ Isatuximab (an IgG-kappa antibody) can show up as a band on serum immunofixation
 SIFE = POSITIVE-DRUG (confirmed drug-only band, e.g. by the Hydrashift assay). That value, or any
 interference flag, would reveal the experimental arm. The assessor sees instead the interference-RESOLVED
 serum immunofixation: POSITIVE-DRUG is shown as NEGATIVE, the engine is run on the resolved values, and
-the page says the same sentence for every patient in both arms: "serum IFE shown after resolution of any
-therapeutic-antibody interference (applied to all patients)". Calendar: only the disease-assessment visits
+the page says the same sentence for every patient in both arms (IFE_NOTE). Calendar: only the disease-assessment visits
 (day 1 of every cycle), which are identical in both arms, never the dosing calendar.
 """
 
@@ -27,7 +26,7 @@ SUBJECT_FIELDS: tuple[str, ...] = ("usubjid", "site", "randomized")
 ASSESSMENT_FIELDS: tuple[str, ...] = ("id", "usubjid", "ady", "date", "param", "value", "unit")
 ALLOWED_PARAMS: tuple[str, ...] = tuple(NUMERIC_PARAMS) + tuple(CODED_PARAMS)
 RESOLVED = {"SIFE": {"POSITIVE-DRUG": "NEGATIVE"}}
-IFE_NOTE = "Serum IFE shown after resolution of any therapeutic-antibody interference (applied to all patients)."
+IFE_NOTE = "Serum immunofixation is shown as resolved by the central laboratory, the same way for every patient."
 VERDICTS: tuple[str, ...] = ("sCR", "CR", "VGPR", "PR", "MR", "SD", "PD", "NE")
 
 PARAM_LABELS: dict[str, str] = {

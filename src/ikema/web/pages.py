@@ -222,8 +222,10 @@ def record_query(request: Request, usubjid: str, form: str, rid: int, field: str
     require(user, "query.raise")
     s = visible_subject(db, user, usubjid)
     spec = _spec(form)
-    if trial.record(db, s, form, rid) is None or field not in {c.name for c in spec.columns}:
-        raise NotFoundError(field)
+    if trial.record(db, s, form, rid) is None:
+        raise NotFoundError(f"{form} {rid}")
+    if field not in {c.name for c in spec.columns}:
+        return _record_page(request, user, db, s, form, rid, error=f"field {field!r}: expected one of the record's fields", status_code=422)
     try:
         dm.raise_query(db, user, dm.FieldRef(usubjid, form, rid, field), text, now(request))
     except dm.WorkflowError as exc:
@@ -241,8 +243,10 @@ def record_sdv(request: Request, usubjid: str, form: str, rid: int, field: str =
     s = visible_subject(db, user, usubjid)
     spec = _spec(form)
     rec = trial.record(db, s, form, rid)
-    if rec is None or field not in {c.name for c in spec.columns}:
-        raise NotFoundError(field)
+    if rec is None:
+        raise NotFoundError(f"{form} {rid}")
+    if field not in {c.name for c in spec.columns}:
+        return _record_page(request, user, db, s, form, rid, error=f"field {field!r}: expected one of the record's fields", status_code=422)
     if dm.is_locked(db, usubjid, form):
         raise LockedError(f"{usubjid}: the {spec.title.lower()} form is locked; no change is possible")
     dm.mark_sdv(db, user, dm.FieldRef(usubjid, form, rid, field), trial.text(rec.get(field)), now(request))

@@ -28,7 +28,7 @@ def engine_verdicts(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[int, str], 
                      "AVAL": float(v) if numeric else None, "AVALC": "" if numeric else str(v)})
     if not recs:
         return {}, None
-    ev = evaluate(pd.DataFrame.from_records(recs), interference="assessed")
+    ev = evaluate(pd.DataFrame.from_records(recs), store_glue.response_criteria(), interference="assessed")
     resp = {int(d): str(x) for d, x in zip(ev.responses["ADY"], ev.responses["RESP"], strict=True)}
     bor = str(ev.summary["BOR"].iloc[0]) if len(ev.summary) else None
     return resp, bor

@@ -337,10 +337,22 @@ def change(db: Session, user: str, subject_row: dict[str, Any], form: str, rid: 
 
 @lru_cache(maxsize=1)
 def protocol() -> Any:
-    """The packaged protocol (loaded once)."""
-    from ikema.protocol import load_protocol
-
+    """The packaged protocol (loaded once); ProtocolError when ikema.protocol cannot give it."""
+    try:
+        from ikema.protocol import load_protocol
+    except ImportError as exc:
+        raise ProtocolError("protocol: ikema.protocol.load_protocol is not available; screening, visit and dosing calendars need it") from exc
     return load_protocol()
+
+
+def response_criteria() -> Any:
+    """The IMWG criteria with the protocol's measurable-disease thresholds (IMWG 2016 as published without one)."""
+    from ikema.response import Criteria
+
+    try:
+        return Criteria.from_protocol(protocol())
+    except ProtocolError:
+        return Criteria.imwg()
 
 
 def cycle_length() -> int:
@@ -357,12 +369,13 @@ def cycle_length() -> int:
 
 def dosing_calendar(subject_row: dict[str, Any], cycles: int) -> list[dict[str, Any]]:
     """The patient's dosing calendar from the protocol, the arm and the screening weight and height."""
+    p = protocol()
     from ikema.conduct.calendar import dosing_calendar as calendar
 
     scr = subject_row.get("screening") or {}
     weight = _first(scr, ("weight_kg", "weight", "WEIGHT"))
     height = _first(scr, ("height_cm", "height", "HEIGHT"))
-    return [dict(r) for r in calendar(protocol(), subject_row["arm"], float(weight), float(height), cycles)]
+    return [dict(r) for r in calendar(p, subject_row["arm"], float(weight), float(height), cycles)]
 
 
 def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -385,3 +398,73 @@ def drug_route(subject_row: dict[str, Any], drug: str) -> str:
         if r["drug"] == drug:
             return str(r.get("route") or "")
     return ""
+
+
+# --- screening: ikema.conduct.screening.screen on the protocol, stored by ikema.conduct.capture.record_screening ---
+
+def screening_fields() -> list[Any]:
+    """Inputs of the screening form: patient id, site, then the fields the protocol's eligibility rules read."""
+    from ikema.web.forms import Field
+
+    p = protocol()
+    names: list[str] = []
+    from ikema.response.criteria import protocol_records
+
+    for rec in protocol_records(p):
+        for key in ("field", "fields", "screening_field", "screening_fields"):
+            v = rec.get(key)
+            for name in ([v] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) else []):
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+    fields = [Field("usubjid", "Patient id (USUBJID)", required=True), Field("site", "Site", required=True)]
+    fields += [Field(n, n.replace("_", " ")) for n in names if n not in ("usubjid", "site")]
+    for extra in ("weight_kg", "height_cm"):
+        if extra not in names:
+            fields.append(Field(extra, extra.replace("_", " ")))
+    return fields
+
+
+def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dict[str, Any]:
+    """Screen a candidate with the protocol's criteria and store the result; FieldErrors for bad input."""
+    from ikema.store import Site
+
+    p = protocol()
+    try:
+        from ikema.conduct.screening import screen as protocol_screen
+    except ImportError as exc:
+        raise ProtocolError("screening: ikema.conduct.screening.screen is not available") from exc
+
+    errors: dict[str, str] = {}
+    u = (values.get("usubjid") or "").strip()
+    site = (values.get("site") or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,39}", u):
+        errors["usubjid"] = f"{u!r}: expected 3-40 letters, digits, '-', '_' or '.'"
+    elif db.get(Randomization, u) is not None:
+        errors["usubjid"] = f"{u} is already randomized; screening is closed"
+    if not site:
+        errors["site"] = "required"
+    elif db.get(Site, site) is None:
+        errors["site"] = f"unknown site {site!r}"
+    candidate: dict[str, Any] = {}
+    for k, v in values.items():
+        if k in ("usubjid", "site") or v.strip() == "":
+            continue
+        try:
+            candidate[k] = float(v) if re.fullmatch(r"[+-]?\d+(\.\d+)?", v.strip()) else v.strip()
+        except ValueError:
+            candidate[k] = v.strip()
+    if errors:
+        raise FieldErrors(errors)
+    try:
+        result = protocol_screen(candidate, p)
+    except InputError as exc:
+        m = _FIELD_RE.search(str(exc))
+        raise FieldErrors({m.group(1) if m else "usubjid": str(exc)}) from None
+    capture.record_screening(db, u, candidate, result, user, site_id=site, reason="re-screening" if db.get(Subject, u) else None,
+                             when=now.replace(tzinfo=timezone.utc))
+    verdicts = []
+    for v in result.verdicts:
+        cid, verdict, reason = (v[0], v[1], v[2]) if isinstance(v, (tuple, list)) else (getattr(v, "criterion", getattr(v, "id", "")), getattr(v, "verdict", ""), getattr(v, "reason", ""))
+        verdicts.append({"id": cid, "verdict": str(getattr(verdict, "value", verdict)).lower(), "reason": reason, "text": ""})
+    return {"usubjid": u, "eligible": bool(result.eligible), "verdicts": verdicts,
+            "stratum": irt.stratum_label(result.stratum) if result.stratum else None}

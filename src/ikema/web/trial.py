@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ikema.errors import ProtocolError
+
 from ikema.web import blinding, review, store_glue
 from ikema.web.auth import Principal
 from ikema.web.forms import FORM_SPECS, Field, FieldErrors, FormSpec, param_fields, text
@@ -68,7 +70,10 @@ def dosing(subject: dict[str, Any], cycles: int = 2) -> list[dict[str, Any]]:
     """The patient's dosing calendar for the first cycles (arm-revealing: callers check arm.view)."""
     if not subject.get("arm"):
         return []
-    return store_glue.dosing_calendar(subject, cycles)
+    try:
+        return store_glue.dosing_calendar(subject, cycles)
+    except ProtocolError:
+        return []
 
 
 def visits(db: Session, subject: dict[str, Any], today: date) -> list[dict[str, Any]]:
@@ -77,7 +82,10 @@ def visits(db: Session, subject: dict[str, Any], today: date) -> list[dict[str, 
     if not start:
         return []
     start_d = date.fromisoformat(str(start))
-    cycle_days = store_glue.cycle_length()
+    try:
+        cycle_days = store_glue.cycle_length()
+    except ProtocolError:
+        return []
     done_days = {int(r["ady"]) for r in store_glue.assessments(db, subject["usubjid"])}
     out = []
     n = 1
