@@ -78,8 +78,6 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     from ikema.conduct.randomization import scheme_from_protocol
     from ikema.errors import ProtocolError
     from ikema.protocol import load_protocol
-    from ikema.simulate import params as P
-
     p = protocol if protocol is not None else load_protocol()
     scheme = scheme_from_protocol(p)
     roles: dict[str, str] = {}
@@ -100,8 +98,15 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
                               ("final PFS cutoff", final)) if v is None]
     if missing:
         raise ProtocolError(f"protocol: the virtual trial needs {', '.join(missing)}")
+    final_os = find_fact(p, "final_os_cutoff", "os_cutoff")
+    first = find_fact(p, "first_patient_randomized", "first_patient")
+    last = find_fact(p, "last_patient_randomized", "last_patient")
+    missing = [n for n, v in (("final OS cutoff", final_os), ("first patient randomized", first),
+                              ("last patient randomized", last)) if v is None]
+    if missing:
+        raise ProtocolError(f"protocol: the virtual trial needs {', '.join(missing)}")
     cutoffs = {"interim": _as_date(interim, "interim cutoff"), "final": _as_date(final, "final PFS cutoff"),
-               "final_os": _as_date(P.FINAL_OS_CUTOFF, "final OS cutoff")}
+               "final_os": _as_date(final_os, "final OS cutoff")}
 
     def calendar(arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict]:
         return dosing_calendar(p, arm, weight_kg, height_cm, cycles)
@@ -109,7 +114,7 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     return TrialFacts(
         cycle_days=int(cycle), arms=(roles["experimental"], roles["control"]), ratio=scheme.ratio,
         experimental=roles["experimental"], control=roles["control"],
-        first_patient=_as_date(P.FIRST_PATIENT, "first patient"), last_patient=_as_date(P.LAST_PATIENT, "last patient"),
+        first_patient=_as_date(first, "first patient randomized"), last_patient=_as_date(last, "last patient randomized"),
         cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, protocol=p, studyid=str(studyid), arm_labels=labels,
     )
 
