@@ -1,0 +1,81 @@
+"""The dosing calendar of an arm for a patient's body size: every administration (cycle, day, drug, route, mg).
+
+Doses: mg/kg x actual weight; mg/m2 x BSA (the protocol's `treatment.bsa_method`, Mosteller by default), with the
+drug's `bsa_cap_m2` (carfilzomib: 2.2 m2, Kyprolis label); flat doses as written. BSA is not rounded; each mg dose
+is rounded half-up to `treatment.dose_rounding_mg` (0.1 mg in IKEMA, an assumption stated in the protocol file).
+A drug with `route_with_infusion` takes that route on days another drug of the arm is given by it (dexamethasone IV
+on infusion days), its `route` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from ikema.errors import InputError
+from ikema.protocol.models import Protocol
+
+
+def bsa_m2(weight_kg: float, height_cm: float, method: str = "mosteller") -> float:
+    """Body surface area in m2 by Mosteller (sqrt(h*w/3600)) or DuBois."""
+    if method == "mosteller":
+        return math.sqrt(height_cm * weight_kg / 3600.0)
+    if method == "dubois":
+        return 0.007184 * weight_kg ** 0.425 * height_cm ** 0.725
+    raise InputError(f"calendar: record -, field bsa_method: got {method!r}, expected mosteller | dubois")
+
+
+def _round(mg: float, step: float) -> float:
+    q = Decimal(str(step))
+    return float((Decimal(repr(mg)) / q).quantize(Decimal(1), rounding=ROUND_HALF_UP) * q)
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not math.isfinite(v) or v <= 0:
+        raise InputError(f"calendar: record -, field {name}: got {value!r}, expected a positive number")
+    return v
+
+
+def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict[str, Any]]:
+    """Every administration of `arm` in cycles 1..`cycles`: dicts with cycle, day, study_day, drug, route, dose, basis, dose_mg."""
+    w = _positive("weight_kg", weight_kg)
+    h = _positive("height_cm", height_cm)
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise InputError(f"calendar: record -, field cycles: got {cycles!r}, expected an integer >= 1")
+    codes = [a.code for a in protocol.arms]
+    if arm not in codes:
+        raise InputError(f"calendar: record -, field arm: got {arm!r}, expected one of {', '.join(codes)}")
+    the_arm = protocol.arm(arm)
+    tr = protocol.treatment
+    bsa = bsa_m2(w, h, tr.bsa_method)
+    given: list[tuple[int, int, Any, Any]] = []  # (cycle, day, drug, dosing)
+    for cycle in range(1, cycles + 1):
+        for drug in the_arm.drugs:
+            for ds in drug.dosing:
+                if ds.covers(cycle):
+                    given.extend((cycle, day, drug, ds) for day in ds.days)
+    routes_on: dict[tuple[int, int], set[str]] = {}
+    for cycle, day, drug, _ in given:
+        if drug.route_with_infusion is None:
+            routes_on.setdefault((cycle, day), set()).add(drug.route)
+    rows = []
+    for cycle, day, drug, ds in given:
+        if ds.basis == "mg/kg":
+            mg = ds.dose * w
+        elif ds.basis == "mg/m2":
+            mg = ds.dose * (min(bsa, drug.bsa_cap_m2) if drug.bsa_cap_m2 is not None else bsa)
+        else:
+            mg = ds.dose
+        route = drug.route
+        if drug.route_with_infusion is not None and drug.route_with_infusion in routes_on.get((cycle, day), set()):
+            route = drug.route_with_infusion
+        rows.append({"cycle": cycle, "day": day, "study_day": (cycle - 1) * protocol.cycle_length_days + day,
+                     "drug": drug.name, "route": route, "dose": ds.dose, "basis": ds.basis,
+                     "dose_mg": _round(mg, tr.dose_rounding_mg)})
+    rows.sort(key=lambda r: (r["cycle"], r["day"], r["drug"]))
+    return rows
