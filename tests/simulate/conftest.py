@@ -32,6 +32,12 @@ def toy_facts() -> TrialFacts:
         first_patient=dt.date(2018, 1, 1), last_patient=dt.date(2018, 6, 30),
         cutoffs={"interim": dt.date(2019, 1, 31), "final": dt.date(2020, 6, 30)}, enrollment=60,
         calendar=_toy_calendar,
+        schedules={
+            "pk_isatuximab": {"visits": [{"cycle": 1, "day": 1}, {"cycle": 2, "day": 1}]},
+            "pk_carfilzomib": {"visits": [{"cycle": 1, "day": 1}]},
+            "ada": {"visits": [{"cycle": 1, "day": 1}, {"cycle": 3, "day": 1}], "after_treatment_days": [60]},
+            "qol": {"first_cycle": 1, "every_n_cycles": 2, "day": 1, "after_treatment_days": [60]},
+        },
     )
 
 

@@ -24,6 +24,7 @@ class TrialFacts:
     protocol: Any = None
     studyid: str = "STUDY"
     arm_labels: dict[str, str] = field(default_factory=dict)
+    schedules: dict[str, dict] = field(default_factory=dict)  # schedule id -> {visits, every_n_cycles, ...}
 
     @property
     def end_of_data(self) -> dt.date:
@@ -116,6 +117,8 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
         experimental=roles["experimental"], control=roles["control"],
         first_patient=_as_date(first, "first patient randomized"), last_patient=_as_date(last, "last patient randomized"),
         cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, protocol=p, studyid=str(studyid), arm_labels=labels,
+        schedules={str(sc["id"]): sc for sc in (x.model_dump() if hasattr(x, "model_dump") else dict(x)
+                                                 for x in (getattr(p, "schedules", None) or []))},
     )
 
 

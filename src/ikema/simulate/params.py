@@ -187,6 +187,10 @@ LABS = MappingProxyType(
 # carfilzomib 1-compartment with a very short half-life. Units: dose mg, volume L, k per hour; conc ug/mL = mg/L.
 ISA_PK = MappingProxyType({"V": 5.1, "CL": 0.0099, "infusion_h": 3.5, "cv": 0.30, "lloq": 0.5})
 CFZ_PK = MappingProxyType({"V": 28.0, "CL": 150.0, "infusion_h": 0.5, "cv": 0.40, "lloq": 0.0005})
+PK_SCHEDULES = MappingProxyType({"ISATUXIMAB": "pk_isatuximab", "CARFILZOMIB": "pk_carfilzomib"})  # protocol schedule ids
+PK_CFZ_SUBSET = 12  # carfilzomib PK "in a subset of 12 patients" (protocol schedule pk_carfilzomib)
+ADA_SCHEDULE, QOL_SCHEDULE = "ada", "qol"  # protocol schedule ids
+EOT_VISIT_DAYS = 30  # ASSUMPTION: the end-of-treatment visit 30 days after the last dose
 ADA_P = 0.01  # ASSUMPTION: treatment-induced anti-isatuximab antibodies (~1 %)
 
 # ---------------------------------------------------------------- questionnaires, ASSUMPTION: a latent

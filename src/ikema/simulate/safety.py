@@ -160,18 +160,26 @@ def _one_compartment(dose_t: np.ndarray, dose_mg: np.ndarray, tinf: float, cl: f
     return c
 
 
+def _visits(facts: TrialFacts, schedule: str) -> list[tuple[int, int]]:
+    """(cycle, day) visits listed by a protocol schedule (empty when the protocol has no such schedule)."""
+    sc = facts.schedules.get(schedule) or {}
+    return [(int(v["cycle"]), int(v["day"])) for v in sc.get("visits") or []]
+
+
 def pk_samples(rng: np.random.Generator, exposure: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
-    """Isatuximab (ug/mL) and carfilzomib (ng/mL) concentrations at the sampling times (ASSUMPTION schedule:
-    isatuximab pre-dose and end of infusion of C1D1, pre-dose C1D8, C2D1 (+ end of infusion), C4D1, C7D1;
-    carfilzomib end of infusion and 1 h after it on C1D1 and C1D8)."""
+    """Isatuximab (ug/mL, pre-dose and end of infusion) and carfilzomib (ng/mL, end of infusion and 1 h after it, in
+    a subset of patients) concentrations at the visits of the protocol's PK schedules."""
     cd = facts.cycle_days
-    isa_times = [((1, 1), "PRE-DOSE", 0.0), ((1, 1), "EOI", None), ((1, 8), "PRE-DOSE", 0.0), ((2, 1), "PRE-DOSE", 0.0),
-                 ((2, 1), "EOI", None), ((4, 1), "PRE-DOSE", 0.0), ((7, 1), "PRE-DOSE", 0.0)]
-    cfz_times = [((1, 1), "EOI", None), ((1, 1), "1H POST-EOI", 1.0), ((1, 8), "EOI", None), ((1, 8), "1H POST-EOI", 1.0)]
+    isa_times = [(v, tpt, after) for v in _visits(facts, P.PK_SCHEDULES["ISATUXIMAB"]) for tpt, after in (("PRE-DOSE", 0.0), ("EOI", None))]
+    cfz_times = [(v, tpt, after) for v in _visits(facts, P.PK_SCHEDULES["CARFILZOMIB"]) for tpt, after in (("EOI", None), ("1H POST-EOI", 1.0))]
+    ids = np.array(sorted(exposure["USUBJID"].unique()))
+    cfz_subset = set(rng.choice(ids, size=min(P.PK_CFZ_SUBSET, len(ids)), replace=False)) if len(ids) else set()
     drug_lower = exposure["DRUG"].astype(str).str.lower()
     out = []
     for (analyte, (key, pk, scale, unit)), times in zip(PK_ANALYTES.items(), (isa_times, cfz_times)):
         ex = exposure[drug_lower.str.contains(key)]
+        if analyte == "CARFILZOMIB":
+            ex = ex[ex["USUBJID"].isin(cfz_subset)]
         for uid, g in ex.groupby("USUBJID", sort=True):
             dose_t = (g["ADY"].to_numpy(float) - 1) * 24 + DOSE_HOUR
             dose = g["DOSE_MG"].to_numpy(float)
@@ -195,42 +203,60 @@ def pk_samples(rng: np.random.Generator, exposure: pd.DataFrame, facts: TrialFac
 
 
 def ada_samples(rng: np.random.Generator, events: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
-    """Anti-isatuximab antibodies in the experimental arm: day 1 (baseline), then day 1 of cycles 2, 4, 7, 13
-    and every 6 cycles while treated (ASSUMPTION schedule); ~1 % treatment-induced positives."""
+    """Anti-isatuximab antibodies in the experimental arm at the protocol's ADA visits (while treated) and the
+    follow-up days after the last dose; a small share turn treatment-induced positive (params.ADA_P)."""
+    sc = facts.schedules.get(P.ADA_SCHEDULE) or {}
+    visits = _visits(facts, P.ADA_SCHEDULE)
+    after = [int(x) for x in sc.get("after_treatment_days") or []]
     ex = events[events["ARM"] == facts.experimental]
+    last = _last_day(events)
     rows = []
     cd = facts.cycle_days
     for e in ex.itertuples(index=False):
-        cycles = [1, 2, 4, 7] + list(range(13, 400, 6))
-        pos_from = rng.choice(cycles[1:4]) if rng.random() < P.ADA_P else 10**6
-        for c in cycles:
-            ady = (c - 1) * cd + 1
-            if ady > e.TRTEDY + 1:
+        positive_from = int(rng.choice(np.arange(2, len(visits) + 1))) if (rng.random() < P.ADA_P and len(visits) > 1) else 10**6
+        k = 0
+        for k, (c, d) in enumerate(visits, start=1):
+            ady = (c - 1) * cd + d
+            if ady > e.TRTEDY or ady > last[e.USUBJID]:
                 break
-            positive = c >= pos_from
-            titer = float(2 ** rng.integers(1, 6)) if positive else np.nan
-            rows.append((e.USUBJID, ady, f"CYCLE {c} DAY 1", "POSITIVE" if positive else "NEGATIVE", titer))
+            pos = k >= positive_from
+            rows.append((e.USUBJID, ady, f"CYCLE {c} DAY {d}", "POSITIVE" if pos else "NEGATIVE", float(2 ** rng.integers(1, 6)) if pos else np.nan))
+        if e.EOTREAS == "ONGOING":
+            continue
+        for days in after:
+            ady = int(e.TRTEDY) + days
+            if ady <= last[e.USUBJID]:
+                pos = positive_from < 10**6
+                rows.append((e.USUBJID, ady, f"FOLLOW-UP DAY {days}", "POSITIVE" if pos else "NEGATIVE", float(2 ** rng.integers(1, 6)) if pos else np.nan))
     return pd.DataFrame(rows, columns=["USUBJID", "ADY", "VISIT", "RESULT", "TITER"])
 
 
-def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialFacts, qol_every: int = 3) -> pd.DataFrame:
-    """QLQ-C30, QLQ-MY20 and EQ-5D-5L answers at cycle 1 day 1 and day 1 of every `qol_every`-th cycle on
-    treatment, and at end of treatment (ASSUMPTION schedule); answers follow a latent well-being."""
+def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialFacts) -> pd.DataFrame:
+    """QLQ-C30, QLQ-MY20 and EQ-5D-5L answers at the protocol's QoL visits (recurring cycle day while treated, end
+    of treatment = 30 days after the last dose (ASSUMPTION), and the follow-up days after the last dose)."""
+    sc = facts.schedules.get(P.QOL_SCHEDULE) or {}
     cd = facts.cycle_days
     ids, ady, visit = [], [], []
-    for e in events.itertuples(index=False):
-        c = 1
-        while (c - 1) * cd + 1 <= e.TRTEDY:
-            ids.append(e.USUBJID)
-            ady.append((c - 1) * cd + 1)
-            visit.append(f"CYCLE {c} DAY 1")
-            c += qol_every
-        if e.EOTREAS != "ONGOING":
-            ids.append(e.USUBJID)
-            ady.append(int(e.TRTEDY) + 30)
-            visit.append("END OF TREATMENT")
-    ids = np.array(ids)
-    ady = np.array(ady)
+    if sc.get("every_n_cycles"):
+        first, every, day = int(sc["first_cycle"]), int(sc["every_n_cycles"]), int(sc["day"])
+        after = [int(x) for x in sc.get("after_treatment_days") or []]
+        for e in events.itertuples(index=False):
+            c = first
+            while (c - 1) * cd + day <= e.TRTEDY:
+                ids.append(e.USUBJID)
+                ady.append((c - 1) * cd + day)
+                visit.append(f"CYCLE {c} DAY {day}")
+                c += every
+            if e.EOTREAS != "ONGOING":
+                ids.append(e.USUBJID)
+                ady.append(int(e.TRTEDY) + P.EOT_VISIT_DAYS)
+                visit.append("END OF TREATMENT")
+                for days in after:
+                    ids.append(e.USUBJID)
+                    ady.append(int(e.TRTEDY) + days)
+                    visit.append(f"FOLLOW-UP DAY {days}")
+    ids = np.array(ids, dtype=object)
+    ady = np.array(ady, dtype=int)
     last = pd.Series(ids).map(_last_day(events)).to_numpy()
     keep = ady <= last
     ids, ady, visit = ids[keep], ady[keep], np.array(visit)[keep]
