@@ -140,9 +140,15 @@ def audit_command(
     t = Table(title=f"Audit trail ({len(rows)} rows)")
     for c in cols:
         t.add_column(c, overflow="fold")
+    def cell(r: Any, c: str) -> str:
+        v = getattr(r, c)
+        if c == "at":
+            return f"{v:%Y-%m-%d %H:%M:%S}"
+        v = "" if v is None else str(v)
+        return v if len(v) <= 80 else v[:79] + "…"  # --json prints the full values
+
     for r in rows:
-        t.add_row(*[(f"{r.at:%Y-%m-%d %H:%M:%S}" if c == "at" else ("" if getattr(r, c) is None else str(getattr(r, c))))
-                    for c in cols])
+        t.add_row(*[cell(r, c) for c in cols])
     Console().print(t)
 
 

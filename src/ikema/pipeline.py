@@ -1,0 +1,192 @@
+"""`ikema demo`: the trial from candidates to the audited store, in one entry point.
+
+Version 1 (issue #2): a seeded cohort of candidates (ikema.simulate.candidates) is screened by the protocol's
+criteria (ikema.conduct.screening), every screening is recorded, and the eligible are randomized by the IRT
+(ikema.conduct.randomization) until the protocol's enrollment is reached. Everything goes through conduct/ into
+the store (with audit rows). Writes OUT/ikema.db (replaced) and OUT/enrollment.json, and prints a
+CONSORT-style summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ikema.errors import ProtocolError
+
+USER = "demo-site"  # the acting user of every demo write (audit trail)
+N_SITES = 10  # ASSUMPTION (v1): candidates come from this many demo sites, in turn
+SCREENING_WINDOW_DAYS = (1, 22)  # ASSUMPTION (v1): screening happens 1-21 days before randomization
+
+
+def find_fact(protocol: Any, *names: str) -> Any:
+    """The first value stored under any of `names` at any depth of the protocol (None when absent)."""
+    root = protocol.model_dump() if hasattr(protocol, "model_dump") else protocol
+    wanted = [n.lower() for n in names]
+    stack = [root]
+    found: dict[str, Any] = {}
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                if str(k).lower() in wanted and str(k).lower() not in found and not isinstance(v, (Mapping, list)):
+                    found[str(k).lower()] = v
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)
+    for n in wanted:
+        if n in found:
+            return found[n]
+    return None
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _facts(protocol: Any) -> dict[str, Any]:
+    """Enrollment, study id and the randomization period (first to last patient randomized) from the protocol."""
+    enrollment = find_fact(protocol, "enrollment")
+    first = find_fact(protocol, "first_patient_randomized")
+    last = find_fact(protocol, "last_patient_randomized")
+    if first is None or last is None:  # no accrual dates: the study start plus the planned accrual duration
+        start, accrual = find_fact(protocol, "study_start"), find_fact(protocol, "accrual_months")
+        if start is not None and accrual is not None:
+            first = _date(start)
+            last = first + dt.timedelta(days=round(float(accrual) * 30.4375))
+    missing = [n for n, v in (("enrollment", enrollment), ("first/last patient randomized", first)) if v is None]
+    if missing:
+        raise ProtocolError(f"protocol: the demo needs {' and '.join(missing)}")
+    first, last = _date(first), _date(last)
+    return {"enrollment": int(enrollment), "first": first, "span_days": (last - first).days,
+            "studyid": str(find_fact(protocol, "studyid", "sponsor_id") or find_fact(protocol, "acronym"))}
+
+
+def _criterion_failures(result: Any) -> list[str]:
+    out = []
+    for v in result.verdicts:
+        if isinstance(v, (tuple, list)):
+            cid, verdict = v[0], v[1]
+        elif isinstance(v, Mapping):
+            cid, verdict = v.get("criterion") or v.get("id"), v.get("verdict")
+        else:
+            cid = getattr(v, "criterion", None) or getattr(v, "id", None) or getattr(v, "criterion_id", None)
+            verdict = getattr(v, "verdict", None)
+        if str(getattr(verdict, "value", verdict)).lower() != "pass":
+            out.append(str(cid))
+    return out
+
+
+def run_demo(out: Path, seed: int, progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, Any]:
+    """Screen and randomize a seeded cohort into OUT/ikema.db until enrollment is reached; return the summary."""
+    from ikema.conduct.capture import record_screening
+    from ikema.conduct.randomization import generate_allocation_list, randomize, scheme_from_protocol, store_allocation_list
+    from ikema.conduct.screening import screen
+    from ikema.protocol import load_protocol
+    from ikema.simulate.candidates import draw_candidate
+    from ikema.store import Site, init_db, session_factory
+    from ikema.store.db import acting
+
+    protocol = load_protocol()
+    facts = _facts(protocol)
+    scheme = scheme_from_protocol(protocol)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "ikema.db"
+    for p in (db, db.with_name(db.name + "-journal")):
+        p.unlink(missing_ok=True)
+    engine = init_db(f"sqlite:///{db}")
+    irt_rng, cand_rng, date_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    target = facts["enrollment"]
+    sites = [f"{k + 1:03d}" for k in range(N_SITES)]
+    failures: Counter[str] = Counter()
+    by_arm: Counter[str] = Counter()
+    by_stratum: dict[str, Counter[str]] = defaultdict(Counter)
+    screened = failed = 0
+    with session_factory(engine)() as s:
+        store_allocation_list(s, generate_allocation_list(scheme, irt_rng, target), USER)
+        with acting(s, USER):
+            s.add_all(Site(site_id=x, name=f"Demo site {x}") for x in sites)
+            s.commit()
+        while sum(by_arm.values()) < target:
+            k = sum(by_arm.values())
+            randdt = facts["first"] + dt.timedelta(days=round(k * facts["span_days"] / max(target - 1, 1)))
+            screen_day = randdt - dt.timedelta(days=int(date_rng.integers(*SCREENING_WINDOW_DAYS)))
+            candidate = draw_candidate(cand_rng)
+            site = sites[screened % len(sites)]
+            screened += 1
+            usubjid = f"{facts['studyid']}-{site}-{screened:04d}"
+            result = screen(candidate, protocol)
+            record_screening(s, usubjid, candidate, result, USER, site_id=site,
+                             when=dt.datetime.combine(screen_day, dt.time(9), tzinfo=dt.timezone.utc))
+            s.commit()
+            if not result.eligible:
+                failed += 1
+                failures.update(_criterion_failures(result))
+                continue
+            a = randomize(s, usubjid, USER, when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc),
+                          randdt=randdt)
+            by_arm[a.arm] += 1
+            by_stratum[a.stratum][a.arm] += 1
+            progress(sum(by_arm.values()), target)
+    engine.dispose()
+    summary = {
+        "seed": seed,
+        "screened": screened,
+        "screen_failures": failed,
+        "failures_by_criterion": dict(sorted(failures.items())),
+        "randomized": sum(by_arm.values()),
+        "by_arm": {arm: by_arm.get(arm, 0) for arm in scheme.ratio},
+        "by_stratum": {st: {arm: by_stratum[st].get(arm, 0) for arm in scheme.ratio} for st in scheme.strata},
+        "database": str(db),
+    }
+    (out / "enrollment.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def print_consort(summary: Mapping[str, Any], console: Console) -> None:
+    """Print the enrollment summary as a CONSORT-style flow and a strata-by-arm table."""
+    console.print(f"[bold]Assessed for eligibility[/]: {summary['screened']}")
+    console.print(f"  ├─ [bold]Excluded[/] (did not meet the criteria): {summary['screen_failures']}")
+    for cid, n in summary["failures_by_criterion"].items():
+        console.print(f"  │    {cid}: {n}")
+    console.print(f"  └─ [bold]Randomized[/]: {summary['randomized']}")
+    arms = list(summary["by_arm"])
+    for i, arm in enumerate(arms):
+        console.print(f"       {'└' if i == len(arms) - 1 else '├'}─ allocated to {arm}: {summary['by_arm'][arm]}")
+    t = Table(title="Randomized per stratum")
+    t.add_column("stratum")
+    for arm in arms:
+        t.add_column(arm, justify="right")
+    t.add_column("total", justify="right")
+    for st, counts in summary["by_stratum"].items():
+        t.add_row(st, *[str(counts[a]) for a in arms], str(sum(counts.values())))
+    console.print(t)
+
+
+def demo_command(
+    out: Path = typer.Option(Path("out"), "--out", help="output directory (ikema.db, enrollment.json)"),
+    seed: int = typer.Option(20171025, "--seed", help="seed of every random draw"),
+) -> None:
+    """Run the trial demo: screen a seeded cohort, randomize until enrollment, write the audited store and summary."""
+    console = Console()
+    with Progress(TextColumn("randomizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("randomizing", total=None)
+        summary = run_demo(out, seed, lambda done, total: bar.update(task, completed=done, total=total))
+    print_consort(summary, console)
+    console.print(f"wrote {summary['database']} and {out / 'enrollment.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ikema demo` to the command line."""
+    app.command("demo")(demo_command)
