@@ -90,7 +90,7 @@ DISEASE = MappingProxyType(
             {
                 "refractory_p": 0.01,
                 "logit_pi_mu": -3.9, "logit_pi_sd": 3.1,
-                "gs_median": -0.042, "gs_sdlog": 0.45,
+                "gs_median": -0.036, "gs_sdlog": 0.45,
                 "gr_median": 0.0035, "gr_sdlog": 0.75,
             }
         ),
@@ -126,7 +126,7 @@ FIRST_DOSE_DELAY_D = (0, 7)  # ASSUMPTION: days from randomization to day 1 (uni
 WITHDRAW_CONSENT = 0.0015  # per month: leaves the study (censored)
 NEXT_THERAPY_DELAY_D = (7, 60)  # further therapy starts this many days after progression (uniform)
 NEXT_THERAPY_AFTER_STOP_P = 0.35  # share of non-PD treatment stops followed by further therapy before PD
-PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"experimental": 32.0, "control": 25.0})  # further therapy to PD2 (lognormal)
+PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"experimental": 38.0, "control": 25.0})  # further therapy to PD2 (lognormal)
 PFS2_GAP_SDLOG = 0.9
 
 # ---------------------------------------------------------------- treatment
