@@ -143,3 +143,16 @@ def test_concurrent_requests_never_share_a_position(store_url):
     for stratum, positions in per_stratum.items():
         assert sorted(positions) == list(range(1, len(positions) + 1))  # the list is used in order, no gaps
     worker_engine.dispose()
+
+
+def test_exhausted_stratum_list_is_refused_clearly(store_url):
+    engine = _setup(store_url, per_stratum=5)
+    with session_scope(engine, "site1") as s:
+        for i in range(11):
+            screen_ok(s, f"X-{i:02d}", SCHEME.strata[0])
+    with session_factory(engine)() as s:
+        size = sum(1 for r in generate_allocation_list(SCHEME, np.random.default_rng(1), 5) if r["stratum"] == SCHEME.strata[0])
+        for i in range(size):
+            randomize(s, f"X-{i:02d}", "site1")
+        with pytest.raises(StoreError, match="exhausted"):
+            randomize(s, f"X-{size:02d}", "site1")
