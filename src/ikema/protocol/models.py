@@ -400,6 +400,16 @@ class Protocol(_Model):
         raise ProtocolError(f"protocol: no eligibility criterion {cid!r}")
 
     @property
+    def acronym(self) -> str:
+        """The study acronym (study.acronym)."""
+        return self.study.acronym
+
+    @property
+    def short_name(self) -> str:
+        """The study's short name (study.short_name, else the acronym)."""
+        return self.study.short_name or self.study.acronym
+
+    @property
     def strata(self) -> list[dict[str, str]]:
         """Every stratum as factor id -> level code, in protocol order."""
         import itertools

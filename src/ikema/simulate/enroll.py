@@ -51,8 +51,15 @@ def enroll(
         generate_allocation_list, randomize, scheme_from_protocol, store_allocation_list,
     )
 
+    from ikema.store import Site
+    from ikema.store.db import acting
+
     scheme = scheme_from_protocol(facts.protocol)
     store_allocation_list(session, generate_allocation_list(scheme, rng, per_stratum), USER)
+    sites = [f"{k + 1:03d}" for k in range(P.N_SITES)]
+    with acting(session, USER, "site set-up"):
+        session.add_all(Site(site_id=x, name=f"Virtual site {x}") for x in sites)
+        session.commit()
     target = facts.enrollment
     dates = accrual_dates(rng, target, facts.first_patient, facts.last_patient)
     chosen: list[dict] = []
@@ -67,11 +74,12 @@ def enroll(
                 break
             randdt = dates[len(chosen)]
             screened += 1
-            usubjid = f"{facts.studyid}-{screened:04d}"
+            site = sites[int(rng.integers(len(sites)))]
+            usubjid = f"{facts.studyid}-{site}-{screened:04d}"
             fields = screening_fields(cand)
             result = screen(fields)
             when = dt.datetime.combine(randdt - dt.timedelta(days=int(rng.integers(3, 28))), dt.time(10), tzinfo=dt.timezone.utc)
-            record_screening(session, usubjid, fields, result, USER, site_id=None, when=when)
+            record_screening(session, usubjid, fields, result, USER, site_id=site, when=when)
             session.commit()
             if not result.eligible:
                 for v in result.verdicts:
@@ -81,15 +89,18 @@ def enroll(
                 continue
             a = randomize(session, usubjid, USER, when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt=randdt)
             row = cand.to_dict()
-            row.update(USUBJID=usubjid, SUBJID=f"{screened:04d}", SITEID="", ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
+            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
                        RANDDT=randdt, ICDT=when.date(), STRATUM=a.stratum, **_stratum_columns(a.stratum))
             chosen.append(row)
     subjects = pd.DataFrame(chosen)
+    arms = list(scheme.ratio)
+    by_stratum = {st: {arm: int(((subjects["STRATUM"] == st) & (subjects["ARM"] == arm)).sum()) for arm in arms}
+                  for st in scheme.strata}
     summary = {
         "screened": screened, "screen_failures": screened - len(subjects),
         "failures_by_criterion": dict(sorted(failures.items())),
-        "randomized": len(subjects), "by_arm": subjects["ARM"].value_counts().sort_index().to_dict(),
-        "by_stratum": subjects["STRATUM"].value_counts().sort_index().to_dict(),
+        "randomized": len(subjects), "by_arm": {arm: int((subjects["ARM"] == arm).sum()) for arm in arms},
+        "by_stratum": by_stratum,
         "published": {"screened": P.SCREENED, "screen_failures": P.SCREEN_FAILURES},
     }
     return subjects, summary

@@ -13,6 +13,7 @@ from types import MappingProxyType
 # ---------------------------------------------------------------- conduct as published (accrual window and cutoffs
 # are protocol-file facts; the screening counts are only compared with)
 SCREENED, SCREEN_FAILURES = 341, 39  # [1]
+N_SITES = 69  # centres [1][2]
 
 # ---------------------------------------------------------------- baseline (pooled over arms: the published
 # by-arm differences are chance under randomization, and candidates exist before their arm is known;
