@@ -402,25 +402,44 @@ def drug_route(subject_row: dict[str, Any], drug: str) -> str:
 
 # --- screening: ikema.conduct.screening.screen on the protocol, stored by ikema.conduct.capture.record_screening ---
 
+def _items(obj: Any) -> list[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        return list(obj.items())
+    if hasattr(obj, "items"):
+        return list(obj.items())
+    if hasattr(obj, "model_dump"):
+        return list(obj.model_dump().items())
+    return []
+
+
+def _attr(spec: Any, name: str) -> Any:
+    return spec.get(name) if isinstance(spec, dict) else getattr(spec, name, None)
+
+
+def _field_specs() -> dict[str, dict[str, str]]:
+    """name -> {type, unit, label} of the protocol's screening fields."""
+    p = protocol()
+    sf = getattr(p, "screening_fields", None)
+    if sf is None and isinstance(p, dict):
+        sf = p.get("screening_fields")
+    out = {}
+    for name, spec in _items(sf):
+        out[str(name)] = {k: str(_attr(spec, k) or "") for k in ("type", "unit", "label")}
+    if not out:
+        raise ProtocolError("protocol: no screening_fields table")
+    return out
+
+
 def screening_fields() -> list[Any]:
-    """Inputs of the screening form: patient id, site, then the fields the protocol's eligibility rules read."""
+    """Inputs of the screening form: patient id, site, then the protocol's screening fields (type, unit, label)."""
     from ikema.web.forms import Field
 
-    p = protocol()
-    names: list[str] = []
-    from ikema.response.criteria import protocol_records
-
-    for rec in protocol_records(p):
-        for key in ("field", "fields", "screening_field", "screening_fields"):
-            v = rec.get(key)
-            for name in ([v] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) else []):
-                if isinstance(name, str) and name not in names:
-                    names.append(name)
     fields = [Field("usubjid", "Patient id (USUBJID)", required=True), Field("site", "Site", required=True)]
-    fields += [Field(n, n.replace("_", " ")) for n in names if n not in ("usubjid", "site")]
-    for extra in ("weight_kg", "height_cm"):
-        if extra not in names:
-            fields.append(Field(extra, extra.replace("_", " ")))
+    for name, spec in _field_specs().items():
+        if spec["type"] == "bool":
+            fields.append(Field(name, spec["label"] or name, "choice", "", ("N", "Y")))
+        else:
+            fields.append(Field(name, spec["label"] or name, "number" if spec["type"] in ("int", "float") else "text", spec["unit"]))
     return fields
 
 
@@ -446,13 +465,28 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
     elif db.get(Site, site) is None:
         errors["site"] = f"unknown site {site!r}"
     candidate: dict[str, Any] = {}
-    for k, v in values.items():
-        if k in ("usubjid", "site") or v.strip() == "":
+    for name, spec in _field_specs().items():
+        raw = (values.get(name) or "").strip()
+        if raw == "":
+            candidate[name] = None  # missing: the criterion that reads it says so
             continue
+        t = spec["type"]
         try:
-            candidate[k] = float(v) if re.fullmatch(r"[+-]?\d+(\.\d+)?", v.strip()) else v.strip()
+            if t == "int":
+                if not re.fullmatch(r"[+-]?\d+", raw):
+                    raise ValueError
+                candidate[name] = int(raw)
+            elif t == "float":
+                candidate[name] = float(raw)
+            elif t == "bool":
+                if raw.upper() not in ("Y", "N"):
+                    raise ValueError
+                candidate[name] = raw.upper() == "Y"
+            else:
+                candidate[name] = raw
         except ValueError:
-            candidate[k] = v.strip()
+            want = {"int": "a whole number", "float": "a number", "bool": "Y or N"}.get(t, "text")
+            errors[name] = f"{raw!r}: expected {want}{' in ' + spec['unit'] if spec['unit'] else ''}"
     if errors:
         raise FieldErrors(errors)
     try:
