@@ -1,6 +1,9 @@
-"""`ikema demo`: the trial from candidates to the audited store, in one entry point.
+"""`ikema demo`: the one entry point of the main job.
 
-Version 1 (issue #2): a seeded cohort of candidates (ikema.simulate.candidates) is screened by the protocol's
+`ikema demo` runs the whole virtual trial (ikema.simulate.demo: screening, IRT, capture into the audited store,
+SDTM, data cuts, ADaM, analyses, report). `ikema demo --enroll-only` stops after enrollment, as below.
+
+Enrollment only (issue #2): a seeded cohort of candidates (ikema.simulate.candidates) is screened by the protocol's
 criteria (ikema.conduct.screening), every screening is recorded, and the eligible are randomized by the IRT
 (ikema.conduct.randomization) until the protocol's enrollment is reached. Everything goes through conduct/ into
 the store (with audit rows). Writes OUT/ikema.db (replaced) and OUT/enrollment.json, and prints a
@@ -174,17 +177,46 @@ def print_consort(summary: Mapping[str, Any], console: Console) -> None:
 
 
 def demo_command(
-    out: Path = typer.Option(Path("out"), "--out", help="output directory (ikema.db, enrollment.json)"),
-    seed: int = typer.Option(20171025, "--seed", help="seed of every random draw"),
+    out: Path = typer.Option(Path("out"), "--out", help="output directory"),
+    seed: int = typer.Option(20171025, "--seed", help="seed of every random draw (the same seed gives the same trial)"),
+    enroll_only: bool = typer.Option(False, "--enroll-only",
+                                     help="stop after screening and randomization (ikema.db and enrollment.json only)"),
+    enrollment: int = typer.Option(None, "--enrollment", min=2,
+                                   help="randomize this many instead of the protocol's enrollment (a quick look)"),
 ) -> None:
-    """Run the trial demo: screen a seeded cohort, randomize until enrollment, write the audited store and summary."""
+    """Run the virtual IKEMA trial: screening, IRT, capture into the audited store, SDTM, ADaM, analyses, report."""
     console = Console()
-    with Progress(TextColumn("randomizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    if enroll_only:
+        if enrollment is not None:
+            raise typer.BadParameter("--enrollment applies to the whole virtual trial, not --enroll-only")
+        with Progress(TextColumn("randomizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("randomizing", total=None)
+            summary = run_demo(out, seed, lambda done, total: bar.update(task, completed=done, total=total))
+        print_consort(summary, console)
+        console.print(f"wrote {summary['database']} and {out / 'enrollment.json'}")
+        return
+    from ikema.simulate.demo import DEMO_STAGES, run_demo as run_virtual_trial
+
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
-        task = bar.add_task("randomizing", total=None)
-        summary = run_demo(out, seed, lambda done, total: bar.update(task, completed=done, total=total))
-    print_consort(summary, console)
-    console.print(f"wrote {summary['database']} and {out / 'enrollment.json'}")
+        task = bar.add_task("simulating the virtual trial", total=DEMO_STAGES)
+        results = run_virtual_trial(out, seed, advance=lambda stage: bar.update(task, advance=1, description=stage),
+                                    enrollment=enrollment)
+    print_consort(json.loads((out / "enrollment.json").read_text(encoding="utf-8")), console)
+    print_headline(results, console)
+    console.print(f"wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'sdtm'}/, {out / 'adam'}/ and {out / 'ikema.db'}")
+
+
+def print_headline(results: Mapping[str, Any], console: Console) -> None:
+    """Print the published-versus-simulated table of the demo's results."""
+    t = Table(title="Published versus simulated")
+    for col in ("quantity", "published", "simulated"):
+        t.add_column(col, justify="left" if col == "quantity" else "right")
+    for row in results.get("published_comparison", []):
+        sim = row.get("simulated")
+        t.add_row(str(row["label"]), f"{row['published']:g}", "NA" if sim is None else f"{sim:.3g}")
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`ikema demo` v1 end to end in a temp dir: counts add up, the store holds what the summary says, with audit rows."""
+"""`ikema demo --enroll-only` end to end in a temp dir: counts add up, the store holds what the summary says, with audit rows."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_demo_v1_end_to_end(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "ikema.db").write_bytes(b"an older database, replaced by the demo")
-    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "11"])
+    res = CliRunner().invoke(app, ["demo", "--enroll-only", "--out", str(out), "--seed", "11"])
     assert res.exit_code == 0, res.output
     assert "Assessed for eligibility" in res.output and "Randomized" in res.output
     summary = json.loads((out / "enrollment.json").read_text())
@@ -56,6 +56,6 @@ def test_demo_v1_end_to_end(tmp_path):
             if i + 1 < len(entries) and entries[i + 1].block_id != e.block_id:  # a completed block
                 assert counts[arms[0]] * ratio[arms[1]] == counts[arms[1]] * ratio[arms[0]]
     again = tmp_path / "again"
-    assert CliRunner().invoke(app, ["demo", "--out", str(again), "--seed", "11"]).exit_code == 0
+    assert CliRunner().invoke(app, ["demo", "--enroll-only", "--out", str(again), "--seed", "11"]).exit_code == 0
     second = json.loads((again / "enrollment.json").read_text())
     assert {k: v for k, v in second.items() if k != "database"} == {k: v for k, v in summary.items() if k != "database"}

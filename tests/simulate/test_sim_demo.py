@@ -7,13 +7,18 @@ import json
 import pandas as pd
 import pytest
 
-from ikema.simulate.demo import run_demo
+from typer.testing import CliRunner
+
+from ikema.cli import app
+from ikema.simulate.demo import DEMO_STAGES, run_demo
 
 
 @pytest.mark.slow
 def test_demo_end_to_end_small(tmp_path):
     out = tmp_path / "out"
-    results = run_demo(out, seed=11, enrollment=60)
+    stages: list[str] = []
+    results = run_demo(out, seed=11, enrollment=60, advance=stages.append)
+    assert len(stages) == DEMO_STAGES  # the progress bar's total
     for f in ("report.html", "results.json", "enrollment.json", "ikema.db", "sdtm/dm.xpt", "sdtm/xd.csv", "adam/adsl.xpt", "adam/adtte.csv"):
         assert (out / f).exists(), f
     saved = json.loads((out / "results.json").read_text())
@@ -29,3 +34,14 @@ def test_demo_end_to_end_small(tmp_path):
     assert results["consort"]["randomized"] == 60
     html = (out / "report.html").read_text()
     assert "Published versus simulated" in html and html.count("data:image/png") >= 5
+
+
+@pytest.mark.slow
+def test_demo_command_prints_consort_and_published_table(tmp_path):
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "5", "--enrollment", "40"])
+    assert res.exit_code == 0, res.output
+    assert "Assessed for eligibility" in res.output and "Published versus simulated" in res.output
+    enrollment = json.loads((out / "enrollment.json").read_text())
+    assert enrollment["randomized"] == 40 and "Randomized: 40" in res.output.replace("[bold]", "")
+    assert (out / "report.html").exists() and (out / "adam" / "adtte.xpt").exists()

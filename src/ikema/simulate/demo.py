@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+DEMO_STAGES = 10  # advance() calls of one run: 4 here, 6 in report_run.write_outputs (3 cuts)
+
 
 def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Callable[[str], None] = lambda _s: None,
              enrollment: int | None = None) -> dict:
