@@ -111,6 +111,7 @@ class Kit:
     login = staticmethod(login)
     csrf_of = staticmethod(csrf_of)
     make_app = staticmethod(_make_app)
+    seed_journey = staticmethod(lambda app: seed_journey(app))
 
 
 @pytest.fixture()
@@ -227,3 +228,57 @@ def world(tmp_path_factory):
         r = c.post("/api/v1/token", data={"username": f"u_{role}", "password": ROLE_PW})
         w.tokens[role] = r.json()["access_token"]
     return w
+
+
+# --- the browser journey's candidates ----------------------------------------------------------------------
+
+def _eligible_candidate(usubjid: str) -> dict[str, str]:
+    """Screening-form values that pass every criterion of the packaged protocol (form names, as typed)."""
+    return {
+        "usubjid": usubjid, "site": "101", "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
+        "serum_mprotein_g_dl": "2.4", "urine_mprotein_mg_24h": "150", "flc_involved_mg_l": "60", "riss": "II",
+        "prior_carfilzomib": "N", "carfilzomib_minor_response": "N", "days_since_last_therapy": "40",
+        "neutrophils_10e9_l": "2.1", "platelets_10e9_l": "180", "hemoglobin_g_dl": "11.2",
+        "creatinine_clearance_ml_min": "72", "bilirubin_uln": "0.8", "ast_uln": "1.1", "alt_uln": "0.9",
+        "mi_last_6_months": "N", "lvef_percent": "58", "nyha_class": "0", "prior_cancer_disease_free_years": "",
+        "hiv_on_antiretroviral": "N", "active_hepatitis": "N", "childbearing_potential": "N", "contraception_agreed": "Y",
+        "weight_kg": "68", "height_cm": "165",
+    }
+
+
+def seed_journey(app) -> None:
+    """What exists before the first user logs in: the sites and the IRT's allocation list (from the protocol)."""
+    import numpy as np
+
+    from ikema.conduct import randomization as irt
+    from ikema.store import Site, acting
+    from ikema.web import store_glue
+
+    with app.state.sessions() as db:
+        with acting(db, "setup", "trial set-up"):
+            for sid, country in (("101", "FRA"), ("202", "ESP")):
+                db.add(Site(site_id=sid, name=f"Site {sid}", country=country))
+            db.flush()
+        db.commit()
+        scheme = irt.scheme_from_protocol(store_glue.protocol())
+        irt.store_allocation_list(db, irt.generate_allocation_list(scheme, np.random.default_rng(20171025), 10), "setup")
+
+
+@pytest.fixture()
+def candidates() -> dict:
+    """The journey's data: a candidate failing two criteria (ECOG 3, creatinine clearance 10 mL/min), an
+    eligible one, the assessment visits (study day -> IMWG PARAM values) and the audit tables to look for."""
+    failing = _eligible_candidate("IKEMA-101-901") | {"ecog": "3", "creatinine_clearance_ml_min": "10"}
+    return {
+        "failing": failing,
+        "failing_criteria": ("E03", "E04"),
+        "eligible": _eligible_candidate("IKEMA-101-902"),
+        # cycle 1 day 1 (baseline, before the first dose) and cycle 2 day 1 (the response to cycle 1)
+        "assessments": [
+            (1, {"SMPROT": "2.4", "UMPROT": "150", "FLCK": "60", "FLCL": "12", "SIFE": "POSITIVE", "UIFE": "POSITIVE"}),
+            (29, {"SMPROT": "0.9", "UMPROT": "40", "FLCK": "22", "FLCL": "11", "SIFE": "POSITIVE", "UIFE": "POSITIVE"}),
+        ],
+        "verdict": "PR",
+        "audit_capture_table": "disease_assessments",
+        "audit_random_table": "randomizations",
+    }

@@ -55,7 +55,9 @@ def create_app(
         response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on form POSTs, which the
+        # CSRF guard's origin check must refuse; same-origin still keeps patient URLs from other sites.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if not request.url.path.startswith("/static"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -64,8 +66,10 @@ def create_app(
         return request.url.path.startswith("/api/")
 
     def _page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        user = getattr(request.state, "user", None)
+        csrf = getattr(user, "csrf_token", None)  # API principals have none; pages need it for the log-out form
         return templates.TemplateResponse(
-            request, "error.html", {"title": title, "message": message, "user": getattr(request.state, "user", None)}, status_code=status
+            request, "error.html", {"title": title, "message": message, "user": user, "csrf": csrf}, status_code=status
         )
 
     @app.exception_handler(NotAuthenticated)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ikema.errors import IkemaError
 from ikema.web import auth
 from ikema.web.auth import Principal
+from ikema.web.forms import text
 from ikema.web.permissions import allowed
 from ikema.web.security import same
 
@@ -22,6 +23,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["allowed"] = lambda user, action: bool(user) and allowed(user.role, action)
+templates.env.filters["txt"] = text  # a value as shown, compared for SDV and hashed for signatures (60.0 -> 60)
 
 
 class NotAuthenticated(IkemaError):
