@@ -178,6 +178,7 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
     d1 = np.zeros(n_an, np.int64)
     touched = np.zeros(n_an, np.int64)
     order = np.zeros(n, np.int64)
+    order_cal = np.zeros(n, np.int64)
     counts = np.zeros(n + 1, np.int64)
     fin = np.zeros(n)
     for b in range(b_n):
@@ -217,11 +218,11 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
             if cal[i] < np.inf:
                 fin[nf] = cal[i]
                 nf += 1
-        _bucket_argsort(fin, nf, order, counts)
+        _bucket_argsort(fin, nf, order_cal, counts)
         for k in range(k_n):
             dk = look_events[k]
             if dk <= n_events:
-                tau = fin[order[dk - 1]]
+                tau = fin[order_cal[dk - 1]]
             else:  # the planned events never occur: analyse everything observable
                 tau = last_obs
                 short[b] = True
