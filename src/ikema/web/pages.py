@@ -55,9 +55,14 @@ def subject(request: Request, usubjid: str, user: Principal = Depends(current_us
     sigs = dm.signatures_of(db, usubjid)
     sig = sigs[0] if sigs else None
     qs = dm.queries_for(db, usubjid) if allowed(user.role, "query.view") else []
+    dosing = trial.dosing(s) if show_arm else []
+    dosing_days: dict[tuple[int, int], list[dict]] = {}
+    for d in dosing:
+        dosing_days.setdefault((int(d["cycle"]), int(d["day"])), []).append(d)
     return page(
         request, "subject.html", user, s=s, show_arm=show_arm, locks=dm.locks_of(db, usubjid), form_titles=FORM_TITLES,
-        visits=trial.visits(db, s, now(request).date()), dosing=trial.dosing(s) if show_arm else [],
+        visits=trial.visits(db, s, now(request).date()), dosing=dosing, dosing_days=sorted(dosing_days.items()),
+        treatment=trial.treatment_visits(db, s, now(request).date()) if show_arm else {"rows": [], "earlier": None},
         queries=qs, history={q.id: dm.query_history(db, q.id) for q in qs}, next_steps=_next_steps(user),
         signature=sig, signature_valid=bool(sig and sig.content_hash == trial.casebook_hash(db, usubjid)),
         verdicts=trial.verdicts(db, usubjid) if allowed(user.role, "verdict.view") else [],

@@ -167,6 +167,26 @@ def audit_rows(db: Session, *, table: str | None, user: str | None, key: str | N
             for a in db.scalars(stmt)]
 
 
+def follow_up_ends(db: Session, usubjid: str) -> tuple[date | None, date | None]:
+    """(end of treatment, end of follow-up) from the store's dispositions and death: treatment ends at the first
+    disposition event or death; follow-up ends at withdrawal, last contact or death. None where not recorded."""
+    from ikema.store.models import Death, Disposition
+
+    events = db.scalars(select(Disposition).where(Disposition.usubjid == usubjid).order_by(Disposition.date)).all()
+    death = db.get(Death, usubjid)
+    ends = [e.date for e in events] + ([death.date] if death else [])
+    follow = [e.date for e in events if e.event in ("WITHDRAWAL", "LAST_CONTACT")] + ([death.date] if death else [])
+    return (min(ends) if ends else None), (min(follow) if follow else None)
+
+
+def administered(db: Session, usubjid: str) -> dict[tuple[int, int], list[str]]:
+    """(cycle, day) -> drugs recorded as administered."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for x in db.scalars(select(DrugAdministration).where(DrugAdministration.usubjid == usubjid).order_by(DrugAdministration.id)):
+        out.setdefault((x.cycle, x.day), []).append(x.drug)
+    return out
+
+
 def randomization_refusal(db: Session, subject_row: dict[str, Any]) -> str | None:
     """The IRT's reason for refusing this subject, or None (already randomized counts as refused here)."""
     if subject_row.get("randomized"):
@@ -496,9 +516,12 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
         raise FieldErrors({m.group(1) if m else "usubjid": str(exc)}) from None
     capture.record_screening(db, u, candidate, result, user, site_id=site, reason="re-screening" if db.get(Subject, u) else None,
                              when=now.replace(tzinfo=timezone.utc))
+    wording = {str(_attr(c, "id")): f"{_attr(c, 'kind') or ''}: {_attr(c, 'text') or ''}".strip(": ")
+               for c in (getattr(p, "eligibility", None) or [])}
     verdicts = []
     for v in result.verdicts:
         cid, verdict, reason = (v[0], v[1], v[2]) if isinstance(v, (tuple, list)) else (getattr(v, "criterion", getattr(v, "id", "")), getattr(v, "verdict", ""), getattr(v, "reason", ""))
-        verdicts.append({"id": cid, "verdict": str(getattr(verdict, "value", verdict)).lower(), "reason": reason, "text": ""})
+        verdicts.append({"id": cid, "verdict": str(getattr(verdict, "value", verdict)).lower(), "reason": reason,
+                         "text": wording.get(str(cid), "")})
     return {"usubjid": u, "eligible": bool(result.eligible), "verdicts": verdicts,
             "stratum": irt.stratum_label(result.stratum) if result.stratum else None}

@@ -20,12 +20,13 @@ from ikema.web.models import AssessorVerdict
 
 __all__ = [
     "FORM_SPECS", "FieldErrors", "FormSpec", "text", "sites", "list_subjects", "get_subject", "screening_fields",
-    "screen_candidate", "randomization_refusal", "randomize", "dosing", "visits", "entry_fields", "editable_fields",
+    "screen_candidate", "randomization_refusal", "randomize", "dosing", "visits", "treatment_visits", "entry_fields", "editable_fields",
     "records", "record", "add", "change", "field_history", "audit_rows", "casebook_hash", "assessments_long",
     "review_rows", "review_subject", "record_verdict", "verdicts",
 ]
 
 VISIT_WINDOW_DAYS = 3  # +/- days around a scheduled assessment visit before it counts as overdue
+TREATMENT_WINDOW_DAYS = 1  # days a dosing visit may slip before it counts as overdue (ASSUMPTION: not published)
 
 
 def sites(db: Session) -> list[str]:
@@ -87,11 +88,12 @@ def visits(db: Session, subject: dict[str, Any], today: date) -> list[dict[str, 
     except ProtocolError:
         return []
     done_days = {int(r["ady"]) for r in store_glue.assessments(db, subject["usubjid"])}
+    _, follow_up_end = store_glue.follow_up_ends(db, subject["usubjid"])
     out = []
     n = 1
     while True:
         expected = start_d + timedelta(days=(n - 1) * cycle_days)
-        if expected > today + timedelta(days=cycle_days) or n > 60:
+        if expected > today + timedelta(days=cycle_days) or n > 60 or (follow_up_end and expected > follow_up_end):
             break
         ady = (n - 1) * cycle_days + 1
         done = any(abs(d - ady) <= VISIT_WINDOW_DAYS for d in done_days)
@@ -100,6 +102,41 @@ def visits(db: Session, subject: dict[str, Any], today: date) -> list[dict[str, 
                     "window": VISIT_WINDOW_DAYS, "state": "done" if done else ("overdue" if late else "expected")})
         n += 1
     return out
+
+
+def treatment_visits(db: Session, subject: dict[str, Any], today: date) -> dict[str, Any]:
+    """The patient's treatment (dosing) visits, arm-revealing (callers check arm.view): every dosing day of the
+    arm's calendar up to the next cycle (or the end of treatment), expected, done (an administration recorded
+    for that cycle and day) or overdue (more than TREATMENT_WINDOW_DAYS late). Returns the rows of the current
+    and neighbouring cycles and counts for the earlier ones."""
+    start = subject.get("randdt")
+    if not start or not subject.get("arm"):
+        return {"rows": [], "earlier": None}
+    start_d = date.fromisoformat(str(start))
+    try:
+        cycle_days = store_glue.cycle_length()
+    except ProtocolError:
+        return {"rows": [], "earlier": None}
+    end_of_treatment, _ = store_glue.follow_up_ends(db, subject["usubjid"])
+    last = min(today, end_of_treatment) if end_of_treatment else today
+    current = max(1, (last - start_d).days // cycle_days + 1)
+    given = store_glue.administered(db, subject["usubjid"])
+    by_day: dict[tuple[int, int], list[str]] = {}
+    for r in dosing(subject, cycles=min(current + 1, 60)):
+        by_day.setdefault((int(r["cycle"]), int(r["day"])), []).append(str(r["drug"]))
+    rows, earlier = [], {"done": 0, "overdue": 0}
+    for (cycle, day), drugs in sorted(by_day.items()):
+        when = start_d + timedelta(days=(cycle - 1) * cycle_days + day - 1)
+        if end_of_treatment and when > end_of_treatment:
+            continue
+        state = "done" if (cycle, day) in given else ("overdue" if today > when + timedelta(days=TREATMENT_WINDOW_DAYS) else "expected")
+        if cycle < current - 1:
+            if state in earlier:
+                earlier[state] += 1
+            continue
+        rows.append({"cycle": cycle, "day": day, "date": when.isoformat(), "drugs": ", ".join(sorted(set(drugs))),
+                     "given": ", ".join(sorted(set(given.get((cycle, day), [])))), "state": state})
+    return {"rows": rows, "earlier": earlier if current > 2 else None, "ended": end_of_treatment.isoformat() if end_of_treatment else None}
 
 
 def entry_fields(form: str, subject: dict[str, Any]) -> list[Field]:
