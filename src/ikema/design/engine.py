@@ -149,11 +149,55 @@ def _inverse_cumhaz(e, starts, h):
 
 
 @numba.njit(cache=True, nogil=True)
+def _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
+                   hazards, dropout_rate, n_strata, s_all, arm, t_ev, t_dr, rem0, rem1):
+    """Stratum, arm (stratified permuted blocks), event and dropout times of the patients of trial b."""
+    n = u_stratum.shape[1]
+    nb = block_sizes.shape[0]
+    rem0[:] = 0
+    rem1[:] = 0
+    for i in range(n):
+        u = u_stratum[b, i]
+        st = 0
+        while st < n_strata - 1 and u >= cum_prev[st]:
+            st += 1
+        s_all[i] = st
+        if rem0[st] + rem1[st] == 0:  # a new permuted block in this stratum
+            bs = block_sizes[min(int(u_block[b, i] * nb), nb - 1)]
+            rem1[st] = bs * w_exp // w_tot
+            rem0[st] = bs - rem1[st]
+        # drawing arms without replacement from the block's remaining slots = a random permutation of the block
+        if u_arm[b, i] * (rem0[st] + rem1[st]) < rem1[st]:
+            arm[i] = 1
+            rem1[st] -= 1
+        else:
+            arm[i] = 0
+            rem0[st] -= 1
+        t_ev[i] = _inverse_cumhaz(e_event[b, i], starts, hazards[arm[i]])
+        t_dr[i] = e_drop[b, i] / dropout_rate if dropout_rate > 0 else np.inf
+
+
+@numba.njit(cache=True, nogil=True)
+def _patients_batch(u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts, hazards,
+                    dropout_rate, n_strata):
+    b_n, n = u_stratum.shape
+    strata = np.zeros((b_n, n), np.int64)
+    arms = np.zeros((b_n, n), np.int64)
+    t_event = np.zeros((b_n, n))
+    t_drop = np.zeros((b_n, n))
+    rem0 = np.zeros(n_strata, np.int64)
+    rem1 = np.zeros(n_strata, np.int64)
+    for b in range(b_n):
+        _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
+                       hazards, dropout_rate, n_strata, strata[b], arms[b], t_event[b], t_drop[b], rem0, rem1)
+    return strata, arms, t_event, t_drop
+
+
+@numba.njit(cache=True, nogil=True)
 def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
               hazards, dropout_rate, look_events, crit, stratified, n_strata):
     b_n, n = u_stratum.shape
     k_n = look_events.shape[0]
-    nb = block_sizes.shape[0]
     stop = np.full(b_n, -1, np.int64)
     last = np.zeros(b_n, np.int64)
     short = np.zeros(b_n, np.bool_)
@@ -182,29 +226,11 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
     counts = np.zeros(n + 1, np.int64)
     fin = np.zeros(n)
     for b in range(b_n):
-        rem0[:] = 0
-        rem1[:] = 0
         n_events = 0
         last_obs = 0.0
+        _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
+                       hazards, dropout_rate, n_strata, s_all, arm, t_ev, t_dr, rem0, rem1)
         for i in range(n):
-            u = u_stratum[b, i]
-            st = 0
-            while st < n_strata - 1 and u >= cum_prev[st]:
-                st += 1
-            s_all[i] = st
-            if rem0[st] + rem1[st] == 0:  # a new permuted block in this stratum
-                bs = block_sizes[min(int(u_block[b, i] * nb), nb - 1)]
-                rem1[st] = bs * w_exp // w_tot
-                rem0[st] = bs - rem1[st]
-            # drawing arms without replacement from the block's remaining slots = a random permutation of the block
-            if u_arm[b, i] * (rem0[st] + rem1[st]) < rem1[st]:
-                arm[i] = 1
-                rem1[st] -= 1
-            else:
-                arm[i] = 0
-                rem0[st] -= 1
-            t_ev[i] = _inverse_cumhaz(e_event[b, i], starts, hazards[arm[i]])
-            t_dr[i] = e_drop[b, i] / dropout_rate if dropout_rate > 0 else np.inf
             if t_ev[i] <= t_dr[i]:
                 cal[i] = entry[b, i] + t_ev[i]
                 n_events += 1
@@ -272,17 +298,31 @@ def draw_chunk(scenario: Scenario, n_trials: int, rng: np.random.Generator) -> d
             "e_drop": e_drop}
 
 
+def _constants(scenario: Scenario) -> tuple:
+    starts, hazards = scenario.piecewise_table()
+    w_exp, w_ctl = scenario.allocation
+    prev = np.asarray(scenario.stratum_prevalence, dtype=float)
+    return starts, hazards, int(w_exp), int(w_exp + w_ctl), np.cumsum(prev) / prev.sum(), len(prev)
+
+
+def trial_patients(scenario: Scenario, n_trials: int, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
+    """The patients of the trials simulate_chunk runs from this seed: entry, stratum, arm, event and dropout times."""
+    draws = draw_chunk(scenario, n_trials, np.random.default_rng(seed))
+    starts, hazards, w_exp, w_tot, cum_prev, n_strata = _constants(scenario)
+    strata, arms, t_event, t_drop = _patients_batch(
+        draws["u_stratum"], draws["u_arm"], draws["u_block"], draws["e_event"], draws["e_drop"], cum_prev,
+        np.asarray(scenario.block_sizes, dtype=np.int64), w_exp, w_tot, starts, hazards, scenario.dropout_rate, n_strata)
+    return {"entry": draws["entry"], "stratum": strata, "arm": arms, "t_event": t_event, "t_drop": t_drop}
+
+
 def simulate_chunk(scenario: Scenario, n_trials: int, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     """Simulate and analyse `n_trials` trials from one seeded stream; per-trial outcome arrays."""
     rng = np.random.default_rng(seed)
     draws = draw_chunk(scenario, n_trials, rng)
-    starts, hazards = scenario.piecewise_table()
-    w_exp, w_ctl = scenario.allocation
-    prev = np.asarray(scenario.stratum_prevalence, dtype=float)
-    cum_prev = np.cumsum(prev) / prev.sum()
+    starts, hazards, w_exp, w_tot, cum_prev, n_strata = _constants(scenario)
     stop, last, short, zs, taus, events, enrolled = _simulate(
         draws["u_stratum"], draws["u_arm"], draws["u_block"], draws["entry"], draws["e_event"], draws["e_drop"],
-        cum_prev, np.asarray(scenario.block_sizes, dtype=np.int64), int(w_exp), int(w_exp + w_ctl), starts, hazards,
+        cum_prev, np.asarray(scenario.block_sizes, dtype=np.int64), w_exp, w_tot, starts, hazards,
         scenario.dropout_rate, np.asarray(scenario.look_events, dtype=np.int64),
-        np.asarray(scenario.efficacy_z, dtype=float), bool(scenario.stratified), len(prev))
+        np.asarray(scenario.efficacy_z, dtype=float), bool(scenario.stratified), n_strata)
     return {"stop": stop, "last": last, "short": short, "z": zs, "tau": taus, "events": events, "enrolled": enrolled}

@@ -145,7 +145,7 @@ def _run_dask(scheduler: str, tasks: list, tick: Callable[[int, dict], None]) ->
     if not str(scheduler).startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://", "ucx://")):
         raise DesignError(f"scheduler: got {scheduler!r}, expected a Dask scheduler address such as tcp://HOST:8786")
     try:
-        client = Client(scheduler, timeout="20s", set_as_default=False)
+        client = Client(scheduler, timeout="20s")
     except OSError as exc:
         raise DesignError(f"scheduler: got {scheduler!r}, expected a reachable Dask scheduler ({exc})") from None
     with client:
