@@ -112,6 +112,7 @@ class Kit:
     csrf_of = staticmethod(csrf_of)
     make_app = staticmethod(_make_app)
     seed_journey = staticmethod(lambda app: seed_journey(app))
+    seed_trial = staticmethod(lambda db, clock: seed_trial(db, clock))
 
 
 @pytest.fixture()

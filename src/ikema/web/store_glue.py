@@ -168,14 +168,17 @@ def audit_rows(db: Session, *, table: str | None, user: str | None, key: str | N
 
 
 def follow_up_ends(db: Session, usubjid: str) -> tuple[date | None, date | None]:
-    """(end of treatment, end of follow-up) from the store's dispositions and death: treatment ends at the first
-    disposition event or death; follow-up ends at withdrawal, last contact or death. None where not recorded."""
+    """(end of treatment, end of the disease-assessment schedule) from the store's dispositions and death.
+    Treatment ends at the first disposition event or death. Disease assessments run "until progression"
+    (the protocol's schedule): they end at withdrawal, last contact or death, and at an end of treatment
+    whose reason is progression. None where not recorded."""
     from ikema.store.models import Death, Disposition
 
     events = db.scalars(select(Disposition).where(Disposition.usubjid == usubjid).order_by(Disposition.date)).all()
     death = db.get(Death, usubjid)
     ends = [e.date for e in events] + ([death.date] if death else [])
-    follow = [e.date for e in events if e.event in ("WITHDRAWAL", "LAST_CONTACT")] + ([death.date] if death else [])
+    follow = [e.date for e in events if e.event in ("WITHDRAWAL", "LAST_CONTACT")
+              or (e.event == "END_OF_TREATMENT" and "PROGRESS" in (e.reason or "").upper())] + ([death.date] if death else [])
     return (min(ends) if ends else None), (min(follow) if follow else None)
 
 

@@ -93,10 +93,12 @@ def visits(db: Session, subject: dict[str, Any], today: date) -> list[dict[str, 
     n = 1
     while True:
         expected = start_d + timedelta(days=(n - 1) * cycle_days)
-        if expected > today + timedelta(days=cycle_days) or n > 60 or (follow_up_end and expected > follow_up_end):
+        if expected > today + timedelta(days=cycle_days) or n > 60:
             break
         ady = (n - 1) * cycle_days + 1
         done = any(abs(d - ady) <= VISIT_WINDOW_DAYS for d in done_days)
+        if follow_up_end and expected > follow_up_end and not done:
+            break  # the schedule ended (progression, withdrawal, last contact or death)
         late = today > expected + timedelta(days=VISIT_WINDOW_DAYS)
         out.append({"label": f"Cycle {n} day 1 assessment", "cycle": n, "date": expected.isoformat(), "ady": ady,
                     "window": VISIT_WINDOW_DAYS, "state": "done" if done else ("overdue" if late else "expected")})
@@ -117,12 +119,13 @@ def treatment_visits(db: Session, subject: dict[str, Any], today: date) -> dict[
         cycle_days = store_glue.cycle_length()
     except ProtocolError:
         return {"rows": [], "earlier": None}
-    end_of_treatment, _ = store_glue.follow_up_ends(db, subject["usubjid"])
+    end_of_treatment, follow_up_end = store_glue.follow_up_ends(db, subject["usubjid"])
+    end_of_treatment = min(d for d in (end_of_treatment, follow_up_end) if d) if (end_of_treatment or follow_up_end) else None
     last = min(today, end_of_treatment) if end_of_treatment else today
     current = max(1, (last - start_d).days // cycle_days + 1)
     given = store_glue.administered(db, subject["usubjid"])
     by_day: dict[tuple[int, int], list[str]] = {}
-    for r in dosing(subject, cycles=min(current + 1, 60)):
+    for r in dosing(subject, cycles=min(current + 1, 120)):
         by_day.setdefault((int(r["cycle"]), int(r["day"])), []).append(str(r["drug"]))
     rows, earlier = [], {"done": 0, "overdue": 0}
     for (cycle, day), drugs in sorted(by_day.items()):
