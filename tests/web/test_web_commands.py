@@ -39,3 +39,40 @@ def test_users_add_refusals_are_clear(tmp_path):
     assert _run(["x", "--role", "monitor"], db, stdin="Monitor-pass-2017\n").exit_code == 0
     r = _run(["x", "--role", "monitor"], db, stdin="Monitor-pass-2017\n")
     assert "already exists" in str(r.exception)
+
+
+
+def test_serve_demo_prints_one_user_per_role_that_can_log_in(tmp_path, monkeypatch, kit):
+    """`ikema serve --demo` on the database `make demo` writes (out/ikema.db): one demo user per role with a
+    password that works, site roles at the busiest site; uvicorn itself is not started here."""
+    import re
+
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from ikema.web.app import create_app
+    from ikema.web.permissions import ROLES, SITE_ROLES
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    clock = kit.Clock()
+    seeded = create_app(f"sqlite:///{tmp_path / 'out' / 'ikema.db'}", clock=clock)
+    with seeded.state.sessions() as db:
+        kit.seed_trial(db, clock)  # 5 patients at site 101, 3 at 202
+    seeded.state.engine.dispose()
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda a, **kw: served.update(app=a, **kw))
+    r = CliRunner().invoke(app, ["serve", "--demo", "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    rows = re.findall(r"^\s+(\w+)\s+user (demo\.\w+)\s+password (\S+)(?:\s+\(site (\w+)\))?$", r.output, re.M)
+    assert sorted(role for role, *_ in rows) == sorted(ROLES)
+    assert all(bool(site) == (role in SITE_ROLES) for role, _, _, site in rows)
+    assert {site for _, _, _, site in rows if site} == {"101"}  # the busiest site
+    assert served["port"] == 8123 and "http://127.0.0.1:8123/" in r.output
+    pw = {user: p for _, user, p, _ in rows}
+    client = TestClient(served["app"], base_url="https://testserver")
+    kit.login(client, "demo.coordinator", pw["demo.coordinator"])
+    listing = client.get("/subjects").text
+    assert "IKEMA-101-001" in listing and "IKEMA-202" not in listing
+    again = CliRunner().invoke(app, ["serve", "--demo"])  # a second start resets the passwords, users unchanged
+    assert again.exit_code == 0 and again.output.count("user demo.") == len(ROLES) and pw["demo.admin"] not in again.output
