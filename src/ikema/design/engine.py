@@ -149,25 +149,37 @@ def _inverse_cumhaz(e, starts, h):
 
 
 @numba.njit(cache=True, nogil=True)
-def _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
-                   hazards, dropout_rate, n_strata, s_all, arm, t_ev, t_dr, rem0, rem1):
-    """Stratum, arm (stratified permuted blocks), event and dropout times of the patients of trial b."""
+def _make_patients(b, u_stratum, u_block, gaps, accrual, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot,
+                   starts, hazards, dropout_rate, n_strata, entry, s_all, arm, t_ev, t_dr, rem0, rem1):
+    """Entry, stratum, arm (stratified permuted blocks), event and dropout times of the patients of trial b."""
     n = u_stratum.shape[1]
     nb = block_sizes.shape[0]
     rem0[:] = 0
     rem1[:] = 0
+    # uniform order statistics on (0, accrual) from normalised exponential spacings: sorted without a sort
+    total = 0.0
+    for i in range(n + 1):
+        total += gaps[b, i]
+    acc = 0.0
+    for i in range(n):
+        acc += gaps[b, i]
+        entry[i] = acc / total * accrual
+    n_blocks = 0
     for i in range(n):
         u = u_stratum[b, i]
         st = 0
         while st < n_strata - 1 and u >= cum_prev[st]:
             st += 1
         s_all[i] = st
+        lo = cum_prev[st - 1] if st > 0 else 0.0
+        v = (u - lo) / (cum_prev[st] - lo)  # given the stratum, the rest of the uniform is a fresh uniform
         if rem0[st] + rem1[st] == 0:  # a new permuted block in this stratum
-            bs = block_sizes[min(int(u_block[b, i] * nb), nb - 1)]
+            bs = block_sizes[min(int(u_block[b, n_blocks] * nb), nb - 1)]
+            n_blocks += 1
             rem1[st] = bs * w_exp // w_tot
             rem0[st] = bs - rem1[st]
         # drawing arms without replacement from the block's remaining slots = a random permutation of the block
-        if u_arm[b, i] * (rem0[st] + rem1[st]) < rem1[st]:
+        if v * (rem0[st] + rem1[st]) < rem1[st]:
             arm[i] = 1
             rem1[st] -= 1
         else:
@@ -178,9 +190,10 @@ def _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, bloc
 
 
 @numba.njit(cache=True, nogil=True)
-def _patients_batch(u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts, hazards,
-                    dropout_rate, n_strata):
+def _patients_batch(u_stratum, u_block, gaps, accrual, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
+                    hazards, dropout_rate, n_strata):
     b_n, n = u_stratum.shape
+    entry = np.zeros((b_n, n))
     strata = np.zeros((b_n, n), np.int64)
     arms = np.zeros((b_n, n), np.int64)
     t_event = np.zeros((b_n, n))
@@ -188,13 +201,14 @@ def _patients_batch(u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_
     rem0 = np.zeros(n_strata, np.int64)
     rem1 = np.zeros(n_strata, np.int64)
     for b in range(b_n):
-        _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
-                       hazards, dropout_rate, n_strata, strata[b], arms[b], t_event[b], t_drop[b], rem0, rem1)
-    return strata, arms, t_event, t_drop
+        _make_patients(b, u_stratum, u_block, gaps, accrual, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot,
+                       starts, hazards, dropout_rate, n_strata, entry[b], strata[b], arms[b], t_event[b], t_drop[b],
+                       rem0, rem1)
+    return entry, strata, arms, t_event, t_drop
 
 
 @numba.njit(cache=True, nogil=True)
-def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
+def _simulate(u_stratum, u_block, gaps, accrual, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
               hazards, dropout_rate, look_events, crit, stratified, n_strata):
     b_n, n = u_stratum.shape
     k_n = look_events.shape[0]
@@ -205,6 +219,7 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
     taus = np.full((b_n, k_n), np.nan)
     events = np.zeros((b_n, k_n), np.int64)
     enrolled = np.zeros((b_n, k_n), np.int64)
+    entry = np.zeros(n)
     s_all = np.zeros(n, np.int64)
     s_use = np.zeros(n, np.int64)
     arm = np.zeros(n, np.int64)
@@ -228,15 +243,15 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
     for b in range(b_n):
         n_events = 0
         last_obs = 0.0
-        _make_patients(b, u_stratum, u_arm, u_block, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot, starts,
-                       hazards, dropout_rate, n_strata, s_all, arm, t_ev, t_dr, rem0, rem1)
+        _make_patients(b, u_stratum, u_block, gaps, accrual, e_event, e_drop, cum_prev, block_sizes, w_exp, w_tot,
+                       starts, hazards, dropout_rate, n_strata, entry, s_all, arm, t_ev, t_dr, rem0, rem1)
         for i in range(n):
             if t_ev[i] <= t_dr[i]:
-                cal[i] = entry[b, i] + t_ev[i]
+                cal[i] = entry[i] + t_ev[i]
                 n_events += 1
             else:
                 cal[i] = np.inf
-            end = entry[b, i] + min(t_ev[i], t_dr[i])
+            end = entry[i] + min(t_ev[i], t_dr[i])
             if end > last_obs and end < np.inf:
                 last_obs = end
         nf = 0
@@ -255,13 +270,13 @@ def _simulate(u_stratum, u_arm, u_block, entry, e_event, e_drop, cum_prev, block
             m = 0
             ne = 0
             for i in range(n):
-                if entry[b, i] <= tau:
-                    if t_ev[i] <= t_dr[i] and entry[b, i] + t_ev[i] <= tau:
+                if entry[i] <= tau:
+                    if t_ev[i] <= t_dr[i] and entry[i] + t_ev[i] <= tau:
                         y[m] = t_ev[i]
                         dlt[m] = True
                         ne += 1
                     else:
-                        y[m] = min(t_dr[i], tau - entry[b, i])
+                        y[m] = min(t_dr[i], tau - entry[i])
                         dlt[m] = False
                     a_use[m] = arm[i]
                     s_use[m] = s_all[i] if stratified else 0
@@ -286,16 +301,12 @@ def draw_chunk(scenario: Scenario, n_trials: int, rng: np.random.Generator) -> d
     """Every random number of `n_trials` trials, drawn in one fixed order from `rng`."""
     n = scenario.n_patients
     shape = (n_trials, n)
-    u_stratum = rng.random(shape)
-    u_arm = rng.random(shape)
-    u_block = rng.random(shape)
-    gaps = rng.standard_exponential((n_trials, n + 1))
-    # uniform order statistics on (0, accrual) from normalised exponential spacings: sorted without a sort
-    entry = np.cumsum(gaps[:, :n], axis=1) / gaps.sum(axis=1, keepdims=True) * scenario.accrual_months
+    u_stratum = rng.random(shape)  # stratum, then (rescaled) the arm within the block
+    u_block = rng.random((n_trials, n // min(scenario.block_sizes) + len(scenario.stratum_prevalence) + 1))
+    gaps = rng.standard_exponential((n_trials, n + 1))  # accrual spacings
     e_event = rng.standard_exponential(shape)
     e_drop = rng.standard_exponential(shape)
-    return {"u_stratum": u_stratum, "u_arm": u_arm, "u_block": u_block, "entry": entry, "e_event": e_event,
-            "e_drop": e_drop}
+    return {"u_stratum": u_stratum, "u_block": u_block, "gaps": gaps, "e_event": e_event, "e_drop": e_drop}
 
 
 def _constants(scenario: Scenario) -> tuple:
@@ -309,10 +320,11 @@ def trial_patients(scenario: Scenario, n_trials: int, seed: np.random.SeedSequen
     """The patients of the trials simulate_chunk runs from this seed: entry, stratum, arm, event and dropout times."""
     draws = draw_chunk(scenario, n_trials, np.random.default_rng(seed))
     starts, hazards, w_exp, w_tot, cum_prev, n_strata = _constants(scenario)
-    strata, arms, t_event, t_drop = _patients_batch(
-        draws["u_stratum"], draws["u_arm"], draws["u_block"], draws["e_event"], draws["e_drop"], cum_prev,
-        np.asarray(scenario.block_sizes, dtype=np.int64), w_exp, w_tot, starts, hazards, scenario.dropout_rate, n_strata)
-    return {"entry": draws["entry"], "stratum": strata, "arm": arms, "t_event": t_event, "t_drop": t_drop}
+    entry, strata, arms, t_event, t_drop = _patients_batch(
+        draws["u_stratum"], draws["u_block"], draws["gaps"], float(scenario.accrual_months), draws["e_event"],
+        draws["e_drop"], cum_prev, np.asarray(scenario.block_sizes, dtype=np.int64), w_exp, w_tot, starts, hazards,
+        scenario.dropout_rate, n_strata)
+    return {"entry": entry, "stratum": strata, "arm": arms, "t_event": t_event, "t_drop": t_drop}
 
 
 def simulate_chunk(scenario: Scenario, n_trials: int, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
@@ -321,7 +333,8 @@ def simulate_chunk(scenario: Scenario, n_trials: int, seed: np.random.SeedSequen
     draws = draw_chunk(scenario, n_trials, rng)
     starts, hazards, w_exp, w_tot, cum_prev, n_strata = _constants(scenario)
     stop, last, short, zs, taus, events, enrolled = _simulate(
-        draws["u_stratum"], draws["u_arm"], draws["u_block"], draws["entry"], draws["e_event"], draws["e_drop"],
+        draws["u_stratum"], draws["u_block"], draws["gaps"], float(scenario.accrual_months), draws["e_event"],
+        draws["e_drop"],
         cum_prev, np.asarray(scenario.block_sizes, dtype=np.int64), w_exp, w_tot, starts, hazards,
         scenario.dropout_rate, np.asarray(scenario.look_events, dtype=np.int64),
         np.asarray(scenario.efficacy_z, dtype=float), bool(scenario.stratified), n_strata)
