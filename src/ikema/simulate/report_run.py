@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -99,6 +104,46 @@ def consort(enrollment: dict, sdtm: dict, exp: str, ctl: str) -> dict:
             "failures_by_criterion": enrollment.get("failures_by_criterion", {}), "randomized": int(len(dm)), "arms": arms}
 
 
+_SHARED: dict = {}  # the worker's view of the trial (SDTM, facts, criteria): inherited at fork, never pickled
+
+
+def _write_sdtm(where: Path) -> list[Path]:
+    return write_domains(_SHARED["sdtm"], where)
+
+
+def _analyse_secondary(name: str) -> tuple[dict, dict]:
+    facts = _SHARED["facts"]
+    return analyse_cut(_SHARED["sdtm"], facts, facts.cutoffs[name], _SHARED["criteria"], "safety")
+
+
+@contextmanager
+def _second_core(**shared: object) -> Iterator[Executor]:
+    """One worker process that sees `shared` without copying it (fork); in-process where fork is unavailable."""
+    _SHARED.clear()
+    _SHARED.update(shared)
+    try:
+        if "fork" in mp.get_all_start_methods() and (os.cpu_count() or 1) > 1:
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+                yield pool
+        else:
+            with _InProcess() as pool:
+                yield pool
+    finally:
+        _SHARED.clear()
+
+
+class _InProcess(Executor):
+    """An executor that runs each job at submit (one core, or no fork)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller at result()
+            f.set_exception(exc)
+        return f
+
+
 def write_outputs(
     sdtm: dict, facts: TrialFacts, criteria: Criteria, out: Path, seed: int, enrollment: dict,
     advance: Callable[[str], None] = lambda _s: None,
@@ -107,23 +152,34 @@ def write_outputs(
     from ikema.report import trial as rep
 
     exp, ctl = facts.experimental, facts.control
-    write_domains(sdtm, out / "sdtm")
-    advance("SDTM written")
-    by_cut, adams = {}, {}
     main = "final" if "final" in facts.cutoffs else list(facts.cutoffs)[-1]
-    for name, date in facts.cutoffs.items():
-        adams[name], by_cut[name] = analyse_cut(sdtm, facts, date, criteria, True if name == main else "safety")
-        advance(f"analysed the {name} cut")
-    adam = adams[main]
-    write_domains({k: v for k, v in adam.items()}, out / "adam")
-    outcomes_res, outcomes_html = {}, ""
-    try:
-        from ikema.report.safety import outcome_sections
+    by_cut, adams = {}, {}
+    with _second_core(sdtm=sdtm, facts=facts, criteria=criteria) as pool:
+        # the other core writes out/sdtm and analyses the secondary cuts while this one analyses the main cut
+        jobs = {"SDTM written": pool.submit(_write_sdtm, out / "sdtm")}
+        for name in facts.cutoffs:
+            if name != main:
+                jobs[f"analysed the {name} cut"] = pool.submit(_analyse_secondary, name)
+        adams[main], by_cut[main] = analyse_cut(sdtm, facts, facts.cutoffs[main], criteria, True)
+        advance(f"analysed the {main} cut")
+        adam = adams[main]
+        adam_written = pool.submit(write_domains, dict(adam), out / "adam")
+        outcomes_res, outcomes_html = {}, ""
+        try:
+            from ikema.report.safety import outcome_sections
 
-        outcomes_res, outcomes_html = outcome_sections(adam, reference_arm=ctl)
-    except ImportError:
-        outcomes_html = "<p>Outcome analyses are not installed.</p>"
-    advance("safety, PK, ADA and QoL analysed")
+            outcomes_res, outcomes_html = outcome_sections(adam, reference_arm=ctl)
+        except ImportError:
+            outcomes_html = "<p>Outcome analyses are not installed.</p>"
+        advance("safety, PK, ADA and QoL analysed")
+        for label, job in jobs.items():
+            value = job.result()
+            if label.startswith("analysed the "):
+                name = label[len("analysed the "):-len(" cut")]
+                adams[name], by_cut[name] = value
+            advance(label)
+        adam_written.result()
+    by_cut = {name: by_cut[name] for name in facts.cutoffs}  # protocol order in results.json
     comparison = compare(by_cut, exp, ctl)
     cons = consort(enrollment, sdtm, exp, ctl)
     results = {
