@@ -34,6 +34,13 @@ def test_demo_end_to_end_small(tmp_path):
     assert results["consort"]["randomized"] == 60
     html = (out / "report.html").read_text()
     assert "Published versus simulated" in html and html.count("data:image/png") >= 5
+    for key in ("TTFR_R", "TTBR_R"):  # responders' times: medians within each arm's range, in days
+        for arm in saved["parameters"][key]["arms"].values():
+            if arm["n"]:
+                assert arm["min"] <= arm["median"] <= arm["max"]
+    assert "Time to best response (days, responders)" in html
+    rsp = saved["parameters"]["RSP"]  # the report's odds ratio is experimental vs reference
+    assert f"{rsp['odds_ratio_experimental_vs_reference']:.2f} [" in html
 
 
 @pytest.mark.slow

@@ -31,8 +31,8 @@ def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str
 
 
 def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[str, ...] = ("STRAT1R", "STRAT2R")) -> dict:
-    """Efficacy results (schema of `ikema analyze`, via ikema.analysis.efficacy) plus time to first response
-    among responders (TTFR_R: IKEMA summarised responders only)."""
+    """Efficacy results (schema of `ikema analyze`, via ikema.analysis.efficacy) plus time to first and to best
+    response among responders (TTFR_R, TTBR_R: IKEMA summarised responders only; days)."""
     from ikema.analysis.efficacy import analyze_adam
 
     tte = adam["ADTTE"][adam["ADTTE"]["PARAMCD"].isin(TTE_PARAMS)]
@@ -51,13 +51,14 @@ def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[st
             if pooled:
                 res["strata_pooled"][p] = pooled
     t = adam["ADTTE"]
-    ttfr = t[(t["PARAMCD"] == "TTFR") & (t["CNSR"] == 0)]
-    res["parameters"]["TTFR_R"] = {
-        "kind": "summary",
-        "arms": {a: {"n": int((ttfr["TRT01P"] == a).sum()),
-                     "median": float(ttfr.loc[ttfr["TRT01P"] == a, "AVAL"].median()) if (ttfr["TRT01P"] == a).any() else None}
-                 for a in (exp, ctl)},
-    }
+    for code, key, label in (("TTFR", "TTFR_R", "Time to first response"), ("TTBR", "TTBR_R", "Time to best response")):
+        ev = t[(t["PARAMCD"] == code) & (t["CNSR"] == 0)]
+        arms = {}
+        for a in (exp, ctl):
+            v = ev.loc[ev["TRT01P"] == a, "AVAL"].astype(float)
+            arms[a] = {"n": int(len(v)), "median": float(v.median()) if len(v) else None,
+                       "min": float(v.min()) if len(v) else None, "max": float(v.max()) if len(v) else None}
+        res["parameters"][key] = {"kind": "summary", "label": f"{label} (days, responders)", "arms": arms}
     return res
 
 
