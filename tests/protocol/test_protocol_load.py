@@ -154,3 +154,11 @@ def test_dose_day_beyond_cycle_and_bad_file(tmp_path):
         load_protocol(bad)
     with pytest.raises(ProtocolError, match=r"nope\.toml: cannot read"):
         load_protocol(tmp_path / "nope.toml")
+
+
+def test_treatment_emergent_window_is_the_ae_time_frame():
+    from ikema.simulate.facts import facts_from_protocol
+
+    ae = next(m for m in load_protocol().outcome_measures if m.id == "AE")
+    assert ae.days_after_last_dose == 30 and "30 days after last study treatment" in ae.time_frame
+    assert facts_from_protocol().teae_window_days == 30

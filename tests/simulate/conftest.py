@@ -31,7 +31,7 @@ def toy_facts() -> TrialFacts:
         cycle_days=21, arms=("A", "B"), ratio={"A": 1, "B": 1}, experimental="A", control="B",
         first_patient=dt.date(2018, 1, 1), last_patient=dt.date(2018, 6, 30),
         cutoffs={"interim": dt.date(2019, 1, 31), "final": dt.date(2020, 6, 30)}, enrollment=60,
-        calendar=_toy_calendar,
+        calendar=_toy_calendar, teae_window_days=28,
         schedules={
             "pk_isatuximab": {"visits": [{"cycle": 1, "day": 1}, {"cycle": 2, "day": 1}]},
             "pk_carfilzomib": {"visits": [{"cycle": 1, "day": 1}]},

@@ -115,6 +115,7 @@ class OutcomeMeasure(_Model):
     title: str
     time_frame: str
     description: str
+    days_after_last_dose: Optional[int] = Field(None, ge=0)  # the time frame's window after the last administration
 
 
 class Treatment(_Model):

@@ -21,6 +21,7 @@ class TrialFacts:
     cutoffs: dict[str, dt.date]  # name -> date, ascending
     enrollment: int
     calendar: Callable[[str, float, float, int], list[dict]]  # (arm, weight_kg, height_cm, cycles) -> rows
+    teae_window_days: int  # an AE with onset up to this many days after the last dose is treatment-emergent
     protocol: Any = None
     studyid: str = "STUDY"
     arm_labels: dict[str, str] = field(default_factory=dict)
@@ -117,9 +118,20 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
         experimental=roles["experimental"], control=roles["control"],
         first_patient=_as_date(first, "first patient randomized"), last_patient=_as_date(last, "last patient randomized"),
         cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, protocol=p, studyid=str(studyid), arm_labels=labels,
+        teae_window_days=_teae_window(p),
         schedules={str(sc["id"]): sc for sc in (x.model_dump() if hasattr(x, "model_dump") else dict(x)
                                                  for x in (getattr(p, "schedules", None) or []))},
     )
+
+
+def _teae_window(p: Any) -> int:
+    """Days after the last dose in the adverse-event outcome measure's time frame (its days_after_last_dose)."""
+    from ikema.errors import ProtocolError
+
+    for m in getattr(p, "outcome_measures", None) or []:
+        if getattr(m, "days_after_last_dose", None) is not None:
+            return int(m.days_after_last_dose)
+    raise ProtocolError("protocol: no outcome measure gives days_after_last_dose (the treatment-emergent window)")
 
 
 def response_criteria(facts: TrialFacts | None = None):

@@ -70,7 +70,7 @@ def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: obj
         from ikema.cdisc.adam.adqs import derive_adqs
 
         ex = sdtm["EX"]
-        out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=30)
+        out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=facts.teae_window_days)
         out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
         if outcomes == "safety":
             return out
