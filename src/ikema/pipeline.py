@@ -32,47 +32,18 @@ N_SITES = 10  # ASSUMPTION (v1): candidates come from this many demo sites, in t
 SCREENING_WINDOW_DAYS = (1, 22)  # ASSUMPTION (v1): screening happens 1-21 days before randomization
 
 
-def find_fact(protocol: Any, *names: str) -> Any:
-    """The first value stored under any of `names` at any depth of the protocol (None when absent)."""
-    root = protocol.model_dump() if hasattr(protocol, "model_dump") else protocol
-    wanted = [n.lower() for n in names]
-    stack = [root]
-    found: dict[str, Any] = {}
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, Mapping):
-            for k, v in node.items():
-                if str(k).lower() in wanted and str(k).lower() not in found and not isinstance(v, (Mapping, list)):
-                    found[str(k).lower()] = v
-                stack.append(v)
-        elif isinstance(node, list):
-            stack.extend(node)
-    for n in wanted:
-        if n in found:
-            return found[n]
-    return None
-
-
-def _date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-
-
 def _facts(protocol: Any) -> dict[str, Any]:
     """Enrollment, study id and the randomization period (first to last patient randomized) from the protocol."""
-    enrollment = find_fact(protocol, "enrollment")
-    first = find_fact(protocol, "first_patient_randomized")
-    last = find_fact(protocol, "last_patient_randomized")
-    if first is None or last is None:  # no accrual dates: the study start plus the planned accrual duration
-        start, accrual = find_fact(protocol, "study_start"), find_fact(protocol, "accrual_months")
-        if start is not None and accrual is not None:
-            first = _date(start)
-            last = first + dt.timedelta(days=round(float(accrual) * 30.4375))
-    missing = [n for n, v in (("enrollment", enrollment), ("first/last patient randomized", first)) if v is None]
-    if missing:
-        raise ProtocolError(f"protocol: the demo needs {' and '.join(missing)}")
-    first, last = _date(first), _date(last)
-    return {"enrollment": int(enrollment), "first": first, "span_days": (last - first).days,
-            "studyid": str(find_fact(protocol, "studyid", "sponsor_id") or find_fact(protocol, "acronym"))}
+    d = protocol.dates
+    first, last = d.first_patient_randomized, d.last_patient_randomized
+    if (first is None or last is None) and protocol.design is not None:  # the study start plus the planned accrual
+        first = d.study_start
+        last = first + dt.timedelta(days=round(protocol.design.accrual_months * 30.4375))
+    if first is None or last is None:
+        raise ProtocolError("protocol: the demo needs dates.first_patient_randomized and dates.last_patient_randomized "
+                            "(or design.accrual_months)")
+    return {"enrollment": protocol.study.enrollment, "first": first, "span_days": (last - first).days,
+            "studyid": protocol.study.studyid}
 
 
 def _criterion_failures(result: Any) -> list[str]:

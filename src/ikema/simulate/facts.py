@@ -33,47 +33,6 @@ class TrialFacts:
         return max(self.cutoffs.values())
 
 
-def _walk(obj: Any, depth: int = 0):
-    """Every mapping inside the protocol (pydantic models dumped), depth first."""
-    if depth > 12:
-        return
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump()
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from _walk(v, depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _walk(v, depth + 1)
-
-
-def find_fact(protocol: Any, *names: str) -> Any:
-    """The first scalar value stored under any of `names` (case-insensitive) at any depth of the protocol."""
-    wanted = [n.lower() for n in names]
-    found: dict[str, Any] = {}
-    for rec in _walk(protocol):
-        for k, v in rec.items():
-            key = str(k).lower()
-            if key in wanted and key not in found and not isinstance(v, (dict, list)) and v is not None:
-                found[key] = v
-    for n in wanted:
-        if n in found:
-            return found[n]
-    return None
-
-
-def _as_date(v: Any, what: str) -> dt.date:
-    from ikema.errors import ProtocolError
-
-    if isinstance(v, dt.date):
-        return v
-    try:
-        return dt.date.fromisoformat(str(v)[:10])
-    except ValueError as exc:
-        raise ProtocolError(f"protocol: {what} {v!r} is not an ISO date") from exc
-
-
 def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     """The simulator's trial facts from the protocol file (None = the packaged IKEMA protocol)."""
     from ikema.conduct.calendar import dosing_calendar
@@ -82,33 +41,20 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     from ikema.protocol import load_protocol
     p = protocol if protocol is not None else load_protocol()
     scheme = scheme_from_protocol(p)
-    roles: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    for rec in _walk(p):
-        code = rec.get("code") or rec.get("arm") or rec.get("id")
-        if rec.get("role") in ("experimental", "control") and str(code) in scheme.ratio:
-            roles[str(rec["role"])] = str(code)
-            labels[str(code)] = str(rec.get("label") or rec.get("name") or code)
+    roles = {a.role: a.code for a in p.arms if a.code in scheme.ratio}
+    labels = {a.code: a.label for a in p.arms}
     if set(roles) != {"experimental", "control"}:
         raise ProtocolError("protocol: arms need one experimental and one control arm (role) among the randomization ratio's arms")
-    cycle = find_fact(p, "cycle_length_days", "cycle_days", "cycle_length")
-    enrollment = find_fact(p, "enrollment", "target_enrollment", "planned_enrollment")
-    interim = find_fact(p, "interim_cutoff", "interim_analysis_cutoff", "interim_cutoff_date", "interim_data_cutoff")
-    final = find_fact(p, "final_pfs_cutoff", "final_cutoff", "final_pfs_analysis_cutoff", "final_analysis_cutoff")
-    studyid = find_fact(p, "studyid", "sponsor_id", "sponsor_study_id", "study_id") or "IKEMA"
-    missing = [n for n, v in (("cycle length", cycle), ("enrollment", enrollment), ("interim cutoff", interim),
-                              ("final PFS cutoff", final)) if v is None]
+    d = p.dates
+    missing = [n for n, v in (("dates.interim_cutoff", d.interim_cutoff), ("dates.final_pfs_cutoff", d.final_pfs_cutoff),
+                              ("dates.final_os_cutoff", d.final_os_cutoff),
+                              ("dates.first_patient_randomized", d.first_patient_randomized),
+                              ("dates.last_patient_randomized", d.last_patient_randomized)) if v is None]
     if missing:
         raise ProtocolError(f"protocol: the virtual trial needs {', '.join(missing)}")
-    final_os = find_fact(p, "final_os_cutoff", "os_cutoff")
-    first = find_fact(p, "first_patient_randomized", "first_patient")
-    last = find_fact(p, "last_patient_randomized", "last_patient")
-    missing = [n for n, v in (("final OS cutoff", final_os), ("first patient randomized", first),
-                              ("last patient randomized", last)) if v is None]
-    if missing:
-        raise ProtocolError(f"protocol: the virtual trial needs {', '.join(missing)}")
-    cutoffs = {"interim": _as_date(interim, "interim cutoff"), "final": _as_date(final, "final PFS cutoff"),
-               "final_os": _as_date(final_os, "final OS cutoff")}
+    cutoffs = {"interim": d.interim_cutoff, "final": d.final_pfs_cutoff, "final_os": d.final_os_cutoff}
+    cycle, enrollment, studyid = p.cycle_length_days, p.study.enrollment, p.study.studyid
+    first, last = d.first_patient_randomized, d.last_patient_randomized
 
     def calendar(arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict]:
         return dosing_calendar(p, arm, weight_kg, height_cm, cycles)
@@ -116,11 +62,10 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     return TrialFacts(
         cycle_days=int(cycle), arms=(roles["experimental"], roles["control"]), ratio=scheme.ratio,
         experimental=roles["experimental"], control=roles["control"],
-        first_patient=_as_date(first, "first patient randomized"), last_patient=_as_date(last, "last patient randomized"),
+        first_patient=first, last_patient=last,
         cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, protocol=p, studyid=str(studyid), arm_labels=labels,
         teae_window_days=_teae_window(p),
-        schedules={str(sc["id"]): sc for sc in (x.model_dump() if hasattr(x, "model_dump") else dict(x)
-                                                 for x in (getattr(p, "schedules", None) or []))},
+        schedules={sc.id: sc.model_dump() for sc in p.schedules},
     )
 
 
