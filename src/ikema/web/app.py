@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundErr
 from ikema.web.security import Settings, utcnow
 
 _HERE = Path(__file__).parent
+SQLITE_CONCURRENT_REQUESTS = 4  # requests served at once on SQLite (below the thread pool's 40 and the pool's 15)
 
 # Content-Security-Policy: everything from this origin only (htmx is vendored), no framing.
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -48,6 +50,20 @@ def create_app(
     app.include_router(views.router)
     app.include_router(pages.router)
     app.include_router(api.router)
+
+    if app.state.engine.dialect.name == "sqlite":
+        # SQLite takes its write lock at BEGIN (the IRT's serialization), so a request holds it from its first query
+        # to its commit. Admitting more requests than the thread pool and connection pool can carry lets the lock
+        # holder starve for a thread while the others wait on its lock (seen: 150 of 200 concurrent randomizations
+        # failed). Admitting at most this many at once keeps one thread and one connection for each of them.
+        admit = asyncio.Semaphore(SQLITE_CONCURRENT_REQUESTS)
+
+        @app.middleware("http")
+        async def _sqlite_admission(request: Request, call_next):
+            if request.url.path.startswith("/static"):
+                return await call_next(request)
+            async with admit:
+                return await call_next(request)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
