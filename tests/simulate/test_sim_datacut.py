@@ -36,3 +36,18 @@ def test_the_input_is_not_changed():
     data_cut(s, "2019-06-01")
     for k in s:
         pd.testing.assert_frame_equal(s[k], before[k])
+
+
+def test_treatment_status_weeks_and_still_on_treatment():
+    import pandas as pd
+
+    from ikema.simulate.evaluate import treatment_status
+
+    adsl = pd.DataFrame({"USUBJID": ["a", "b", "c", "d", "e"], "TRT01A": ["X", "X", "X", "Y", "Y"],
+                         "SAFFL": ["Y", "Y", "Y", "Y", "N"],
+                         "TRTSDT": ["2020-01-01"] * 5,
+                         "TRTEDT": ["2020-01-07", "2020-01-14", "2020-03-03", "2020-01-21", "2020-01-01"]})
+    ds = pd.DataFrame({"USUBJID": ["a", "d", "e"], "DSSCAT": ["END OF TREATMENT", "END OF TREATMENT", "END OF TREATMENT"]})
+    out = treatment_status(adsl, ds, "X", "Y")
+    assert out["treatment_weeks_median"] == {"X": 2.0, "Y": 3.0}  # 7, 14, 63 days -> median 14 days; Y: 21 days
+    assert out["on_treatment"]["X"] == 2 / 3 and out["on_treatment"]["Y"] == 0.0  # e is outside the safety population

@@ -62,6 +62,20 @@ def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[st
     return res
 
 
+def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -> dict:
+    """Per arm of the safety population at a data cut: median treatment duration in weeks (first to last dose
+    before the cut, inclusive) and the share still on treatment (no end-of-treatment disposition by the cut)."""
+    saf = adsl[adsl["SAFFL"] == "Y"]
+    weeks = ((pd.to_datetime(saf["TRTEDT"]) - pd.to_datetime(saf["TRTSDT"])).dt.days + 1) / 7.0
+    ended = set(ds.loc[ds["DSSCAT"] == "END OF TREATMENT", "USUBJID"])
+    out: dict = {"treatment_weeks_median": {}, "on_treatment": {}}
+    for a in (exp, ctl):
+        arm = saf["TRT01A"] == a
+        out["treatment_weeks_median"][a] = float(weeks[arm].median()) if arm.any() else None
+        out["on_treatment"][a] = float((~saf.loc[arm, "USUBJID"].isin(ended)).mean()) if arm.any() else None
+    return out
+
+
 def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     """Per-arm shares of the safety population: infusion reactions, grade >= 3, serious, AE discontinuation,
     grade >= 3 pneumonia, and worst post-baseline lab grade >= 3 (NEUT, PLAT, LYMPH, HGB)."""

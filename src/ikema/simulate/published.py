@@ -55,6 +55,13 @@ def _safety(key: str, arm: str):
     return read
 
 
+def _summary(key: str, arm: str, scale: float = 1.0):
+    def read(res: dict):
+        v = res.get("safety_summary", {}).get(key, {}).get(arm)
+        return None if v is None else scale * v
+    return read
+
+
 def quantities(exp: str, ctl: str) -> list[Quantity]:
     """The published quantities (experimental arm code `exp`, control `ctl`)."""
     q = [
@@ -82,11 +89,21 @@ def quantities(exp: str, ctl: str) -> list[Quantity]:
         Quantity("cr_ctl_final", f">=CR {ctl} (%), final", "final", 28.5, "[3]", _rate("CRRSP", ctl), "%"),
         Quantity("mrd_exp_final", f"MRD negativity {exp} (%), final", "final", 33.5, "[3]", _rate("MRDNEG", exp), "%"),
         Quantity("mrd_ctl_final", f"MRD negativity {ctl} (%), final", "final", 15.4, "[3]", _rate("MRDNEG", ctl), "%"),
+        Quantity("mrdcr_exp_final", f"MRD-negative CR {exp} (%), final", "final", 26.3, "[3]", _rate("MRDNEGCR", exp), "%"),
+        Quantity("mrdcr_ctl_final", f"MRD-negative CR {ctl} (%), final", "final", 12.2, "[3]", _rate("MRDNEGCR", ctl), "%"),
+        Quantity("cr_or_final", f">=CR odds ratio {exp} vs {ctl}, final", "final", 2.09, "[3]", _tte("CRRSP", "odds_ratio_experimental_vs_reference")),
+        Quantity("mrd_or_final", f"MRD negativity odds ratio {exp} vs {ctl}, final", "final", 2.78, "[3]", _tte("MRDNEG", "odds_ratio_experimental_vs_reference")),
         Quantity("pfs2_median_exp", f"Median PFS2 {exp} (months)", "final", 47.2, "[13]", _tte("PFS2", "median", exp, True), "months"),
         Quantity("pfs2_median_ctl", f"Median PFS2 {ctl} (months)", "final", 35.6, "[13]", _tte("PFS2", "median", ctl, True), "months"),
         Quantity("pfs2_hr", "PFS2 hazard ratio", "final", 0.68, "[13]", _tte("PFS2", "hazard_ratio")),
         Quantity("os_hr", "OS hazard ratio, final OS", "final_os", 0.855, "[14]", _tte("OS", "hazard_ratio")),
         Quantity("os_median_ctl", f"Median OS {ctl} (months), final OS", "final_os", 50.6, "[14]", _tte("OS", "median", ctl, True), "months"),
+        Quantity("trtdur_exp_interim", f"Median treatment duration {exp} (weeks), interim", "interim", 80, "[8]", _summary("treatment_weeks_median", exp), "weeks"),
+        Quantity("trtdur_ctl_interim", f"Median treatment duration {ctl} (weeks), interim", "interim", 61, "[8]", _summary("treatment_weeks_median", ctl), "weeks"),
+        Quantity("trtdur_exp_final_os", f"Median treatment duration {exp} (weeks), final OS", "final_os", 94, "[14]", _summary("treatment_weeks_median", exp), "weeks"),
+        Quantity("trtdur_ctl_final_os", f"Median treatment duration {ctl} (weeks), final OS", "final_os", 62, "[14]", _summary("treatment_weeks_median", ctl), "weeks"),
+        Quantity("ontrt_exp_final_os", f"Still on treatment {exp} (%), final OS", "final_os", 23.5, "[14]", _summary("on_treatment", exp, 100.0), "%"),
+        Quantity("ontrt_ctl_final_os", f"Still on treatment {ctl} (%), final OS", "final_os", 5.7, "[14]", _summary("on_treatment", ctl, 100.0), "%"),
         Quantity("irr_exp", f"Infusion reactions {exp} (%)", "interim", 45.8, "[19]", _safety("irr", exp), "%"),
         Quantity("irr_ctl", f"Infusion reactions {ctl} (%)", "interim", 3.3, "[19]", _safety("irr", ctl), "%"),
         Quantity("g3_exp", f"Grade >=3 TEAE {exp} (%)", "final_os", 84.2, "[21]", _safety("grade3", exp), "%"),

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ikema.cdisc.sdtm import data_cut, write_domains
 from ikema.response import Criteria
-from ikema.simulate.evaluate import efficacy, safety_summary
+from ikema.simulate.evaluate import efficacy, safety_summary, treatment_status
 from ikema.simulate.facts import TrialFacts
 from ikema.simulate.published import quantities
 from ikema.simulate.virtual import adam_from_sdtm
@@ -44,10 +44,12 @@ def _jsonable(obj):
 
 def analyse_cut(sdtm: dict, facts: TrialFacts, cutoff: dt.date, criteria: Criteria, outcomes: bool | str = True) -> tuple[dict, dict]:
     """(ADaM, results) of one data cut: efficacy in the `ikema analyze` schema plus the safety summary."""
-    adam = adam_from_sdtm(data_cut(sdtm, cutoff), facts, cutoff, criteria, outcomes=outcomes)
+    cut = data_cut(sdtm, cutoff)
+    adam = adam_from_sdtm(cut, facts, cutoff, criteria, outcomes=outcomes)
     res = efficacy(adam, facts.experimental, facts.control)
     if outcomes:
         res["safety_summary"] = safety_summary(adam, facts.experimental, facts.control)
+        res["safety_summary"].update(treatment_status(adam["ADSL"], cut["DS"], facts.experimental, facts.control))
     return adam, res
 
 
