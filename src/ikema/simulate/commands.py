@@ -34,8 +34,9 @@ def twin(
     t = Table(title=f"{replicates} virtual IKEMA trials vs published")
     for col in ("quantity", "cut", "published", "mean", "2.5%", "97.5%", "inside"):
         t.add_column(col)
-    for r in summary.itertuples(index=False):
-        t.add_row(r.quantity, r.cutoff, f"{r.published:g}", f"{r.mean:.3f}", f"{r._6:.3f}", f"{r._7:.3f}", "yes" if r.inside else "NO")
+    for r in summary.to_dict(orient="records"):
+        t.add_row(r["quantity"], r["cutoff"], f"{r['published']:g}", f"{r['mean']:.3f}", f"{r['p2.5']:.3f}", f"{r['p97.5']:.3f}",
+                  "yes" if r["inside"] else "NO")
     Console().print(t)
     Console().print(f"{int(summary['inside'].sum())} of {len(summary)} published values inside the replicates' central 95%")
 
