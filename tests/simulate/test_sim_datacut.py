@@ -51,3 +51,14 @@ def test_treatment_status_weeks_and_still_on_treatment():
     out = treatment_status(adsl, ds, "X", "Y")
     assert out["treatment_weeks_median"] == {"X": 2.0, "Y": 3.0}  # 7, 14, 63 days -> median 14 days; Y: 21 days
     assert out["on_treatment"]["X"] == 2 / 3 and out["on_treatment"]["Y"] == 0.0  # e is outside the safety population
+
+
+def test_follow_up_median_is_reverse_km_on_os():
+    import pandas as pd
+
+    from ikema.simulate.evaluate import follow_up_median
+
+    # censored (alive) at 10, 20, 30, 40; deaths at 5 and 25 censor the reverse KM: S = 1, 0.75 (t=10), ...
+    t = pd.DataFrame({"PARAMCD": ["OS"] * 6 + ["PFS"], "AVAL": [10, 20, 30, 40, 5, 25, 1], "CNSR": [1, 1, 1, 1, 0, 0, 0]})
+    # reverse KM: at 10: 5 at risk -> 4/5; at 20: 4 at risk -> 0.8*3/4 = 0.6; at 30: 2 at risk -> 0.3: median 30
+    assert follow_up_median(t) == 30.0

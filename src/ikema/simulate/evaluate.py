@@ -59,7 +59,18 @@ def efficacy(adam: dict[str, pd.DataFrame], exp: str, ctl: str, strata: tuple[st
             arms[a] = {"n": int(len(v)), "median": float(v.median()) if len(v) else None,
                        "min": float(v.min()) if len(v) else None, "max": float(v.max()) if len(v) else None}
         res["parameters"][key] = {"kind": "summary", "label": f"{label} (days, responders)", "arms": arms}
+    res["follow_up_median_days"] = follow_up_median(t)
     return res
+
+
+def follow_up_median(adtte: pd.DataFrame) -> float | None:
+    """Median follow-up in days by the reverse Kaplan-Meier method on OS (death censors, censoring is the event)."""
+    from ikema.stats import kaplan_meier
+
+    os_ = adtte[adtte["PARAMCD"] == "OS"]
+    if os_.empty:
+        return None
+    return kaplan_meier(os_["AVAL"].to_numpy(float), (os_["CNSR"] == 1).astype(int).to_numpy()).median
 
 
 def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -> dict:

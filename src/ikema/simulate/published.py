@@ -62,9 +62,17 @@ def _summary(key: str, arm: str, scale: float = 1.0):
     return read
 
 
+def _follow_up(res: dict):
+    v = res.get("follow_up_median_days")
+    return None if v is None else v / MONTH
+
+
 def quantities(exp: str, ctl: str) -> list[Quantity]:
     """The published quantities (experimental arm code `exp`, control `ctl`)."""
     q = [
+        Quantity("fu_interim", "Median follow-up (months, reverse KM), interim", "interim", 20.7, "[1][7]", _follow_up, "months"),
+        Quantity("fu_final", "Median follow-up (months, reverse KM), final PFS", "final", 44.0, "[3][13]", _follow_up, "months"),
+        Quantity("fu_final_os", "Median follow-up (months, reverse KM), final OS", "final_os", 56.6, "[14]", _follow_up, "months"),
         Quantity("pfs_events_interim", "PFS events (IRC), interim", "interim", 103, "[1][7]", _events("PFS")),
         Quantity("pfs_hr_interim", "PFS hazard ratio, interim", "interim", 0.531, "[9][3]", _tte("PFS", "hazard_ratio")),
         Quantity("pfs_median_ctl_interim", f"Median PFS {ctl} (months), interim", "interim", 19.15, "[9][3]", _tte("PFS", "median", ctl, True), "months"),
