@@ -37,6 +37,7 @@ def toy_facts() -> TrialFacts:
             "pk_carfilzomib": {"visits": [{"cycle": 1, "day": 1}]},
             "ada": {"visits": [{"cycle": 1, "day": 1}, {"cycle": 3, "day": 1}], "after_treatment_days": [60]},
             "qol": {"first_cycle": 1, "every_n_cycles": 2, "day": 1, "after_treatment_days": [60]},
+            "survival_follow_up": {"every_days_after_treatment": 56},
         },
     )
 

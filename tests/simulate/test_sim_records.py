@@ -84,3 +84,27 @@ def test_data_cut_and_adam(records, toy_facts, toy_criteria):
     assert len(pfs) == len(records["subjects"])
     assert (pd.to_datetime(pfs["ADT"]) <= pd.Timestamp(cut)).all()
     assert set(adam["ADSL"]["TRT01P"]) == {"A", "B"}
+
+
+def test_survival_follow_up_contacts_after_treatment(records, toy_facts, toy_criteria):
+    ev = records["events"]
+    ss = build_sdtm(records, "TOY")["SS"]
+    with_contacts = ev[ev["CONTACTDT"].map(len) > 0]
+    assert len(with_contacts) > 0
+    for r in with_contacts.itertuples():
+        days = [(d - r.TRTSDT).days + 1 for d in r.CONTACTDT]
+        # 8 weeks after the end of treatment (the last dose day, give or take a dose delayed past it by a few days)
+        assert r.TRTEDY + 56 - 7 <= days[0] <= r.TRTEDY + 56 + toy_facts.cycle_days
+        assert all(b - a == 56 for a, b in zip(days, days[1:]))  # then every 56 days (the toy schedule)
+        if r.DTHDT is not None:
+            assert max(r.CONTACTDT) < r.DTHDT  # no contact after death
+        alive_on = set(ss.loc[ss["USUBJID"] == r.USUBJID, "SSDTC"])
+        assert {d.isoformat() for d in r.CONTACTDT} <= alive_on  # each contact is an ALIVE survival status
+    # at an early cut, the last date known alive of a patient in follow-up is the last contact before the cut
+    cut = toy_facts.cutoffs["interim"]
+    adam = adam_from_sdtm(data_cut(build_sdtm(records, "TOY"), cut), toy_facts, cut, toy_criteria, outcomes="safety")
+    adsl = adam["ADSL"].set_index("USUBJID")
+    for r in with_contacts.itertuples():
+        before = [d for d in r.CONTACTDT if d <= cut]
+        if before and r.DTHDT is None:
+            assert pd.Timestamp(adsl.loc[r.USUBJID, "LSTALVDT"]).date() >= max(before)

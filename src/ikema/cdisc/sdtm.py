@@ -159,8 +159,14 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
                                  "DSSTDTC": _iso(wd["WDDT"]).to_numpy()}))
     ds = _seq(pd.concat(ds_rows, ignore_index=True).fillna("").sort_values(["USUBJID", "DSSTDTC"], kind="stable"), "DS")
     alive = e[e["DTHDT"].isna()]
-    ss = _seq(pd.DataFrame({**head("SS", alive["USUBJID"]), "SSTESTCD": "SURVSTAT", "SSTEST": "Survival Status",
-                            "SSSTRESC": "ALIVE", "SSDTC": _iso(alive["LSTALVDT"]).to_numpy()}), "SS")
+    # survival status: ALIVE at each follow-up contact after treatment and at the last contact of the living
+    seen = [pd.DataFrame({"USUBJID": alive["USUBJID"].to_numpy(), "DT": _iso(alive["LSTALVDT"]).to_numpy()})]
+    if "CONTACTDT" in e:
+        fu = e[["USUBJID", "CONTACTDT"]].explode("CONTACTDT").dropna(subset=["CONTACTDT"])
+        seen.append(pd.DataFrame({"USUBJID": fu["USUBJID"].to_numpy(), "DT": _iso(fu["CONTACTDT"].to_numpy()).to_numpy()}))
+    seen_df = pd.concat(seen, ignore_index=True).drop_duplicates().sort_values(["USUBJID", "DT"], kind="stable")
+    ss = _seq(pd.DataFrame({**head("SS", seen_df["USUBJID"]), "SSTESTCD": "SURVSTAT", "SSTEST": "Survival Status",
+                            "SSSTRESC": "ALIVE", "SSDTC": seen_df["DT"].to_numpy()}), "SS")
     nt = e[e["NEWTHDT"].notna()]
     cm = _seq(pd.DataFrame({**head("CM", nt["USUBJID"]), "CMTRT": "FURTHER ANTI-MYELOMA REGIMEN", "CMCAT": FURTHER_THERAPY,
                             "CMSTDTC": _iso(nt["NEWTHDT"]).to_numpy()}), "CM")

@@ -44,7 +44,7 @@ CODED_PARAMS: dict[str, tuple[str, ...]] = {
     "MRD": ("POSITIVE", "NEGATIVE"),
 }
 VERDICTS = ("pass", "fail", "missing")
-DISPOSITION_EVENTS = ("END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT")
+DISPOSITION_EVENTS = ("END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT")
 AE_OUTCOMES = ("RECOVERED/RESOLVED", "RECOVERING/RESOLVING", "NOT RECOVERED/NOT RESOLVED",
                "RECOVERED/RESOLVED WITH SEQUELAE", "FATAL", "UNKNOWN")  # CDISC AEOUT
 AE_ACTIONS = ("DOSE NOT CHANGED", "DOSE REDUCED", "DOSE INCREASED", "DRUG INTERRUPTED", "DRUG WITHDRAWN",
@@ -276,7 +276,7 @@ def _v_disposition(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     event = _code(k, rec, "event", r.get("event"), DISPOSITION_EVENTS)
     d = _date(k, rec, "date", r.get("date"))
     _order(k, rec, "randomization date", randdt, "date", d)
-    reason = _text(k, rec, "reason", r.get("reason"), required=event != "LAST_CONTACT")
+    reason = _text(k, rec, "reason", r.get("reason"), required=event not in ("LAST_CONTACT", "FOLLOW_UP_CONTACT"))
     return dict(usubjid=u, event=event, date=d, reason=reason)
 
 

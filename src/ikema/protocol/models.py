@@ -259,6 +259,7 @@ class Schedule(_Model):
     until: Optional[str] = None
     visits: list[Visit] = []
     after_treatment_days: list[int] = []
+    every_days_after_treatment: Optional[int] = Field(None, gt=0)  # follow-up contacts after the end of treatment
     time_frame: Optional[str] = None
     source: Optional[str] = None
     assumption: bool = False
@@ -269,8 +270,9 @@ class Schedule(_Model):
         recurring = (self.first_cycle, self.every_n_cycles, self.day)
         if any(v is not None for v in recurring) and not all(v is not None for v in recurring):
             raise ValueError("a recurring schedule needs first_cycle, every_n_cycles and day")
-        if self.every_n_cycles is None and not self.visits:
-            raise ValueError("a schedule needs a recurrence (first_cycle, every_n_cycles, day) or visits")
+        if self.every_n_cycles is None and not self.visits and self.every_days_after_treatment is None:
+            raise ValueError("a schedule needs a recurrence (first_cycle, every_n_cycles, day), visits or "
+                             "every_days_after_treatment")
         return self
 
 

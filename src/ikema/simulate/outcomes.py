@@ -3,7 +3,8 @@
 `simulate_outcomes` returns a dict of record tables in the shape site data entry produces:
   assessments  USUBJID, ADY, ADT, PARAM, AVAL, AVALC          (disease assessments, IMWG inputs)
   exposure     USUBJID, DRUG, ROUTE, CYCLE, DAY, ADT, DOSE_MG, PLANNED_MG
-  events       USUBJID, TRTSDT, TRTEDT, EOTREAS, DTHDT, DTHCAUS, NEWTHDT, PD2DT, LSTALVDT, DSDECOD, DSDT
+  events       USUBJID, TRTSDT, TRTEDT, EOTREAS, DTHDT, DTHCAUS, NEWTHDT, PD2DT, LSTALVDT, CONTACTDT (survival
+               follow-up contact dates), DSDECOD, DSDT
 plus safety records from ikema.simulate.safety. Progression used for the patient's management (stop of
 treatment, further therapy, the post-progression death hazard) is what the site sees: the IMWG engine run on
 the observed assessments, never a drawn label.
@@ -93,6 +94,10 @@ def simulate_outcomes(
     eot_reason = np.where(other, "PHYSICIAN DECISION", eot_reason)
     alive_end = np.minimum(withdraw, end_day)
     lstalv = np.where(np.isfinite(death) & (death <= end_day), death, alive_end)
+    # survival follow-up contacts after the end of treatment (the protocol's schedule), before death or withdrawal
+    every = (facts.schedules.get(P.SURVIVAL_SCHEDULE) or {}).get("every_days_after_treatment")
+    contacts = [[(start + pd.Timedelta(days=int(d) - 1)).date() for d in np.arange(te + every, min(de, al), every)]
+                if every else [] for start, te, de, al in zip(trtsdt, trt_end, np.minimum(death, end_day + 1), alive_end)]
     # assessments carry dates
     a = a.reset_index(drop=True)
     a["ADT"] = _dates(a["USUBJID"].map(dict(zip(subjects["USUBJID"], trtsdt))), a["ADY"].to_numpy()).date
@@ -118,6 +123,7 @@ def simulate_outcomes(
             "NEWTHDT": as_date(nt, np.isfinite(nt) & (nt <= end_day)),
             "PD2DT": as_date(pd2, np.isfinite(pd2) & (pd2 <= end_day)),
             "LSTALVDT": as_date(lstalv, np.ones(n, bool)),
+            "CONTACTDT": contacts,
             "WITHDRAWN": withdraw <= end_day,
             "WDDT": as_date(withdraw, withdraw <= end_day),
             "PDDY_SITE": pd_dy,

@@ -191,6 +191,7 @@ CFZ_PK = MappingProxyType({"V": 28.0, "CL": 150.0, "infusion_h": 0.5, "cv": 0.40
 PK_SCHEDULES = MappingProxyType({"ISATUXIMAB": "pk_isatuximab", "CARFILZOMIB": "pk_carfilzomib"})  # protocol schedule ids
 PK_CFZ_SUBSET = 12  # carfilzomib PK "in a subset of 12 patients" (protocol schedule pk_carfilzomib)
 ADA_SCHEDULE, QOL_SCHEDULE = "ada", "qol"  # protocol schedule ids
+SURVIVAL_SCHEDULE = "survival_follow_up"  # protocol schedule of follow-up contacts after the end of treatment
 EOT_VISIT_DAYS = 30  # ASSUMPTION: the end-of-treatment visit 30 days after the last dose
 ADA_P = 0.01  # ASSUMPTION: treatment-induced anti-isatuximab antibodies (~1 %)
 

@@ -14,7 +14,7 @@ from ikema.simulate.safety import pk_lloq
 
 SCREEN_KEEP = ("AGE", "SEX", "ECOG", "ISS", "RISS", "HIGHRISK", "CYTOMISS", "GAIN1Q", "PRIOR_LINES", "PRIOR_LENALIDOMIDE",
                "PRIOR_BORTEZOMIB", "LEN_REFRACTORY", "CRCL", "ISOTYPE", "LIGHT_CHAIN", "WEIGHT_KG", "HEIGHT_CM")
-EOT, WITHDRAWAL, LAST_CONTACT = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT"
+EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
 PRE_DOSE_HOURS = -0.25
 
 
@@ -86,6 +86,7 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
             disp.append({"usubjid": r.USUBJID, "event": WITHDRAWAL, "date": _d(r.WDDT), "reason": "WITHDRAWAL BY SUBJECT"})
         if _d(r.DTHDT) is None:
             disp.append({"usubjid": r.USUBJID, "event": LAST_CONTACT, "date": _d(r.LSTALVDT), "reason": None})
+        disp.extend({"usubjid": r.USUBJID, "event": FOLLOW_UP, "date": d, "reason": None} for d in r.CONTACTDT)
     rows["dispositions"] = disp
     rows["subsequent_therapies"] = [
         {"usubjid": u, "therapy": "FURTHER ANTI-MYELOMA REGIMEN", "start_date": _d(s), "end_date": None, "progression_date": _d(p)}
@@ -162,6 +163,7 @@ def records_from_store(session: Session, subjects: pd.DataFrame, cycle_days: int
     eot = disp[disp["event"] == EOT].set_index("usubjid")
     wd = disp[disp["event"] == WITHDRAWAL].set_index("usubjid")
     lc = disp[disp["event"] == LAST_CONTACT].set_index("usubjid")
+    fu = disp[disp["event"] == FOLLOW_UP].sort_values(["usubjid", "date"]).groupby("usubjid")["date"].agg(list)
     st = frame(SubsequentTherapy).sort_values(["usubjid", "start_date"]).groupby("usubjid").first()
     last_dose = ex.groupby("usubjid")["date"].max()
     events = pd.DataFrame({
@@ -171,6 +173,7 @@ def records_from_store(session: Session, subjects: pd.DataFrame, cycle_days: int
         "NEWTHDT": ids.map(st["start_date"]), "PD2DT": ids.map(st["progression_date"]),
         "LSTALVDT": ids.map(deaths["date"]).fillna(ids.map(lc["date"])),
         "WITHDRAWN": ids.isin(wd.index), "WDDT": ids.map(wd["date"]),
+        "CONTACTDT": [fu.get(u, []) for u in ids],
     })
     events["TRTEDY"] = ady(events["USUBJID"], events["TRTEDT"])
     for c in ("DTHDT", "NEWTHDT", "PD2DT", "WDDT"):

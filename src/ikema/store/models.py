@@ -199,7 +199,7 @@ class Death(Base):
 
 
 class Disposition(Base):
-    """A disposition event: END_OF_TREATMENT, WITHDRAWAL or LAST_CONTACT, with date and reason."""
+    """A disposition event: END_OF_TREATMENT, WITHDRAWAL, LAST_CONTACT or FOLLOW_UP_CONTACT, with date and reason."""
 
     __tablename__ = "dispositions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
