@@ -58,7 +58,7 @@ def test_kim_demets_two_looks_by_bivariate_normal(rho, t1):
     corr = np.sqrt(t1)  # corr(Z1, Z2) = sqrt(t1 / t2)
     mvn = multivariate_normal(mean=[0, 0], cov=[[1, corr], [corr, 1]], abseps=1e-12, releps=1e-12)
     no_cross = mvn.cdf([c1, c2])
-    assert 1 - no_cross == pytest.approx(alpha, abs=1e-7)
+    assert (1 - no_cross) == pytest.approx(alpha, abs=1e-7)
     assert b.efficacy_z[0] > b.efficacy_z[1]
 
 
