@@ -16,15 +16,10 @@ from ikema.simulate.safety import ada_samples, adverse_events, labs, pk_samples,
 
 
 def accrual_dates(rng: np.random.Generator, n: int, first: dt.date, last: dt.date) -> list[dt.date]:
-    """Sorted randomization dates of `n` patients between the first and last patient's dates (ramp-up accrual:
-    density rising linearly over the first third, ASSUMPTION), first and last pinned."""
+    """Sorted randomization dates of `n` patients between the first and last patient's dates: front-loaded accrual,
+    the share of the period elapsed ~ Beta(1, P.ACCRUAL_BETA); first and last pinned."""
     span = (last - first).days
-    u = np.sort(rng.random(n))
-    # inverse CDF of a density that ramps up over the first third then stays flat
-    a = 1.0 / 3.0
-    f0 = a / 2 / (1 - a / 2)  # CDF mass of the ramp
-    x = np.where(u < f0, np.sqrt(u / f0) * a, a + (u - f0) / (1 - f0) * (1 - a))
-    days = np.round(x * span).astype(int)
+    days = np.round(np.sort(rng.beta(1.0, P.ACCRUAL_BETA, n)) * span).astype(int)
     days[0], days[-1] = 0, span
     return [first + dt.timedelta(days=int(d)) for d in np.sort(days)]
 
