@@ -165,7 +165,8 @@ class _Context:
     def subject(self, kind: str, rec: object, usubjid: Any, randomized: bool = True) -> tuple[str, dt.date | None]:
         u = _text(kind, rec, "usubjid", usubjid, maxlen=40)
         assert u is not None
-        self.load([u])
+        if u not in self.subjects:
+            self.load([u])
         state = self.subjects[u]
         if state is False:
             raise _fail(kind, rec, "usubjid", u, "a screened subject")

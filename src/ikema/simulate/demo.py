@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from sqlalchemy import event
 
 DEMO_STAGES = 10  # advance() calls of one run: 4 here, 6 in report_run.write_outputs (3 cuts)
 
@@ -41,6 +42,10 @@ def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Cal
     if url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).exists():
         Path(url[len("sqlite:///"):]).unlink()  # the demo database is rebuilt from the seed every run
     engine = init_db(url)
+    if engine.dialect.name == "sqlite":
+        # a throwaway database rebuilt from the seed: no fsync per commit (a crash loses nothing a rerun can't make)
+        engine.dispose()
+        event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
     session = session_factory(engine)()
     try:
         subjects, summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),

@@ -113,8 +113,6 @@ def capture_records(session: Session, records: dict[str, pd.DataFrame], progress
     counts = {}
     for table, rows in store_rows(records).items():
         kind = KIND_OF_TABLE[table]
-        # rows with the same empty fields side by side: SQLAlchemy's bulk insert batches by the set of given fields
-        rows.sort(key=lambda r: tuple(v is None for v in r.values()))
         counts[kind] = record_many(session, kind, rows, USER)
         progress(kind)
     session.commit()
