@@ -62,8 +62,14 @@ def test_site_management_follows_the_engine_on_observed_values(records, toy_crit
     e = records["events"].set_index("USUBJID")
     progressed = pd_dy.dropna().index
     assert len(progressed) > 0
-    # treatment stops at the progression the engine found, and assessments stop after its confirmation
-    assert (e.loc[progressed, "TRTEDY"] <= pd_dy[progressed] + 3).all()
+    # the site learns of the progression the engine found at the assessment that confirms it: treatment runs to
+    # that assessment (a dose delayed by a few days aside), never beyond, and assessments stop there too
+    days = a[["USUBJID", "ADY"]].drop_duplicates()
+    after = days[days["ADY"] > days["USUBJID"].map(pd_dy)]
+    confirm = after.groupby("USUBJID")["ADY"].min().reindex(progressed).fillna(pd_dy[progressed])
+    assert (e.loc[progressed, "TRTEDY"] <= confirm + 3).all()
+    stopped_for_pd = e.loc[progressed][e.loc[progressed, "EOTREAS"] == "PROGRESSIVE DISEASE"].index
+    assert len(stopped_for_pd) > 0 and (e.loc[stopped_for_pd, "TRTEDY"] > pd_dy[stopped_for_pd]).any()
     last = a.groupby("USUBJID")["ADY"].max()
     gap = last[progressed] - pd_dy[progressed]
     assert (gap <= 2 * 21 + 6).all()

@@ -7,7 +7,9 @@
                follow-up contact dates), DSDECOD, DSDT
 plus safety records from ikema.simulate.safety. Progression used for the patient's management (stop of
 treatment, further therapy, the post-progression death hazard) is what the site sees: the IMWG engine run on
-the observed assessments, never a drawn label.
+the observed assessments, never a drawn label. The site learns of a progression at the assessment that confirms
+it (IMWG: two consecutive assessments), so study treatment runs to that assessment and further therapy starts
+after it; the progression date itself (PFS) stays the first of the two.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def simulate_outcomes(
     ev = evaluate(a, criteria, interference="assessed")
     pd_dy = subjects["USUBJID"].map(ev.summary.set_index("USUBJID")["PD_DY"]).astype(float).to_numpy()
     has_pd = np.isfinite(pd_dy)
-    # stop assessing after the assessment that confirms progression (the first assessment after PD_DY)
+    # the assessment that confirms progression (the first after PD_DY): treatment stops there, assessments too
     day_after = a[["USUBJID", "ADY"]].drop_duplicates()
     pdmap = dict(zip(subjects["USUBJID"], pd_dy))
     pdd = day_after["USUBJID"].map(pdmap)
@@ -74,13 +76,13 @@ def simulate_outcomes(
     post_rate = np.array([P.DEATH_POST_PD[x] for x in roles])
     death_post = np.where(has_pd, pd_dy + _exp_days(rng, post_rate, n), np.inf)
     death = np.floor(np.minimum(death_pre, death_post))
-    nt = np.where(has_pd, pd_dy + rng.uniform(*P.NEXT_THERAPY_DELAY_D, n), nt_after_stop)
+    nt = np.where(has_pd, last_keep + rng.uniform(*P.NEXT_THERAPY_DELAY_D, n), nt_after_stop)
     nt = np.where(has_pd & (nt_after_stop < pd_dy), nt_after_stop, nt)
     nt = np.floor(np.where((nt < death) & (nt < withdraw), nt, np.inf))
     gap_med = np.array([P.PFS2_GAP_MEDIAN_MONTHS[x] for x in roles]) * MONTH
     pd2 = np.floor(nt + gap_med * np.exp(rng.normal(0.0, P.PFS2_GAP_SDLOG, n)))
     pd2 = np.where(np.isfinite(nt) & (pd2 < death) & (pd2 < withdraw), pd2, np.inf)
-    trt_end = np.floor(np.minimum.reduce([np.where(has_pd, pd_dy, np.inf), trt_stop, death, withdraw, nt]))
+    trt_end = np.floor(np.minimum.reduce([np.where(has_pd, last_keep, np.inf), trt_stop, death, withdraw, nt]))
     on_trt_at_end = trt_end > end_day
     trt_end = np.minimum(trt_end, end_day)
     eot_reason = np.select(
