@@ -15,6 +15,7 @@ from ikema.cdisc.adam.adtte import (
     derive_param_os,
     derive_param_pfs,
     derive_param_pfs2,
+    derive_param_ttnt,
     derive_param_ttbr,
     derive_param_ttfr,
     derive_param_ttp,
@@ -162,6 +163,24 @@ def test_pfs2_second_progression_death_and_censoring():
     assert list(r["RULE"]) == ["second_progression", "death", "alive_without_second_progression"]
 
 
+def test_ttnt_next_therapy_death_and_censoring():
+    d = timeline(
+        pd.concat([
+            adsl_of("A", NEWTHDT="2020-05-01", PD2DT="2020-09-01", DTHDT="2020-12-01"),
+            adsl_of("B", DTHDT="2020-04-09"),
+            adsl_of("C", NEWTHDT="2020-06-01", DTHDT="2020-06-01"),
+            adsl_of("D"),
+            adsl_of("E", LSTALVDT="2019-12-01"),
+        ]),
+        pd.concat([adrs_of(s, []) for s in "ABCDE"]),
+    )
+    r = derive_param_ttnt(d).set_index("USUBJID")
+    assert list(r["CNSR"]) == [0, 0, 0, 1, 1]
+    assert list(r["AVAL"]) == [122.0, 100.0, 153.0, 367.0, 1.0]
+    assert list(r["RULE"]) == ["next_therapy", "death", "next_therapy", "alive_without_next_therapy",
+                               "no_contact_after_randomization"]
+
+
 def test_pfs2_before_further_therapy_is_refused():
     with pytest.raises(InputError, match="PD2DT"):
         timeline(adsl_of("S", PD2DT="2020-03-01"), adrs_of("S", []))
@@ -213,7 +232,7 @@ def test_derive_adtte_has_the_columns_analyze_reads():
     t = derive_adtte(adsl, adrs_of("S", visits("PR", "PR"), rsp_dt="2020-01-29", bor=("PR", "2020-01-29")), max_gap_days=GAP)
     for col in ("USUBJID", "PARAMCD", "PARAM", "AVAL", "CNSR", "STARTDT", "ADT", "EVNTDESC", "CNSDTDSC", "TRT01P", "STRAT1R", "STRAT2R"):
         assert col in t.columns
-    assert list(t["PARAMCD"]) == ["PFS", "TTP", "OS", "PFS2", "DOR", "TTFR", "TTBR"]
+    assert list(t["PARAMCD"]) == ["PFS", "TTP", "OS", "PFS2", "TTNT", "DOR", "TTFR", "TTBR"]
 
 
 def test_ttp_new_therapy_and_missed_assessment_rules():

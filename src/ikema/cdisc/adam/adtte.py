@@ -1,4 +1,4 @@
-"""ADTTE: time-to-event endpoints of IKEMA from ADSL and ADRS (PFS, TTP, OS, PFS2, DOR, TTFR, TTBR).
+"""ADTTE: time-to-event endpoints of IKEMA from ADSL and ADRS (PFS, TTP, OS, PFS2, TTNT, DOR, TTFR, TTBR).
 
 Admiral style: each censoring/event rule is one small named function returning the subjects it applies to
 and their date; a parameter is an ordered list of rules and the first rule that applies to a subject
@@ -29,6 +29,8 @@ PARAMCD  rules in order (first that applies wins)
         censors at the latest censoring date: reproduces pharmaverseadam ADTTE OS for all 254 subjects)
   PFS2  second progression (PD2DT, on further therapy) or death, whichever first > censored at last
         contact. Subjects without further therapy can only have death as the event (decision).
+  TTNT  start of further anti-myeloma therapy (NEWTHDT) or death, whichever first > censored at last
+        contact (decision: death counts, as in PFS2; IKEMA published TTNT at the final OS analysis [14])
   DOR   responders only (RSP = Y); from first response; PD or death is the event (decision: death counts),
         censoring as PFS
   TTFR  from randomization to the first confirmed PR or better; non-responders censored at their last
@@ -61,6 +63,7 @@ PARAMS = {
     "TTP": "Time to Progression (IMWG 2016) (days)",
     "OS": "Overall Survival (days)",
     "PFS2": "Progression-Free Survival on Next Line of Therapy (PFS2) (days)",
+    "TTNT": "Time to Next Treatment (days)",
     "DOR": "Duration of Response (days)",
     "TTFR": "Time to First Response (days)",
     "TTBR": "Time to Best Response (days)",
@@ -233,6 +236,20 @@ def pfs2_rules() -> list[Rule]:
     ]
 
 
+def ttnt_rules() -> list[Rule]:
+    """TTNT: start of further anti-myeloma therapy or death, whichever first; else censored at last contact."""
+    return [
+        Rule("next_therapy", 0, "Start of further anti-myeloma therapy", "", "ADSL", "NEWTHDT",
+             lambda d: d["NEWTHDT"].notna() & (d["DTHDT"].isna() | (d["NEWTHDT"] <= d["DTHDT"])),
+             lambda d: d["NEWTHDT"]),
+        Rule("death", 0, "Death", "", "ADSL", "DTHDT", lambda d: d["DTHDT"].notna(), lambda d: d["DTHDT"]),
+        Rule("alive_without_next_therapy", 1, "Censored: alive without further therapy", "Last date known alive",
+             "ADSL", "LSTALVDT", contact_after_randomization, lambda d: d["LSTALVDT"]),
+        Rule("no_contact_after_randomization", 1, "Censored: no contact after randomization", "Randomization",
+             "ADSL", "RANDDT", lambda d: pd.Series(True, index=d.index), lambda d: d["RANDDT"]),
+    ]
+
+
 def time_to_response_rules(date_col: str, what: str) -> list[Rule]:
     """TTFR/TTBR: event at `date_col`; others censored at last adequate assessment before PD/therapy."""
     return [
@@ -300,6 +317,11 @@ def derive_param_pfs2(d: pd.DataFrame) -> pd.DataFrame:
     return apply_rules(d, pfs2_rules(), "PFS2")
 
 
+def derive_param_ttnt(d: pd.DataFrame) -> pd.DataFrame:
+    """TTNT records."""
+    return apply_rules(d, ttnt_rules(), "TTNT")
+
+
 def derive_param_dor(d: pd.DataFrame, profile: Profile = "FDA") -> pd.DataFrame:
     """DOR records for responders (first confirmed PR or better to PD or death)."""
     resp = d[d["RSPDT"].notna()].reset_index(drop=True)
@@ -352,7 +374,7 @@ def derive_adtte(
     cutoff: object | None = None,
     profile: Profile = "FDA",
 ) -> pd.DataFrame:
-    """ADTTE with PFS, TTP, OS, PFS2, DOR, TTFR, TTBR (see module docstring for rules and inputs)."""
+    """ADTTE with PFS, TTP, OS, PFS2, TTNT, DOR, TTFR, TTBR (see module docstring for rules and inputs)."""
     if profile not in ("FDA", "ITT"):
         raise ValueError(f"profile must be 'FDA' or 'ITT', got {profile!r}")
     gap = default_max_gap_days() if max_gap_days is None else int(max_gap_days)
@@ -362,6 +384,7 @@ def derive_adtte(
         derive_param_ttp(d, profile),
         derive_param_os(d),
         derive_param_pfs2(d),
+        derive_param_ttnt(d),
         derive_param_dor(d, profile),
         derive_param_ttfr(d),
         derive_param_ttbr(d),
