@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 RESPONSE_PARAMS = ("RSP", "VGPRRSP", "CRRSP", "CRRSPADJ", "MRDNEG", "MRDNEGCR")
-TTE_PARAMS = ("PFS", "OS", "PFS2", "TTP", "DOR")
+TTE_PARAMS = ("PFS", "OS", "PFS2", "TTNT", "TTP", "DOR")
 
 
 POOLED = "POOLED"
@@ -88,8 +88,10 @@ def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -
 
 
 def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
-    """Per-arm shares of the safety population: infusion reactions, grade >= 3, serious, AE discontinuation,
-    grade >= 3 pneumonia, and worst post-baseline lab grade >= 3 (NEUT, PLAT, LYMPH, HGB)."""
+    """Per-arm shares of the safety population: any TEAE, infusion reactions, grade >= 3, serious, AE
+    discontinuation, fatal, grade >= 3 pneumonia, each preferred term at any grade and at grade >= 3 (`pt`), and
+    the worst on-treatment lab grade (NEUT, PLAT, LYMPH, HGB) at any grade and at grade >= 3 among the patients
+    with at least one on-treatment value of the test (the published denominator [19])."""
     adsl = adam["ADSL"]
     saf = adsl[adsl["SAFFL"] == "Y"]
     n = saf.groupby("TRT01A")["USUBJID"].nunique()
@@ -109,11 +111,17 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
         "ae_disc": share(te["AEDISFL"] == "Y"),
         "pneumonia_g3": share((te["AEDECOD"] == "Pneumonia") & (te["ATOXGRN"] >= 3)),
         "fatal": share(te["AEFATFL"] == "Y"),
+        "pt": {t: {"any": share(te["AEDECOD"] == t), "g3": share((te["AEDECOD"] == t) & (te["ATOXGRN"] >= 3))}
+               for t in sorted(te["AEDECOD"].dropna().unique())},
     }
     lb = adam["ADLB"]
-    post = lb[(lb["ONTRTFL"] == "Y")]
-    for key, code in (("neut_g3", "NEUT"), ("plat_g3", "PLAT"), ("lym_g3", "LYMPH"), ("hgb_g3", "HGB")):
-        x = post[(post["PARAMCD"] == code) & (pd.to_numeric(post["ATOXGRN"], errors="coerce") >= 3)]
-        subj = x.groupby("TRT01A")["USUBJID"].nunique()
-        out[key] = {a: float(subj.get(a, 0) / n.get(a, np.nan)) for a in (exp, ctl)}
+    post = lb[(lb["ONTRTFL"] == "Y") & lb["TRT01A"].isin(saf["TRT01A"]) & lb["USUBJID"].isin(saf["USUBJID"])]
+    for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
+        test = post[post["PARAMCD"] == code]
+        grade = pd.to_numeric(test["ATOXGRN"], errors="coerce")
+        evaluated = test.groupby("TRT01A")["USUBJID"].nunique()
+        for suffix, low in (("any", 1), ("g3", 3)):
+            subj = test[grade >= low].groupby("TRT01A")["USUBJID"].nunique()
+            out[f"{key}_{suffix}"] = {a: float(subj.get(a, 0) / evaluated[a]) if evaluated.get(a, 0) else None
+                                      for a in (exp, ctl)}
     return out
