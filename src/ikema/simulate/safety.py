@@ -65,11 +65,15 @@ def adverse_events(rng: np.random.Generator, events: pd.DataFrame, exposure: pd.
     ae["AEACN"] = "DOSE NOT CHANGED"
     ae["AEOUT"] = "RECOVERED/RESOLVED"
     ae["AESDTH"] = "N"
-    # the event that led to permanent discontinuation, at the end of treatment
+    # the event that led to permanent discontinuation, at the end of treatment: a grade 3 event whose term is drawn
+    # in proportion to the term's grade >= 3 rate in the patient's arm (ASSUMPTION)
     stop = events[events["EOTREAS"] == "ADVERSE EVENT"]
     if len(stop):
-        k = len(stop)
-        pick = rng.integers(0, len(P.AE_TERMS), k)
+        g3_rates = np.array([[t[3] for t in P.AE_TERMS], [t[5] for t in P.AE_TERMS]], dtype=float)
+        weights = g3_rates / g3_rates.sum(axis=1, keepdims=True)
+        row = np.where(stop["ARM"].to_numpy() == facts.experimental, 0, 1)
+        cum = np.cumsum(weights[row], axis=1)
+        pick = np.minimum((cum < rng.random(len(stop))[:, None]).sum(axis=1), len(P.AE_TERMS) - 1)
         extra = pd.DataFrame({
             "USUBJID": stop["USUBJID"].to_numpy(), "AEDECOD": [P.AE_TERMS[j][0] for j in pick],
             "AEBODSYS": [P.AE_TERMS[j][1] for j in pick], "AETOXGR": 3, "AESER": "Y",
