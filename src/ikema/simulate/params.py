@@ -14,8 +14,10 @@ from types import MappingProxyType
 # are protocol-file facts; the screening counts are only compared with)
 SCREENED, SCREEN_FAILURES = 341, 39  # [1]
 # Accrual is front-loaded: the published median follow-up at the three cuts (20.7, 44.0, 56.6 months [1][3][14])
-# puts the median randomization in mid-May 2018, 37 % into the accrual period; Beta(1, 1.5) has its median there.
-ACCRUAL_BETA = 1.5
+# puts the median randomization in mid-May 2018, about 37 % into the accrual period. Beta(1, 1.65) (median 34 %)
+# reproduces all three reverse-KM medians once the cuts censor OS at the last survival contact (twin: 20.6, 43.4,
+# 56.7 months; Beta(1, 1.5) gave 20.1, 43.0, 56.3).
+ACCRUAL_BETA = 1.65
 N_SITES = 69  # centres [1][2]
 
 # ---------------------------------------------------------------- baseline (pooled over arms: the published
@@ -112,9 +114,13 @@ SIFE_LOD = 0.02  # g/dL: serum immunofixation negative below this true M-protein
 UIFE_LOD = 5.0  # mg/24 h
 IFE_LOD_SDLOG = 0.5
 # Isatuximab IgG-kappa interference: a patient's IFE shows the drug band when its IgG-kappa position is
-# resolved from the patient's own band (ASSUMPTION, calibrated to CR 39.7 % as assessed vs 45.8 % adjusted [4]).
-INTERFERENCE_P = 0.55
-MARROW_LOG_MEAN, MARROW_LOG_SD = -3.85, 1.5  # ASSUMPTION: marrow tumour fraction vs serum burden
+# resolved from the patient's own band (ASSUMPTION, calibrated to CR as assessed, 39.7 % at the interim and
+# 44.1 % at the final PFS cut [3][4], against 45.8 % adjusted [4]).
+INTERFERENCE_P = 0.40
+# ASSUMPTION: marrow tumour fraction vs serum burden; calibrated between the published MRD negativity and
+# MRD-negative CR of the two cuts (29.6 / 33.5 % and 20.1 / 26.3 % [3][4]: the simulated responses deepen less
+# between the cuts than the published ones)
+MARROW_LOG_MEAN, MARROW_LOG_SD = -3.6, 1.5
 MRD_LOD = 1e-5  # NGS sensitivity (tumour cells per nucleated cell) [4]
 MRD_EVERY_CYCLES = 6  # ASSUMPTION: MRD re-tested every 6 cycles while in suspected CR
 MISSED_VISIT_P = 0.03  # ASSUMPTION: a disease assessment visit not done
@@ -125,12 +131,16 @@ VISIT_JITTER_D = 2  # ASSUMPTION: +- days around the nominal visit
 DEATH_PRE_PD = MappingProxyType({"experimental": 0.0030, "control": 0.0030})
 DEATH_POST_PD = MappingProxyType({"experimental": 0.034, "control": 0.024})
 DISCONTINUE_NON_PD = MappingProxyType({"experimental": 0.010, "control": 0.015})  # stop treatment without progression
-AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"experimental": 0.5, "control": 0.75})  # ASSUMPTION (rest: physician decision)
+# ASSUMPTION (rest: physician decision), calibrated so that AE discontinuations match 8 / 14 % [20]
+AE_SHARE_OF_NON_PD_STOPS = MappingProxyType({"experimental": 0.4, "control": 0.6})
 FIRST_DOSE_DELAY_D = (0, 7)  # ASSUMPTION: days from randomization to day 1 (uniform integers, upper exclusive)
 WITHDRAW_CONSENT = 0.0015  # per month: leaves the study (censored)
-NEXT_THERAPY_DELAY_D = (7, 60)  # further therapy starts this many days after progression (uniform)
-NEXT_THERAPY_AFTER_STOP_P = 0.35  # share of non-PD treatment stops followed by further therapy before PD
-PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"experimental": 38.0, "control": 25.0})  # further therapy to PD2 (lognormal)
+# Further therapy starts this many days after the confirming assessment (uniform), and follows a stop without
+# progression in a minority of patients (the rest are followed to progression): ASSUMPTION, calibrated so that
+# time to next treatment outlasts PFS as published (44.0 vs 35.7 and 25.0 vs 19.2 months [13][14]).
+NEXT_THERAPY_DELAY_D = (14, 150)
+NEXT_THERAPY_AFTER_STOP_P = 0.15
+PFS2_GAP_MEDIAN_MONTHS = MappingProxyType({"experimental": 36.0, "control": 20.0})  # further therapy to PD2 (lognormal)
 PFS2_GAP_SDLOG = 0.9
 
 # ---------------------------------------------------------------- treatment
@@ -158,10 +168,10 @@ AE_TERMS = (
     ("Acute kidney injury", "Renal and urinary disorders", 8.0, 4.0, 9.0, 5.0, 1.0),  # A
     ("Sepsis", "Infections and infestations", 5.0, 5.0, 4.0, 4.0, 1.0),  # A
     ("Hyperglycaemia", "Metabolism and nutrition disorders", 12.0, 2.0, 10.0, 2.0, 0.0),  # A
-    ("Neutropenia", "Blood and lymphatic system disorders", 17.0, 11.0, 8.0, 3.0, 0.1),  # A
+    ("Neutropenia", "Blood and lymphatic system disorders", 19.0, 14.0, 8.0, 3.0, 0.1),  # A
     ("Thrombocytopenia", "Blood and lymphatic system disorders", 22.0, 12.0, 18.0, 8.0, 0.1),  # A
     ("Anaemia", "Blood and lymphatic system disorders", 20.0, 7.0, 20.0, 7.0, 0.1),  # A
-    ("Lymphopenia", "Blood and lymphatic system disorders", 15.0, 10.0, 12.0, 7.0, 0.0),  # A
+    ("Lymphopenia", "Blood and lymphatic system disorders", 17.0, 13.0, 12.0, 7.0, 0.0),  # A
     ("Pyrexia", "General disorders and administration site conditions", 20.0, 2.0, 16.0, 1.0, 0.8),  # A
     ("Back pain", "Musculoskeletal and connective tissue disorders", 22.0, 2.0, 20.0, 2.0, 0.2),  # A
 )
@@ -176,13 +186,14 @@ FATAL_AE_P = MappingProxyType({"experimental": 0.034, "control": 0.033})  # ASSU
 
 # ---------------------------------------------------------------- laboratory (haematology), ASSUMPTION:
 # log(value) = log(baseline) + individual on-treatment depression (arm-specific) + visit noise; calibrated to
-# the worst-grade shares [19]. (baseline median, sdlog, on-treatment log drop median per arm, its sd, noise sd)
+# the worst-grade shares at any grade and at grade >= 3 [19]. (baseline median, sdlog, on-treatment log drop
+# median per arm, its sd, noise sd)
 LABS = MappingProxyType(
     {
-        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"experimental": 0.28, "control": 0.02}, 0.30, 0.25),
-        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"experimental": 0.60, "control": 0.48}, 0.40, 0.25),
-        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"experimental": 0.06, "control": 0.045}, 0.08, 0.06),
-        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"experimental": 0.72, "control": 0.60}, 0.40, 0.25),
+        "NEUT": ("Neutrophils", "10^9/L", 1.8, 3.2, 0.35, {"experimental": 0.26, "control": 0.02}, 0.45, 0.17),
+        "PLAT": ("Platelets", "10^9/L", 150.0, 190.0, 0.40, {"experimental": 0.64, "control": 0.50}, 0.48, 0.21),
+        "HGB": ("Hemoglobin", "g/L", 120.0, 108.0, 0.14, {"experimental": 0.085, "control": 0.075}, 0.05, 0.06),
+        "LYM": ("Lymphocytes", "10^9/L", 1.0, 1.2, 0.40, {"experimental": 0.74, "control": 0.58}, 0.40, 0.21),
     }
 )  # code: (name, unit, LLN, baseline median, baseline sdlog, drop median, drop sd, visit noise sd)
 
