@@ -111,9 +111,11 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
         "ae_disc": share(te["AEDISFL"] == "Y"),
         "pneumonia_g3": share((te["AEDECOD"] == "Pneumonia") & (te["ATOXGRN"] >= 3)),
         "fatal": share(te["AEFATFL"] == "Y"),
-        "pt": {t: {"any": share(te["AEDECOD"] == t), "g3": share((te["AEDECOD"] == t) & (te["ATOXGRN"] >= 3))}
-               for t in sorted(te["AEDECOD"].dropna().unique())},
     }
+    by_term = {k: te[m].groupby(["AEDECOD", "TRTA"])["USUBJID"].nunique()
+               for k, m in (("any", pd.Series(True, index=te.index)), ("g3", te["ATOXGRN"] >= 3))}
+    out["pt"] = {t: {k: {a: float(c.get((t, a), 0) / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
+                 for t in sorted(te["AEDECOD"].dropna().unique())}
     lb = adam["ADLB"]
     post = lb[(lb["ONTRTFL"] == "Y") & lb["TRT01A"].isin(saf["TRT01A"]) & lb["USUBJID"].isin(saf["USUBJID"])]
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):

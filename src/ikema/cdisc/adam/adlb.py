@@ -113,7 +113,8 @@ def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     out["ATOXGRN"] = derive_atoxgrn(out, "LB")
     out["ABLFL"] = derive_ablfl(out)
     base = out[out["ABLFL"] == "Y"].set_index(["USUBJID", "PARAMCD"])["ATOXGRN"]
-    out["BTOXGRN"] = [base.get((u, p), pd.NA) for u, p in zip(out["USUBJID"], out["PARAMCD"])]
+    base = base[~base.index.duplicated(keep="last")]
+    out["BTOXGRN"] = base.reindex(pd.MultiIndex.from_arrays([out["USUBJID"], out["PARAMCD"]])).to_numpy()
     out["ONTRTFL"] = np.where(out["ADT"] > out["TRTSDT"], "Y", "")
     return out.sort_values(["USUBJID", "PARAMCD", "ADT"]).reset_index(drop=True)
 

@@ -325,7 +325,7 @@ def derive_adqs(qs: pd.DataFrame, adsl: pd.DataFrame | None = None, value_set: s
     scores["ABLFL"] = _baseline_flag(scores, flagged)
     base = scores[scores["ABLFL"] == "Y"].set_index(["USUBJID", "PARAMCD"])["AVAL"]
     base = base[~base.index.duplicated(keep="last")]
-    scores["BASE"] = [base.get((u, p), np.nan) for u, p in zip(scores["USUBJID"], scores["PARAMCD"])]
+    scores["BASE"] = base.reindex(pd.MultiIndex.from_arrays([scores["USUBJID"], scores["PARAMCD"]])).to_numpy()
     scores["CHG"] = np.where(scores["ABLFL"] == "Y", np.nan, scores["AVAL"] - scores["BASE"])
     scores.attrs["rejected"] = rejected
     return scores
