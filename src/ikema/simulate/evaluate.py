@@ -89,7 +89,7 @@ def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -
 
 def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     """Per-arm shares of the safety population: any TEAE, infusion reactions, grade >= 3, serious, AE
-    discontinuation, fatal, grade >= 3 pneumonia, each preferred term at any grade and at grade >= 3 (`pt`), and
+    discontinuation, fatal, each preferred term at any grade and at grade >= 3 (`pt`), and
     the worst on-treatment lab grade (NEUT, PLAT, LYMPH, HGB) at any grade and at grade >= 3 among the patients
     with at least one on-treatment value of the test (the published denominator [19])."""
     adsl = adam["ADSL"]
@@ -109,7 +109,6 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
         "grade3": share(te["ATOXGRN"] >= 3),
         "serious": share(te["AESER"] == "Y"),
         "ae_disc": share(te["AEDISFL"] == "Y"),
-        "pneumonia_g3": share((te["AEDECOD"] == "Pneumonia") & (te["ATOXGRN"] >= 3)),
         "fatal": share(te["AEFATFL"] == "Y"),
     }
     by_term = {k: te[m].groupby(["AEDECOD", "TRTA"])["USUBJID"].nunique()
