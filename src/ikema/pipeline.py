@@ -23,25 +23,18 @@ from rich.table import Table
 
 def run_demo(out: Path, seed: int) -> dict[str, Any]:
     """Screen and randomize the seeded candidates into OUT/ikema.db until enrollment is reached; return the summary."""
-    from ikema.simulate.enroll import enroll
-    from ikema.simulate.facts import facts_from_protocol, screen_candidate, screening_fields
-    from ikema.store import init_db, session_factory
+    from ikema.simulate.demo import demo_engine, enroll_demo
+    from ikema.simulate.facts import facts_from_protocol
+    from ikema.store import session_factory
 
-    facts = facts_from_protocol()
     out.mkdir(parents=True, exist_ok=True)
-    db = out / "ikema.db"
-    for p in (db, db.with_name(db.name + "-journal")):
-        p.unlink(missing_ok=True)
-    engine = init_db(f"sqlite:///{db}")
+    engine = demo_engine(out)
     try:
         with session_factory(engine)() as s:
-            _subjects, enrolled = enroll(s, np.random.default_rng(seed), facts, screening_fields,
-                                         lambda c: screen_candidate(c, facts), per_stratum=facts.enrollment)
+            _subjects, enrolled = enroll_demo(s, np.random.default_rng(seed), facts_from_protocol(), out, seed)
     finally:
         engine.dispose()
-    summary = {"seed": seed, **enrolled, "database": str(db)}
-    (out / "enrollment.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return summary
+    return {"seed": seed, **enrolled, "database": str(out / "ikema.db")}
 
 
 def print_consort(summary: Mapping[str, Any], console: Console) -> None:
@@ -107,9 +100,7 @@ def print_headline(results: Mapping[str, Any], console: Console) -> None:
         t.add_column(col, justify="left" if col == "quantity" else "right")
     rows = results.get("published_comparison", [])
     per_term = [r for r in rows if str(r.get("key", "")).startswith(PER_TERM_PREFIXES)]
-    for row in rows:
-        if row in per_term:
-            continue
+    for row in (r for r in rows if not str(r.get("key", "")).startswith(PER_TERM_PREFIXES)):
         sim = row.get("simulated")
         t.add_row(str(row["label"]), f"{row['published']:g}", "NA" if sim is None else f"{sim:.3g}")
     console.print(t)

@@ -116,7 +116,7 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     out["pt"] = {t: {k: {a: float(c.get((t, a), 0) / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
                  for t in sorted(te["AEDECOD"].dropna().unique())}
     lb = adam["ADLB"]
-    post = lb[(lb["ONTRTFL"] == "Y") & lb["TRT01A"].isin(saf["TRT01A"]) & lb["USUBJID"].isin(saf["USUBJID"])]
+    post = lb[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"])]
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
         test = post[post["PARAMCD"] == code]
         grade = pd.to_numeric(test["ATOXGRN"], errors="coerce")
