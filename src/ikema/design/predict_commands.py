@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -188,14 +187,11 @@ def predict_command(
     targets = parse_targets(events) if events is not None else None
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                  transient=True, auto_refresh=False) as bar:
-        task = bar.add_task("reading the store and fitting", total=None, visible=False)
-        start = time.perf_counter()
+                  transient=True) as bar:  # transient: a run under a second leaves nothing on the screen
+        task = bar.add_task("reading the store, fitting the models", total=None)
 
-        def tick(done: int, total: int) -> None:  # shown only once the work has taken more than a second
-            bar.update(task, completed=done, total=total, description="simulating",
-                       visible=time.perf_counter() - start > 1.0)
-            bar.refresh()
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description="simulating the rest of the trial")
 
         res = predict_from_store(database_url, day, targets, seed, replicates=replicates, progress=tick)
     if as_json:
