@@ -146,10 +146,12 @@ def select_hazard_model(time: np.ndarray, event: np.ndarray, outcome: str, piece
         return ModelChoice(outcome, (), np.zeros(0), [], f"no {outcome} observed: hazard taken as 0")
     fits: list[ParametricFit] = [fit_exponential(time, event, outcome)]
     skipped: list[dict] = []
-    if d >= MIN_EVENTS_WEIBULL and len(np.unique(time[event == 1])) >= 2:
+    distinct = len(np.unique(time[event == 1]))
+    if d >= MIN_EVENTS_WEIBULL and distinct >= 2:
         fits.append(fit_weibull(time, event, outcome))
     else:
-        skipped.append({"model": "weibull", "skipped": f"{d} {outcome}, fewer than {MIN_EVENTS_WEIBULL}"})
+        skipped.append({"model": "weibull", "skipped": f"{d} {outcome} at {distinct} distinct times, fewer than "
+                                                       f"{MIN_EVENTS_WEIBULL} or 2"})
     knots = event_quantile_knots(time, event, pieces)
     if d >= MIN_EVENTS_PER_PIECE * pieces and len(knots) == pieces:
         fits.append(fit_piecewise(time, event, knots, outcome))
