@@ -18,7 +18,7 @@ def demo_pfs_store(tmp_path_factory):
     from ikema.simulate.demo import demo_engine, enroll_demo
     from ikema.simulate.enroll import KIND_OF_TABLE, USER
     from ikema.simulate.facts import facts_from_protocol, response_criteria
-    from ikema.simulate.storeio import store_rows
+    from ikema.simulate.entry import store_rows
     from ikema.simulate.virtual import simulate_records
     from ikema.store import session_factory
 

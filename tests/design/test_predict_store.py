@@ -23,14 +23,15 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def demo_path_pfs(demo_pfs_store):
     """ADTTE PFS at a cutoff the way the demo derives it: SDTM from the site records, data cut, ADaM."""
-    from ikema.cdisc.sdtm import build_sdtm, data_cut
-    from ikema.simulate.virtual import adam_from_sdtm
+    from ikema.cdisc.sdtm import build_sdtm
+    from ikema.pipeline import adam_at_cut, trial_setup
 
-    _url, records, facts, criteria = demo_pfs_store
+    _url, records, facts, _criteria = demo_pfs_store
+    setup = trial_setup()
     sdtm = build_sdtm(records, facts.studyid)
 
     def pfs(cutoff: dt.date) -> pd.DataFrame:
-        adtte = adam_from_sdtm(data_cut(sdtm, cutoff), facts, cutoff, criteria, outcomes=False)["ADTTE"]
+        adtte = adam_at_cut(sdtm, setup, cutoff, outcomes=False)[1]["ADTTE"]
         return adtte[adtte["PARAMCD"] == "PFS"].set_index("USUBJID")
     return pfs
 
