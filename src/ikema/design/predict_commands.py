@@ -46,8 +46,10 @@ def pfs_known_at(session, as_of: dt.date, protocol=None) -> pd.DataFrame:
     CNSR, RULE of the ADTTE PFS rules) with STATE 0 at risk, 1 event, 2 no longer followed for PFS (further
     therapy or an event after missed assessments before `as_of`, or withdrawn). Blinded: no arm is read.
 
-    Records dated after `as_of` are ignored, the IMWG engine and the ADTTE PFS rules run on the rest (the same
-    functions as the demo's ADaM). To be replaced by the data cut's reader (issue 14) once it lands."""
+    Records dated after `as_of` are ignored, the IMWG engine and the ADTTE PFS rules run on the rest (the ADaM
+    derivations of the data cut). The result equals ADTTE PFS of the cut (ikema.pipeline.sdtm_from_store with
+    randomized_by=as_of, then adam_at_cut at as_of; checked on the demo store), read in a tenth of the time: the
+    cut reads every table (labs, questionnaires, PK) and the arms, this reads five tables and no arm."""
     from sqlalchemy import func, select
 
     from ikema.cdisc.adam.adrs import derive_adrs
