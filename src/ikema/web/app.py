@@ -45,10 +45,11 @@ def create_app(
     app.state.clock = clock or utcnow
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
-    from ikema.web import api, api_writes, pages, views
+    from ikema.web import api, api_writes, dashboards, pages, views
 
     app.include_router(views.router)
     app.include_router(pages.router)
+    app.include_router(dashboards.router)
     app.include_router(api.router)
     app.include_router(api_writes.router)
 

@@ -78,9 +78,11 @@ def logout(request: Request, user: Principal = Depends(current_user), db: Sessio
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, user: Principal = Depends(current_user)):
-    """Start page: where each role begins."""
-    return page(request, "home.html", user)
+def home(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+    """Start page: where each role begins, and the role's dashboard (ikema.web.dashboards)."""
+    from ikema.web import dashboards
+
+    return page(request, "home.html", user, dash=dashboards.for_user(db, user, now(request).date()))
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
