@@ -43,11 +43,16 @@ def mprotein(rows: Sequence[Mapping[str, Any]], responses: Mapping[int, str], la
                 series.setdefault(r["param"], []).append((int(r["ady"]), float(r["value"])))
             except (TypeError, ValueError):
                 continue
-    fig = Figure(figsize=(8, 5.2))
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    flc = [p for p in ("FLCK", "FLCL") if p in series]
+    fig = Figure(figsize=(8, 5.2 if flc else 3.6))
+    if flc:
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        axes = (top, bottom)
+    else:
+        top = bottom = fig.subplots()
+        axes = (top,)
     if not series:
         _empty(fig, top, "No M-protein or free light chain values recorded yet")
-        bottom.set_axis_off()
         return _svg(fig)
     if "SMPROT" in series:
         x, y = zip(*sorted(series["SMPROT"]), strict=True)
@@ -62,14 +67,14 @@ def mprotein(rows: Sequence[Mapping[str, Any]], responses: Mapping[int, str], la
         if p in series:
             x, y = zip(*sorted(series[p]), strict=True)
             bottom.plot(x, y, style, label=labels[p])
-    if any(p in series for p in ("FLCK", "FLCL")):
+    if flc:
         bottom.set_ylabel("Free light chains")
         bottom.legend(loc="upper right", fontsize=8)
     bottom.set_xlabel("Study day")
     previous = None
     for day, resp in sorted(responses.items()):
         colour = RESPONSE_COLOURS.get(resp, "#616161")
-        for ax in (top, bottom):  # every assessment day: a line in its response's colour
+        for ax in axes:  # every assessment day: a line in its response's colour
             ax.axvline(day, color=colour, alpha=0.45, lw=0.8, ls=":")
         if resp != previous:  # the response written where it changes, so that long follow-up stays readable
             top.annotate(resp, (day, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3), textcoords="offset points",
