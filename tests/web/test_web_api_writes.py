@@ -294,8 +294,10 @@ def test_odm_export_imported_into_an_empty_store_reproduces_the_patients(world, 
     from ikema.web import odm
     from ikema.web.trial import list_subjects
 
-    # something of every kind the API writes is in the store by now (module order): make sure of a death and a lab
+    # a death and a laboratory result are in the store whichever tests ran before
     _api(world, "coordinator", "POST", f"/api/v1/subjects/{world.randomized[1]}/death", json={"date": YESTERDAY, "cause": "infection"})
+    assert _api(world, "data_manager", "POST", "/api/v1/labs", content=_lab_csv([f"{world.u202},{YESTERDAY},CREAT,88,umol/L,45,90,C4D1"]),
+                headers={"Content-Type": "text/csv"}).status_code == 201
     r = _api(world, "statistician", "GET", "/api/v1/odm")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     exported = r.content
@@ -329,3 +331,27 @@ def test_odm_import_refuses_bad_files_over_the_api(world):
                         "unknown ItemGroupOID 'IG.VITALS'")]:
         r = _api(world, "data_manager", "POST", "/api/v1/odm", content=raw, headers={"Content-Type": "application/xml"})
         assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+def test_odm_commands_export_and_import(world, tmp_path):
+    from typer.testing import CliRunner
+
+    from ikema.cli import app
+    from ikema.web import odm
+
+    src = str(world.app.state.engine.url)
+    out = tmp_path / "trial.xml"
+    r = CliRunner().invoke(app, ["odm", "export", "--out", str(out), "--database-url", src])
+    assert r.exit_code == 0, r.output
+    dest = f"sqlite:///{tmp_path / 'copy.db'}"
+    r = CliRunner().invoke(app, ["odm", "import", str(out), "--database-url", dest])
+    assert r.exit_code == 0, r.output
+    assert f"subjects: {out.read_bytes().count(b'<SubjectData ')}" in r.output
+    with world.app.state.sessions() as db:
+        first = odm.export_odm(db)
+    from ikema.store import init_db, session_factory
+
+    with session_factory(init_db(dest))() as db:
+        assert _body(odm.export_odm(db)) == _body(first)
+    r = CliRunner().invoke(app, ["odm", "import", str(out), "--database-url", dest])
+    assert r.exit_code != 0 and "already in the store" in str(r.exception) + r.output
