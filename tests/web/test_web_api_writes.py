@@ -153,7 +153,7 @@ def test_assessor_writes_only_verdicts_and_sees_no_arm(world):
     u = world.randomized[0]
     bodies = []
     for method, path, body, allowed in WRITES:
-        url, body = _fill(world, 0, path, body)
+        url, body = _fill(world, 1, path, body)
         r = _api(world, "assessor", method, url, json=body)
         bodies.append(r.text)
         assert (r.status_code == 403) == ("assessor" not in allowed), (path, r.status_code)
@@ -331,6 +331,11 @@ def test_odm_import_refuses_bad_files_over_the_api(world):
                         "unknown ItemGroupOID 'IG.VITALS'")]:
         r = _api(world, "data_manager", "POST", "/api/v1/odm", content=raw, headers={"Content-Type": "application/xml"})
         assert r.status_code == 422 and words in r.json()["detail"], r.text
+    # new patients whose randomization numbers the store already holds: refused whole, nothing stored
+    renamed = _api(world, "data_manager", "GET", "/api/v1/odm").content.replace(b'SubjectKey="IKEMA-', b'SubjectKey="COPY-')
+    r = _api(world, "data_manager", "POST", "/api/v1/odm", content=renamed, headers={"Content-Type": "application/xml"})
+    assert r.status_code == 422 and "already used" in r.json()["detail"]
+    assert not [s for s in _api(world, "data_manager", "GET", "/api/v1/subjects").json() if s["usubjid"].startswith("COPY-")]
 
 
 def test_odm_commands_export_and_import(world, tmp_path):

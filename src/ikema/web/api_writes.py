@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -31,6 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["writes"])
 # API path segment -> capture form of the web app
 KINDS: dict[str, str] = {"assessments": "assessment", "adverse-events": "ae", "administrations": "exposure"}
 Scalar = str | int | float | bool | None
+MAX_ID = 2**31 - 1  # record ids and days fit a 32-bit INTEGER on every backend
+RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 _FIELD_RE = re.compile(r"field (\w+): got (.*), expected (.*)$")
 
 
@@ -57,7 +60,7 @@ class AdverseEventIn(BaseModel):
     term: str = Field(max_length=200)
     start: str = Field(description="YYYY-MM-DD")
     end: str | None = Field(None, description="YYYY-MM-DD; empty while ongoing")
-    grade: int | str = Field(description="CTCAE grade 1-5")
+    grade: int = Field(ge=1, le=5, description="CTCAE grade 1-5")
     serious: bool | str
     related: bool | str
     outcome: str = Field(description=" | ".join(capture.AE_OUTCOMES))
@@ -69,9 +72,9 @@ class AdministrationIn(BaseModel):
 
     drug: str = Field(max_length=40)
     date: str = Field(description="YYYY-MM-DD")
-    cycle: int | str
-    day: int | str
-    dose_mg: float | str
+    cycle: int = Field(ge=1, le=1000)
+    day: int = Field(ge=1, le=1000)
+    dose_mg: float = Field(ge=0, le=100_000)
 
 
 class ChangeIn(BaseModel):
@@ -100,7 +103,7 @@ class QueryIn(BaseModel):
     """A query on one field of one saved record."""
 
     kind: Literal["assessments", "adverse-events", "administrations"]
-    record_id: int
+    record_id: int = Field(ge=1, le=MAX_ID)
     field: str = Field(max_length=64)
     text: str = Field(max_length=2000)
 
@@ -128,7 +131,7 @@ class LockIn(BaseModel):
 class VerdictIn(BaseModel):
     """The blinded assessor's independent response verdict for one assessment day."""
 
-    ady: int
+    ady: int = Field(ge=-MAX_ID, le=MAX_ID)
     verdict: Literal["sCR", "CR", "VGPR", "PR", "MR", "SD", "PD", "NE"]
     reason: str = Field(max_length=2000)
 
@@ -273,7 +276,7 @@ def api_add_administration(request: Request, usubjid: str, body: AdministrationI
 
 
 @router.get("/subjects/{usubjid}/{kind}/{rid}")
-def api_record(usubjid: str, kind: str, rid: int, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
+def api_record(usubjid: str, kind: str, rid: RecordId, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """One saved record (assessments, adverse-events, administrations)."""
     form = _form(kind)
     require(user, trial.FORM_SPECS[form].view_action)
@@ -284,7 +287,7 @@ def api_record(usubjid: str, kind: str, rid: int, user: Principal = Depends(api_
 
 
 @router.patch("/subjects/{usubjid}/{kind}/{rid}")
-def api_change(request: Request, usubjid: str, kind: str, rid: int, body: ChangeIn, user: Principal = Depends(api_user),
+def api_change(request: Request, usubjid: str, kind: str, rid: RecordId, body: ChangeIn, user: Principal = Depends(api_user),
                db: Session = Depends(get_db)) -> dict:
     """Change a saved record with a reason (the same edit checks; audited field by field)."""
     form = _form(kind)
@@ -378,7 +381,7 @@ def api_raise_query(request: Request, usubjid: str, body: QueryIn, user: Princip
 
 
 @router.post("/queries/{qid}/{action}", response_model=QueryOut)
-def api_query_step(request: Request, qid: int, action: Literal["answer", "close", "reopen"], body: QueryStepIn,
+def api_query_step(request: Request, qid: RecordId, action: Literal["answer", "close", "reopen"], body: QueryStepIn,
                    user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Answer (site), close or re-open (data manager) a query; 409 when the step does not follow from its state."""
     require(user, dm.ACTION_PERMISSION[action])
@@ -396,7 +399,7 @@ def api_query_step(request: Request, qid: int, action: Literal["answer", "close"
 
 
 @router.post("/subjects/{usubjid}/{kind}/{rid}/sdv", status_code=201)
-def api_sdv(request: Request, usubjid: str, kind: str, rid: int, body: SdvIn, user: Principal = Depends(api_user),
+def api_sdv(request: Request, usubjid: str, kind: str, rid: RecordId, body: SdvIn, user: Principal = Depends(api_user),
             db: Session = Depends(get_db)) -> dict:
     """Mark a field's current value source-data verified (monitor)."""
     form = _form(kind)

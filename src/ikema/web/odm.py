@@ -24,6 +24,7 @@ from xml.sax.saxutils import quoteattr  # ClinicalData is streamed as text: odml
 
 import odmlib.odm_1_3_2.model as M
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ikema.conduct import capture
@@ -278,12 +279,30 @@ def _subject(el: ET.Element, kinds: dict[str, str], types: dict[str, str]) -> di
 
 
 def import_odm(db: Session, raw: bytes, user: str) -> dict[str, int]:
-    """Add the ODM file's patients and their records to the store (all or nothing; the caller commits)."""
+    """Add the ODM file's patients and their records to the store (all or nothing; the caller commits and, on an
+    InputError, rolls back)."""
     doc = parse_odm(raw)
+    try:
+        return _import(db, doc, user)
+    except SQLAlchemyError as exc:  # a constraint the checks above did not foresee: still the file's fault, named
+        raise InputError(f"ODM: the store refused the file: {getattr(exc, 'orig', exc)}") from None
+
+
+def _import(db: Session, doc: dict[str, Any], user: str) -> dict[str, int]:
     reason = "CDISC ODM import"
     for p in doc["patients"]:
         if db.get(Subject, p["usubjid"]) is not None:
             raise InputError(f"ODM: SubjectKey {p['usubjid']}: already in the store; the import adds new patients only")
+    used = set(db.scalars(select(Randomization.randno)))
+    for p in doc["patients"]:
+        r = p["rand"] or {}
+        if r.get("RANDNO") is not None and (not 1 <= r["RANDNO"] <= 2**31 - 1 or r["RANDNO"] in used):
+            raise InputError(f"ODM: SubjectKey {p['usubjid']}, IG.RAND: RANDNO {r['RANDNO']} is out of range or already used; "
+                             "expected a randomization number new to the store")
+        used.add(r.get("RANDNO"))
+    for sid in doc["sites"]:
+        if not 1 <= len(sid) <= 20:
+            raise InputError(f"ODM: Location OID LOC.{sid}: expected a site id of 1 to 20 characters after 'LOC.'")
     with acting(db, user, reason):
         for sid, name in doc["sites"].items():
             if db.get(Site, sid) is None:
