@@ -172,3 +172,26 @@ def test_timeline_and_enrollment_figures_show_the_data(world):
     assert "All sites (5)" in en and "Target 302" in en and "Site 101 (4)" in en
     own = world.clients["coordinator"].get("/figures/enrollment.svg").text
     assert "All sites (4)" in own and "Site 202" not in own and "Target" not in own
+
+
+def test_pfs_events_as_known_on_a_day_and_not_after_further_therapy(world):
+    from ikema.conduct import capture
+    from ikema.web.dashboards import pfs_event_dates
+
+    u = world.randomized[4]
+    today = date.today()
+    with world.app.state.sessions() as db:
+        before, earlier = pfs_event_dates(db, today), pfs_event_dates(db, today - timedelta(days=15))
+        # progression: serum M-protein up from its nadir (1.0 g/dL) by >= 25% and >= 0.5 g/dL, confirmed a week later
+        for days_ago, value in ((20, 1.8), (13, 2.0)):
+            capture.record_assessment(db, u, (today - timedelta(days=days_ago)).isoformat(), "SMPROT", "test", aval=value, unit="g/dL")
+        db.flush()
+        after = pfs_event_dates(db, today)
+        assert len(after) == len(before) + 1
+        pd_date = sorted(set(after) - set(before))[0]
+        assert pd_date == today - timedelta(days=20)  # the first of the two assessments
+        assert pfs_event_dates(db, today - timedelta(days=15)) == earlier  # not yet confirmed on that day
+        capture.record_subsequent_therapy(db, u, "pomalidomide-dexamethasone", (today - timedelta(days=25)).isoformat(), "test")
+        db.flush()
+        assert len(pfs_event_dates(db, today)) == len(before)  # after a further therapy: not counted
+        db.rollback()

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ikema.store.models import (
-    AdverseEvent, AllocationEntry, Death, DiseaseAssessment, Disposition, DrugAdministration, Randomization,
+    AdverseEvent, AllocationEntry, Death, DiseaseAssessment, Disposition, DrugAdministration, Randomization, SubsequentTherapy,
 )
 from ikema.web import blinding, dm, figures, review, store_glue, trial
 from ikema.web.auth import Principal
@@ -191,15 +191,18 @@ def planned_looks() -> list[tuple[str, int]]:
              round(d.planned_pfs_events * r)) for i, r in enumerate(rates)]
 
 
-def pfs_event_dates(db: Session) -> list[dt.date]:
-    """Date of each randomized patient's PFS event (IMWG progression by the response engine, or death, the earlier),
-    pooled over both arms; patients without an event are left out."""
+def pfs_event_dates(db: Session, today: dt.date) -> list[dt.date]:
+    """Date of each randomized patient's PFS event as known on `today`, pooled over both arms: IMWG progression (the
+    response engine on the assessments up to `today`) or death, the earlier; an event after the start of a further
+    anti-myeloma therapy is not counted (the SAP's FDA rule). The SAP's other censoring rules (an event after two or
+    more missed assessments) are left to the analysis of a cut (`ikema cut`), which takes minutes, not a request."""
     from ikema.response import evaluate
 
     rand = {u: d for u, d in db.execute(select(Randomization.usubjid, Randomization.randdt))}
     recs = []
     for a in db.execute(select(DiseaseAssessment.usubjid, DiseaseAssessment.date, DiseaseAssessment.study_day,
-                               DiseaseAssessment.param, DiseaseAssessment.aval, DiseaseAssessment.avalc)):
+                               DiseaseAssessment.param, DiseaseAssessment.aval, DiseaseAssessment.avalc)
+                        .where(DiseaseAssessment.date <= today)):
         if a.usubjid not in rand:
             continue
         ady = a.study_day if a.study_day is not None else ((a.date - rand[a.usubjid]).days + ((a.date >= rand[a.usubjid]) and 1))
@@ -210,16 +213,18 @@ def pfs_event_dates(db: Session) -> list[dt.date]:
         for u, pd_dy in zip(summary["USUBJID"], summary["PD_DY"], strict=True):
             if pd.notna(pd_dy):
                 event[u] = rand[u] + dt.timedelta(days=int(pd_dy) - 1 if int(pd_dy) > 0 else int(pd_dy))
-    for u, d in db.execute(select(Death.usubjid, Death.date)):
+    for u, d in db.execute(select(Death.usubjid, Death.date).where(Death.date <= today)):
         if u in rand:
             event[u] = min(event.get(u, d), d)
-    return sorted(event.values())
+    therapy = dict(db.execute(select(SubsequentTherapy.usubjid, func.min(SubsequentTherapy.start_date))
+                              .where(SubsequentTherapy.start_date <= today).group_by(SubsequentTherapy.usubjid)).all())
+    return sorted(d for u, d in event.items() if u not in therapy or d <= therapy[u])
 
 
 def statistician(db: Session, today: dt.date) -> dict[str, Any]:
     """Blinded pooled PFS events to date and each planned look's target (the predicted date of each look joins these
     rows when the event prediction of `ikema predict` is wired in here)."""
-    events = [d for d in pfs_event_dates(db) if d <= today]
+    events = pfs_event_dates(db, today)
     looks = [{"name": name, "events": n, "observed": len(events), "remaining": max(0, n - len(events)),
               "reached": next((d.isoformat() for i, d in enumerate(events, 1) if i == n), None)} for name, n in planned_looks()]
     deaths = db.scalar(select(func.count()).select_from(Death)) or 0
@@ -285,7 +290,7 @@ def pfs_events_figure(request: Request, user: Principal = Depends(current_user),
     """Blinded, pooled cumulative PFS events with the planned looks (statistician, data manager)."""
     require(user, "export")
     today = now(request).date()
-    return _svg(figures.events_over_time([d for d in pfs_event_dates(db) if d <= today], planned_looks()))
+    return _svg(figures.events_over_time(pfs_event_dates(db, today), planned_looks()))
 
 
 def _unit_labels() -> dict[str, str]:
