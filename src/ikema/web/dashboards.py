@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ikema.store.models import (
-    AdverseEvent, AllocationEntry, Death, DiseaseAssessment, Disposition, DrugAdministration, Randomization, SubsequentTherapy,
+    AdverseEvent, AllocationEntry, Death, DiseaseAssessment, Disposition, DrugAdministration, Randomization,
 )
 from ikema.web import blinding, dm, figures, review, store_glue, trial
 from ikema.web.auth import Principal
@@ -185,40 +185,22 @@ def monitor(db: Session, user: Principal) -> dict[str, Any]:
 
 def planned_looks() -> list[tuple[str, int]]:
     """(name, PFS events) of each planned analysis: the protocol's maximum events times each information rate."""
+    from ikema.design.scenario import look_events
+
     d = store_glue.protocol().design
-    rates = list(d.information_rates)
-    return [("Final analysis" if i == len(rates) - 1 else f"Interim analysis {i + 1}" if len(rates) > 2 else "Interim analysis",
-             round(d.planned_pfs_events * r)) for i, r in enumerate(rates)]
+    counts = look_events(d.information_rates, d.planned_pfs_events)
+    return [("Final analysis" if i == len(counts) - 1 else f"Interim analysis {i + 1}" if len(counts) > 2 else "Interim analysis", n)
+            for i, n in enumerate(counts)]
 
 
 def pfs_event_dates(db: Session, today: dt.date) -> list[dt.date]:
-    """Date of each randomized patient's PFS event as known on `today`, pooled over both arms: IMWG progression (the
-    response engine on the assessments up to `today`) or death, the earlier; an event after the start of a further
-    anti-myeloma therapy is not counted (the SAP's FDA rule). The SAP's other censoring rules (an event after two or
-    more missed assessments) are left to the analysis of a cut (`ikema cut`), which takes minutes, not a request."""
-    from ikema.response import evaluate
+    """Date of each PFS event as known on `today`, pooled and blinded: the ADTTE PFS of a data cut at `today` (IMWG
+    progression or death, with the SAP's censoring rules), read by ikema.design's `pfs_known_at`, the same reading
+    the event prediction uses."""
+    from ikema.design.predict_commands import pfs_known_at
 
-    rand = {u: d for u, d in db.execute(select(Randomization.usubjid, Randomization.randdt))}
-    recs = []
-    for a in db.execute(select(DiseaseAssessment.usubjid, DiseaseAssessment.date, DiseaseAssessment.study_day,
-                               DiseaseAssessment.param, DiseaseAssessment.aval, DiseaseAssessment.avalc)
-                        .where(DiseaseAssessment.date <= today)):
-        if a.usubjid not in rand:
-            continue
-        ady = a.study_day if a.study_day is not None else ((a.date - rand[a.usubjid]).days + ((a.date >= rand[a.usubjid]) and 1))
-        recs.append({"USUBJID": a.usubjid, "ADY": int(ady), "PARAM": a.param, "AVAL": a.aval, "AVALC": a.avalc or ""})
-    event: dict[str, dt.date] = {}
-    if recs:
-        summary = evaluate(pd.DataFrame.from_records(recs), store_glue.response_criteria(), interference="assessed").summary
-        for u, pd_dy in zip(summary["USUBJID"], summary["PD_DY"], strict=True):
-            if pd.notna(pd_dy):
-                event[u] = rand[u] + dt.timedelta(days=int(pd_dy) - 1 if int(pd_dy) > 0 else int(pd_dy))
-    for u, d in db.execute(select(Death.usubjid, Death.date).where(Death.date <= today)):
-        if u in rand:
-            event[u] = min(event.get(u, d), d)
-    therapy = dict(db.execute(select(SubsequentTherapy.usubjid, func.min(SubsequentTherapy.start_date))
-                              .where(SubsequentTherapy.start_date <= today).group_by(SubsequentTherapy.usubjid)).all())
-    return sorted(d for u, d in event.items() if u not in therapy or d <= therapy[u])
+    pfs = pfs_known_at(db, today, store_glue.protocol())
+    return sorted(pd.to_datetime(pfs.loc[pfs["CNSR"] == 0, "ADT"]).dt.date)
 
 
 def statistician(db: Session, today: dt.date) -> dict[str, Any]:
@@ -227,7 +209,7 @@ def statistician(db: Session, today: dt.date) -> dict[str, Any]:
     events = pfs_event_dates(db, today)
     looks = [{"name": name, "events": n, "observed": len(events), "remaining": max(0, n - len(events)),
               "reached": next((d.isoformat() for i, d in enumerate(events, 1) if i == n), None)} for name, n in planned_looks()]
-    deaths = db.scalar(select(func.count()).select_from(Death)) or 0
+    deaths = db.scalar(select(func.count()).select_from(Death).where(Death.date <= today)) or 0
     return {"kind": "statistician", "events": len(events), "deaths": deaths, "looks": looks,
             "randomized": db.scalar(select(func.count()).select_from(Randomization)) or 0,
             "last_event": events[-1].isoformat() if events else None}
