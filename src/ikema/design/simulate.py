@@ -144,16 +144,6 @@ def run_simulation(scenario: Scenario, trials: int, seed: Optional[int] = None, 
 
 def _run_dask(scheduler: str, tasks: list, tick: Callable[[int, dict], None]) -> None:
     """Run the chunks on an existing Dask cluster (dask.distributed Client at `scheduler`, e.g. tcp://host:8786)."""
-    from dask.distributed import Client, as_completed as dask_completed
+    from ikema.cluster import map_on_cluster
 
-    if not str(scheduler).startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://", "ucx://")):
-        raise DesignError(f"scheduler: got {scheduler!r}, expected a Dask scheduler address such as tcp://HOST:8786")
-    try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as exc:
-        raise DesignError(f"scheduler: got {scheduler!r}, expected a reachable Dask scheduler ({exc})") from None
-    with client:
-        futures = client.map(_run_chunk, tasks, pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
-        for f in dask_completed(futures):
-            tick(index[f.key], f.result())
+    map_on_cluster(scheduler, _run_chunk, tasks, tick)
