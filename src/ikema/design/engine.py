@@ -17,124 +17,6 @@ STOP_NONE = -1
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_argsort(y, m, order, counts):
-    """Write into order[:m] the stable ascending order of the finite values y[:m]."""
-    # own sort rather than np.argsort: a counting sort into m buckets then insertion sort is O(m) on these
-    # continuous times, 3-4 times faster than numba's argsort, and sorting is most of the cost of a trial
-    if m == 0:
-        return
-    lo = y[0]
-    hi = y[0]
-    for i in range(1, m):
-        v = y[i]
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
-    if hi <= lo:
-        for i in range(m):
-            order[i] = i
-        return
-    scale = (m - 1) / (hi - lo)
-    for j in range(m + 1):
-        counts[j] = 0
-    for i in range(m):
-        counts[int((y[i] - lo) * scale) + 1] += 1
-    for j in range(m):
-        counts[j + 1] += counts[j]
-    for i in range(m):
-        k = int((y[i] - lo) * scale)
-        order[counts[k]] = i
-        counts[k] += 1
-    for i in range(1, m):
-        p = order[i]
-        v = y[p]
-        j = i - 1
-        while j >= 0 and y[order[j]] > v:
-            order[j + 1] = order[j]
-            j -= 1
-        order[j + 1] = p
-
-
-@numba.njit(cache=True, nogil=True)
-def _logrank_one(y, d, a, s, m, n_strata, order, atrisk, dd, d1, touched):
-    """(E_exp - O_exp, variance) summed over strata for the first m subjects (survdiff's tie handling)."""
-    # own loop rather than ikema.stats.logrank: it runs once per look of each of 10^5 trials, in numba
-    for st in range(n_strata):
-        atrisk[st, 0] = 0
-        atrisk[st, 1] = 0
-        dd[st] = 0
-        d1[st] = 0
-    for i in range(m):
-        atrisk[s[i], a[i]] += 1
-    u = 0.0
-    v = 0.0
-    i = 0
-    while i < m:
-        ti = y[order[i]]
-        j = i
-        ntouch = 0
-        while j < m and y[order[j]] == ti:
-            p = order[j]
-            if d[p]:
-                st = s[p]
-                if dd[st] == 0:
-                    touched[ntouch] = st
-                    ntouch += 1
-                dd[st] += 1
-                if a[p] == 1:
-                    d1[st] += 1
-            j += 1
-        for q in range(ntouch):
-            st = touched[q]
-            n0 = float(atrisk[st, 0])
-            n1 = float(atrisk[st, 1])
-            n = n0 + n1
-            dk = float(dd[st])
-            u += dk * n1 / n - d1[st]
-            if n > 1.0:
-                v += dk * (n - dk) / (n - 1.0) * n1 * n0 / (n * n)
-            dd[st] = 0
-            d1[st] = 0
-        for jj in range(i, j):
-            p = order[jj]
-            atrisk[s[p], a[p]] -= 1
-        i = j
-    return u, v
-
-
-@numba.njit(cache=True, nogil=True)
-def _logrank_batch(time, event, arm, stratum, count, n_strata):
-    b_n, n_max = time.shape
-    z = np.empty(b_n)
-    atrisk = np.zeros((n_strata, 2), np.int64)
-    dd = np.zeros(n_strata, np.int64)
-    d1 = np.zeros(n_strata, np.int64)
-    touched = np.zeros(n_strata, np.int64)
-    order = np.zeros(n_max, np.int64)
-    counts = np.zeros(n_max + 1, np.int64)
-    for b in range(b_n):
-        m = count[b]
-        _bucket_argsort(time[b], m, order, counts)
-        u, v = _logrank_one(time[b], event[b], arm[b], stratum[b], m, n_strata, order, atrisk, dd, d1, touched)
-        z[b] = u / math.sqrt(v) if v > 0 else 0.0
-    return z
-
-
-def logrank_z_batch(time: np.ndarray, event: np.ndarray, arm: np.ndarray, stratum: np.ndarray | None = None,
-                    count: np.ndarray | None = None) -> np.ndarray:
-    """Log-rank Z = (E - O) / sqrt(V) of arm 1 for each row (the first count[b] subjects), stratified if strata given."""
-    t = np.ascontiguousarray(time, dtype=np.float64)
-    if t.ndim != 2:
-        raise ValueError(f"time: got shape {t.shape}, expected (trials, subjects)")
-    e = np.ascontiguousarray(event, dtype=np.bool_)
-    a = np.ascontiguousarray(arm, dtype=np.int64)
-    s = np.zeros(t.shape, np.int64) if stratum is None else np.ascontiguousarray(stratum, dtype=np.int64)
-    c = np.full(t.shape[0], t.shape[1], np.int64) if count is None else np.ascontiguousarray(count, dtype=np.int64)
-    return _logrank_batch(t, e, a, s, c, int(s.max()) + 1 if s.size else 1)
-
-
-@numba.njit(cache=True, nogil=True)
 def _inverse_cumhaz(e, starts, hazards, a):
     """Time at which the piecewise-constant cumulative hazard of arm a (row a of hazards) reaches e."""
     p_n = starts.shape[0]
@@ -247,7 +129,9 @@ def _kth_smallest(v, m, k, bucket, counts, tmp):
 
 @numba.njit(cache=True, nogil=True)
 def _sort_pairs(y, f, m, ys, fs, bucket, counts):
-    """ys[:m], fs[:m] = y[:m], f[:m] in ascending, stable order of y (the order _bucket_argsort gives)."""
+    """ys[:m], fs[:m] = y[:m], f[:m] in ascending, stable order of y."""
+    # own sort rather than np.argsort: a counting sort into m buckets then insertion sort is O(m) on these
+    # continuous times, 3-4 times faster than numba's argsort, and sorting is most of the cost of a look
     lo = y[0]
     hi = y[0]
     for i in range(1, m):
@@ -288,7 +172,9 @@ def _sort_pairs(y, f, m, ys, fs, bucket, counts):
 
 @numba.njit(cache=True, nogil=True)
 def _logrank_sorted(ys, fs, m, n_strata, atrisk, dd, d1, touched):
-    """_logrank_one on subjects in time order, each flag = stratum * 4 + arm * 2 + event; atrisk holds their counts."""
+    """(E_exp - O_exp, variance) summed over strata (survdiff's ties) for m subjects in time order, each flag =
+    stratum * 4 + arm * 2 + event; atrisk holds their numbers by stratum and arm (used up)."""
+    # own loop rather than ikema.stats.logrank: it runs once per look of each of 10^5 trials, in numba
     u = 0.0
     v = 0.0
     i = 0
@@ -351,6 +237,46 @@ def _logrank_sorted(ys, fs, m, n_strata, atrisk, dd, d1, touched):
             atrisk[g >> 2, (g >> 1) & 1] -= 1
         i = j
     return u, v
+
+
+@numba.njit(cache=True, nogil=True)
+def _logrank_batch(time, event, arm, stratum, count, n_strata):
+    b_n, n_max = time.shape
+    z = np.empty(b_n)
+    atrisk = np.zeros((n_strata, 2), np.int64)
+    dd = np.zeros(n_strata, np.int64)
+    d1 = np.zeros(n_strata, np.int64)
+    touched = np.zeros(n_strata, np.int64)
+    flag = np.zeros(n_max, np.int64)
+    ys = np.zeros(n_max)
+    fs = np.zeros(n_max, np.int64)
+    bucket = np.zeros(n_max, np.int64)
+    counts = np.zeros(n_max + 1, np.int64)
+    for b in range(b_n):
+        m = count[b]
+        atrisk[:, :] = 0
+        for i in range(m):
+            flag[i] = stratum[b, i] * 4 + arm[b, i] * 2 + np.int64(event[b, i])
+            atrisk[stratum[b, i], arm[b, i]] += 1
+        u, v = 0.0, 0.0
+        if m > 0:
+            _sort_pairs(time[b], flag, m, ys, fs, bucket, counts)
+            u, v = _logrank_sorted(ys, fs, m, n_strata, atrisk, dd, d1, touched)
+        z[b] = u / math.sqrt(v) if v > 0 else 0.0
+    return z
+
+
+def logrank_z_batch(time: np.ndarray, event: np.ndarray, arm: np.ndarray, stratum: np.ndarray | None = None,
+                    count: np.ndarray | None = None) -> np.ndarray:
+    """Log-rank Z = (E - O) / sqrt(V) of arm 1 for each row (the first count[b] subjects), stratified if strata given."""
+    t = np.ascontiguousarray(time, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"time: got shape {t.shape}, expected (trials, subjects)")
+    e = np.ascontiguousarray(event, dtype=np.bool_)
+    a = np.ascontiguousarray(arm, dtype=np.int64)
+    s = np.zeros(t.shape, np.int64) if stratum is None else np.ascontiguousarray(stratum, dtype=np.int64)
+    c = np.full(t.shape[0], t.shape[1], np.int64) if count is None else np.ascontiguousarray(count, dtype=np.int64)
+    return _logrank_batch(t, e, a, s, c, int(s.max()) + 1 if s.size else 1)
 
 
 @numba.njit(cache=True, nogil=True)
