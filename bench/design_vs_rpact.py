@@ -5,6 +5,9 @@ boundary. Each of REPEATS rounds runs ikema (unstratified, stratified) then rpac
 the trials per second of each and their ratio (above 1 = ikema faster; the goal is 10), the ratio of CPU time per
 trial (what a busy shared machine cannot distort as much), both powers with their Monte Carlo SE, and the cost of
 the stratified log-rank relative to the unstratified one. Exits 1 when Rscript/rpact is missing.
+On a machine shared under Linux's autogroup scheduling (sched_autogroup_enabled = 1), one session's threads get
+one session's share of the CPU together, so ikema's threads cannot outrun rpact's one process by parallelism and
+the trials/s ratio comes out near the CPU-time ratio; on a machine of its own ikema uses every core.
 
 Run: .venv/bin/python bench/design_vs_rpact.py [TRIALS [REPEATS]]   (make bench installs r-base-core, r-cran-rpact)
 """
