@@ -82,6 +82,6 @@ def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Cal
     finally:
         session.close()
         engine.dispose()
-    sdtm = build_sdtm(stored, facts.studyid)
+    sdtm = build_sdtm(stored, facts.studyid, facts.protocol, criteria)
     advance("SDTM built from the store")
     return write_outputs(sdtm, facts, criteria, out, seed, summary, advance)

@@ -101,6 +101,7 @@ def screening_fields(c: Any) -> dict:
         "mi_last_6_months": False, "lvef_percent": 60.0, "nyha_class": 0, "prior_cancer_disease_free_years": None,
         "hiv_on_antiretroviral": False, "active_hepatitis": False, "childbearing_potential": False,
         "contraception_agreed": True, "weight_kg": float(c["WEIGHT_KG"]), "height_cm": float(c["HEIGHT_CM"]),
+        **({"race": str(c["RACE"]), "ethnicity": str(c["ETHNIC"])} if "RACE" in c else {}),
     }
 
 

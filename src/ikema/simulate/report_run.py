@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.sdtm import data_cut, write_domains
+from ikema.cdisc.sdtm import data_cut, disease_assessments, write_domains
 from ikema.response import Criteria
 from ikema.simulate.evaluate import efficacy, safety_summary, treatment_status
 from ikema.simulate.facts import TrialFacts
@@ -109,8 +109,9 @@ def consort(enrollment: dict, sdtm: dict, exp: str, ctl: str) -> dict:
 _SHARED: dict = {}  # the worker's view of the trial (SDTM, facts, criteria): inherited at fork, never pickled
 
 
-def _write_sdtm(where: Path) -> list[Path]:
-    return write_domains(_SHARED["sdtm"], where)
+def _write_sdtm(where: Path, cutoff: dt.date) -> list[Path]:
+    # the SDTM package is the data cut the ADaM package is derived from (deaths and dates agree across them)
+    return write_domains(data_cut(_SHARED["sdtm"], cutoff), where, define=True)
 
 
 def _analyse_secondary(name: str) -> tuple[dict, dict]:
@@ -158,14 +159,14 @@ def write_outputs(
     by_cut, adams = {}, {}
     with _second_core(sdtm=sdtm, facts=facts, criteria=criteria) as pool:
         # the other core writes out/sdtm and analyses the secondary cuts while this one analyses the main cut
-        jobs = {"SDTM written": pool.submit(_write_sdtm, out / "sdtm")}
+        jobs = {"SDTM written": pool.submit(_write_sdtm, out / "sdtm", facts.cutoffs[main])}
         for name in facts.cutoffs:
             if name != main:
                 jobs[f"analysed the {name} cut"] = pool.submit(_analyse_secondary, name)
         adams[main], by_cut[main] = analyse_cut(sdtm, facts, facts.cutoffs[main], criteria, True)
         advance(f"analysed the {main} cut")
         adam = adams[main]
-        adam_written = pool.submit(write_domains, dict(adam), out / "adam")
+        adam_written = pool.submit(write_domains, dict(adam), out / "adam", ("csv", "xpt"), True)
         outcomes_res, outcomes_html = {}, ""
         try:
             from ikema.report.safety import outcome_sections
@@ -204,8 +205,7 @@ def write_outputs(
         if name == list(facts.cutoffs)[-1] or name == main:
             figs.append(rep.km_figure(adams[name]["ADTTE"], "OS", (exp, ctl), f"OS ({name} cut)"))
         cuts.append({"name": name, "date": str(date), "results": results["cuts"][name], "figures": figs})
-    xd = sdtm["XD"]
-    assess = pd.DataFrame({"USUBJID": xd["USUBJID"], "ADY": xd["XDDY"], "PARAM": xd["XDTESTCD"], "AVAL": xd["XDSTRESN"]})
+    assess = disease_assessments(sdtm)[["USUBJID", "ADY", "PARAM", "AVAL"]]
     ovr = adam["ADRS"][adam["ADRS"]["PARAMCD"] == "OVR"].rename(columns={"AVALC": "RESP"})
     ctx = {
         "title": "IKEMA (NCT03275285): the virtual trial",

@@ -48,11 +48,9 @@ def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: obj
     from ikema.cdisc.adam.adtte import derive_adtte
 
     adsl = derive_adsl(sdtm)
-    xd = sdtm["XD"]
-    assess = pd.DataFrame({
-        "USUBJID": xd["USUBJID"], "ADT": xd["XDDTC"], "PARAM": xd["XDTESTCD"],
-        "AVAL": xd["XDSTRESN"], "AVALC": np.where(pd.isna(xd["XDSTRESN"]), xd["XDSTRESC"], ""),
-    })
+    from ikema.cdisc.sdtm import disease_assessments
+
+    assess = disease_assessments(sdtm).drop(columns="ADY")
     adrs = derive_adrs(adsl, assess, criteria)
     adtte = derive_adtte(adsl, adrs, max_gap_days=2 * facts.cycle_days, cutoff=cutoff)
     out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
@@ -64,14 +62,17 @@ def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: obj
         from ikema.cdisc.adam.adpc import derive_adpc
         from ikema.cdisc.adam.adqs import derive_adqs
 
-        ex = sdtm["EX"]
+        from ikema.cdisc.sdtm import exposure_with_planned_dose
+
+        ex = exposure_with_planned_dose(sdtm)
         out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=facts.teae_window_days)
         out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
         if outcomes == "safety":
             return out
         out["ADEX"] = derive_adex(ex, cycle_days=facts.cycle_days)
         drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
-        analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
+        pcs = sdtm["PC"].drop_duplicates("PCTESTCD")
+        analyte = {c: drugs[t.upper()] for c, t in zip(pcs["PCTESTCD"], pcs["PCTEST"]) if t.upper() in drugs}
         pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
         out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=facts.cycle_days)
         out["ADIS"] = derive_adis(sdtm["IS"], adsl)
