@@ -41,9 +41,10 @@ def small_subjects(rng: np.random.Generator, facts, n: int) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def package(tmp_path_factory) -> dict:
     """{"dir", "sdtm", "adam", "facts", "criteria", "cutoff"}: the small trial written to DIR/sdtm and DIR/adam."""
+    from ikema.cdisc.derive import derive_adam
     from ikema.cdisc.sdtm import build_sdtm, data_cut, write_domains
     from ikema.simulate.facts import facts_from_protocol, response_criteria
-    from ikema.simulate.virtual import adam_from_sdtm, simulate_records
+    from ikema.simulate.virtual import simulate_records
 
     facts = facts_from_protocol()
     criteria = response_criteria(facts)
@@ -52,7 +53,7 @@ def package(tmp_path_factory) -> dict:
     sdtm = build_sdtm(records, facts.studyid, facts.protocol, criteria)
     cutoff = facts.cutoffs["final"]
     cut = data_cut(sdtm, cutoff)
-    adam = adam_from_sdtm(cut, facts, cutoff, criteria, True)
+    adam = derive_adam(cut, cutoff, criteria, facts.cycle_days, facts.teae_window_days)
     out: Path = tmp_path_factory.mktemp("package")
     write_domains(cut, out / "sdtm", define=True)
     write_domains(adam, out / "adam", define=True)

@@ -6,7 +6,6 @@ their decodes; the others enumerated from the data; MedDRA as an external dictio
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def write_define(domains: dict[str, pd.DataFrame], out_dir: Path) -> Path:
     standard = metas[0].standard
     ig, igver, ctset, ctver = STANDARDS[standard]
     studyid = next((str(df["STUDYID"].iloc[0]) for df in domains.values() if "STUDYID" in df and len(df)), "STUDY")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    now = _as_of(domains)
     odm = DEF.ODM(FileOID=f"{studyid}.{standard}.define", FileType="Snapshot", CreationDateTime=now, ODMVersion="1.3.2",
                   Originator="ikema", SourceSystem="ikema", SourceSystemVersion=version("ikema"), Context="Other")
     study = DEF.Study(OID=f"ST.{studyid}")
@@ -147,6 +146,18 @@ def write_define(domains: dict[str, pd.DataFrame], out_dir: Path) -> Path:
     path = out_dir / "define.xml"
     odm.write_xml(str(path))
     return path
+
+
+def _as_of(domains: dict[str, pd.DataFrame]) -> str:
+    """The document's CreationDateTime: the latest date the data hold (the same data give the same bytes)."""
+    last = ""
+    for df in domains.values():
+        for c in df.columns:
+            if c.endswith("DTC") and len(df):
+                last = max(last, str(df[c].astype(str).str.slice(0, 10).max()))
+            elif str(df[c].dtype).startswith("datetime") and df[c].notna().any():
+                last = max(last, df[c].max().strftime("%Y-%m-%d"))
+    return f"{last or '1960-01-01'}T00:00:00+00:00"
 
 
 def _codelist_of(meta: Dataset, v: Variable) -> str:

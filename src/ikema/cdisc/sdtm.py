@@ -323,7 +323,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
     ss.insert(ss.columns.get_loc("SSDTC"), "EPOCH", epoch(ss["USUBJID"], ss["SSDTC"]))
     ss["SSDY"] = dy(ss["USUBJID"], ss["SSDTC"])
     nt = e[e["NEWTHDT"].notna()]
-    prior = [pd.DataFrame({**head("CM", subj.loc[subj[col], "USUBJID"]), "CMTRT": trt_, "CMCAT": PRIOR_THERAPY, "CMENRF": "BEFORE",
+    prior = [pd.DataFrame({**head("CM", subj.loc[subj[col].fillna(False).astype(bool), "USUBJID"]), "CMTRT": trt_, "CMCAT": PRIOR_THERAPY, "CMENRF": "BEFORE",
                            "CMSTDTC": ""}) for col, trt_ in (("PRIOR_LENALIDOMIDE", "LENALIDOMIDE"), ("PRIOR_BORTEZOMIB", "BORTEZOMIB"))
              if col in subj]
     cm = pd.concat([*prior, pd.DataFrame({**head("CM", nt["USUBJID"]), "CMTRT": "FURTHER ANTI-MYELOMA REGIMEN", "CMCAT": FURTHER_THERAPY,
@@ -332,7 +332,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
     cm.insert(cm.columns.get_loc("CMSTDTC"), "EPOCH", epoch(cm["USUBJID"], cm["CMSTDTC"]))
     cm["CMSTDY"] = dy(cm["USUBJID"], cm["CMSTDTC"])
     bm = lbd[lbd["LBTESTCD"] == "BMPC"]
-    asct = subj[subj["PRIOR_ASCT"]] if "PRIOR_ASCT" in subj else subj.iloc[:0]
+    asct = subj[subj["PRIOR_ASCT"].fillna(False).astype(bool)] if "PRIOR_ASCT" in subj else subj.iloc[:0]
     pr = pd.concat([
         pd.DataFrame({**head("PR", asct["USUBJID"]), "PRTRT": "AUTOLOGOUS STEM CELL TRANSPLANT", "PRCAT": PRIOR_THERAPY, "PRENRF": "BEFORE",
                       "PRSTDTC": ""}),

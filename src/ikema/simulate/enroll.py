@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ikema.simulate import params as P
 from ikema.simulate.cohort import draw_candidates, draw_demography
 from ikema.simulate.facts import TrialFacts
-from ikema.simulate.storeio import store_rows
+from ikema.simulate.entry import store_rows
 from ikema.simulate.virtual import accrual_dates
 
 USER = "simulator"
@@ -78,7 +78,7 @@ def enroll(
             screened += 1
             site = sites[int(rng.integers(len(sites)))]
             usubjid = f"{facts.studyid}-{site}-{screened:04d}"
-            fields = screening_fields(cand)
+            fields = {**screening_fields(cand), "country": P.SITE_COUNTRIES[(int(site) - 1) % len(P.SITE_COUNTRIES)]}
             result = screen(fields)
             when = dt.datetime.combine(randdt - dt.timedelta(days=int(rng.integers(3, 28))), dt.time(10), tzinfo=dt.timezone.utc)
             record_screening(session, usubjid, fields, result, USER, site_id=site, when=when)
@@ -91,8 +91,7 @@ def enroll(
                 continue
             a = randomize(session, usubjid, USER, when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt=randdt)
             row = cand.to_dict()
-            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site,
-                       COUNTRY=P.SITE_COUNTRIES[(int(site) - 1) % len(P.SITE_COUNTRIES)], ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
+            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, COUNTRY=fields["country"], ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
                        RANDDT=randdt, ICDT=when.date(), STRATUM=a.stratum, **_stratum_columns(a.stratum))
             chosen.append(row)
     subjects = pd.DataFrame(chosen)
