@@ -118,7 +118,7 @@ def write_define(domains: dict[str, pd.DataFrame], out_dir: Path) -> Path:
             cl = _codelist_of(meta, v)
             if cl:
                 item.CodeListRef = DEF.CodeListRef(CodeListOID=f"CL.{cl}")
-                used_codelists.setdefault(cl, set()).update(str(x) for x in values.dropna().astype(str) if str(x) != "")
+                used_codelists.setdefault(cl, set()).update(x for x in values.dropna().astype(str).unique() if x != "")
             item_defs.append(item)
             vlm = _value_level(DEF, meta, v, df, where_defs)
             if vlm is not None:
@@ -199,6 +199,7 @@ def _value_level(DEF, meta: Dataset, v: Variable, df: pd.DataFrame, where_defs: 
         return None
     vl = DEF.ValueListDef(OID=f"VL.{meta.name}.{v.name}")
     items = []
+    by_code = {str(k): g for k, g in df[v.name].groupby(df[by].astype(str))}
     for k, code in enumerate(codes, 1):
         wc = DEF.WhereClauseDef(OID=f"WC.{meta.name}.{v.name}.{code}")
         rc = DEF.RangeCheck(Comparator="EQ", SoftHard="Soft", ItemOID=f"IT.{meta.name}.{by}")
@@ -209,7 +210,7 @@ def _value_level(DEF, meta: Dataset, v: Variable, df: pd.DataFrame, where_defs: 
         ref = DEF.ItemRef(ItemOID=oid, OrderNumber=k, Mandatory="No")
         ref.WhereClauseRef.append(DEF.WhereClauseRef(WhereClauseOID=wc.OID))
         vl.ItemRef.append(ref)
-        values = df.loc[df[by].astype(str) == code, v.name]
+        values = by_code.get(code, df[v.name].iloc[:0])
         item = DEF.ItemDef(OID=oid, Name=v.name, DataType=_data_type(v, values), SASFieldName=v.name, Length=8)
         item.Description = _text(DEF, label.get(code, f"{v.label} where {by} = {code}"))
         item.Origin = [_origin(DEF, v)]

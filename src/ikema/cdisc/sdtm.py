@@ -73,7 +73,12 @@ def study_day(dtc: pd.Series, rfstdtc: pd.Series) -> np.ndarray:
 
 def visitnum(visit: pd.Series) -> np.ndarray:
     """VISITNUM of visit names: CYCLE c DAY d = 100c + d, SCREENING 1, END OF TREATMENT 8000, FOLLOW-UP DAY n 9000 + n."""
-    v = pd.Series(visit).astype(str).str.upper()
+    codes, names = pd.factorize(pd.Series(visit).astype(str), use_na_sentinel=False)
+    return _visitnum(pd.Series(names))[codes]
+
+
+def _visitnum(visit: pd.Series) -> np.ndarray:
+    v = visit.str.upper()
     cyc = v.str.extract(r"CYCLE (\d+) DAY (\d+)").astype(float)
     fu = v.str.extract(r"FOLLOW-UP DAY (\d+)")[0].astype(float)
     out = cyc[0] * 100 + cyc[1]
@@ -115,8 +120,12 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
         return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": np.asarray(ids)}
 
     def epoch(ids, dtc) -> np.ndarray:
-        ids = pd.Series(np.asarray(ids))
-        d = pd.to_datetime(pd.Series(np.asarray(dtc)).astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+        key = pd.DataFrame({"u": np.asarray(ids), "d": pd.Series(np.asarray(dtc)).astype(str).str.slice(0, 10).to_numpy()})
+        codes, uniq = pd.factorize(pd.MultiIndex.from_frame(key))  # each subject-date once (QS: half a million rows)
+        return _epoch(pd.Series(uniq.get_level_values(0)), uniq.get_level_values(1))[codes]
+
+    def _epoch(ids: pd.Series, dtc) -> np.ndarray:
+        d = pd.to_datetime(pd.Series(np.asarray(dtc)), format="%Y-%m-%d", errors="coerce")
         f = pd.to_datetime(ids.map(first_by))
         last = pd.to_datetime(ids.map(last_by))
         out = np.where(d < f, "SCREENING", np.where(d <= last, "TREATMENT", "FOLLOW-UP"))
@@ -257,7 +266,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
     q = records["questionnaires"]
     qdtc = day_iso(q["USUBJID"], q["ADY"])
     qs = _seq(pd.DataFrame({
-        **head("QS", q["USUBJID"]), "QSTESTCD": q["QSTESTCD"].to_numpy(), "QSTEST": q["QSTESTCD"].map(_qs_test).to_numpy(),
+        **head("QS", q["USUBJID"]), "QSTESTCD": q["QSTESTCD"].to_numpy(), "QSTEST": q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()}).to_numpy(),
         "QSCAT": q["QSCAT"].to_numpy(), "QSORRES": q["QSORRES"].to_numpy(), "QSSTRESC": q["QSORRES"].to_numpy(),
         "QSSTRESN": pd.to_numeric(q["QSORRES"], errors="coerce").to_numpy(float), "QSDTC": qdtc,
     }), "QS")
