@@ -300,16 +300,15 @@ def analyse_trial(sdtm: dict, setup: TrialSetup, out: Path, enrollment: dict, se
         by_cut[main] = analyse_adam(adams[main], setup, cut["DS"], True)
         advance(f"analysed the {main} cut")
         adam = adams[main]
-        adam_written = pool.submit(write_domains, dict(adam), out / "adam", ("csv", "xpt"), True)
         outcomes_res = analyze_outcomes(adam, reference_arm=ctl)
         advance("safety, PK, ADA and QoL analysed")
+        write_domains(dict(adam), out / "adam", ("csv", "xpt"), True)  # here: the other core writes the larger SDTM
         for label, job in jobs.items():
             value = job.result()
             if label.startswith("analysed the "):
                 name = label[len("analysed the "):-len(" cut")]
                 adams[name], by_cut[name] = value
             advance(label)
-        adam_written.result()
     by_cut = {name: by_cut[name] for name in cutoffs}  # protocol order in results.json
     apply_group_sequential(by_cut, setup.sap)
     comparison = compare(by_cut, exp, ctl)

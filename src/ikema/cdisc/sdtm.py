@@ -493,7 +493,7 @@ def write_domains(domains: dict[str, pd.DataFrame], out_dir: Path, formats: tupl
             x.to_csv(p, index=False, lineterminator="\n")
             written.append(p)
         if "xpt" in formats:
-            written.append(write_xpt(x, out_dir / f"{name.lower()}.xpt", name))
+            written.append(write_xpt(x, out_dir / f"{name.lower()}.xpt", name, conformed=True))
     if define:
         from ikema.cdisc.define import write_define
 

@@ -185,12 +185,15 @@ def subject_visits(domains: dict[str, pd.DataFrame], dm: pd.DataFrame, studyid: 
     for name, d in domains.items():
         dtc = "EXSTDTC" if name == "EX" else f"{name}DTC"
         if len(d) and "VISITNUM" in d:
-            parts.append(pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), "VISITNUM": d["VISITNUM"].to_numpy(float),
-                                       "VISIT": d["VISIT"].to_numpy(), "EPOCH": d["EPOCH"].to_numpy(),
-                                       "D": d[dtc].astype(str).str.slice(0, 10).to_numpy()}))
+            part = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(object), "VISITNUM": d["VISITNUM"].to_numpy(float),
+                                 "VISIT": d["VISIT"].to_numpy(object), "EPOCH": d["EPOCH"].to_numpy(object),
+                                 "D": d[dtc].astype(str).str.slice(0, 10).to_numpy(object)})
+            parts.append(part.drop_duplicates())  # QS: half a million rows, a few thousand visits
     allv = pd.concat(parts, ignore_index=True)
-    g = allv.groupby(["USUBJID", "VISITNUM"], sort=True)
-    sv = g.agg(VISIT=("VISIT", "first"), EPOCH=("EPOCH", "first"), SVSTDTC=("D", "min"), SVENDTC=("D", "max")).reset_index()
+    allv = allv.drop_duplicates().sort_values(["USUBJID", "VISITNUM", "D"], kind="stable")
+    first = allv.drop_duplicates(["USUBJID", "VISITNUM"], keep="first").reset_index(drop=True)
+    last = allv.drop_duplicates(["USUBJID", "VISITNUM"], keep="last").reset_index(drop=True)
+    sv = first.rename(columns={"D": "SVSTDTC"}).assign(SVENDTC=last["D"].to_numpy())
     from ikema.cdisc.sdtm import study_day
 
     rf = sv["USUBJID"].map(dm.set_index("USUBJID")["RFSTDTC"])
