@@ -79,7 +79,9 @@ def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
                 if kind.startswith("timedelta"):
                     col = col.dt.days
                 try:
-                    out[v.name] = pd.to_numeric(col, errors="raise").astype(float)
+                    num = pd.to_numeric(col, errors="raise")
+                    # integers stay integers in the CSV; nullable and object numbers become floats
+                    out[v.name] = num if str(num.dtype) in ("int64", "float64") else num.astype(float)
                 except (ValueError, TypeError):
                     bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
                     i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -113,6 +115,8 @@ def write_xpt(df: pd.DataFrame, path: str | Path, name: str, conformed: bool = F
     x = df.copy() if conformed else conform(df, name)
     fmt: dict[str, str] = {}
     for v in meta.variables:
+        if v.name in x.columns and v.type == "Num" and not v.format.startswith("DATE"):
+            x[v.name] = x[v.name].astype(float)  # SAS numbers are doubles
         if v.name in x.columns and v.type == "Num" and v.format.startswith("DATE"):
             fmt[v.name] = v.format
             if not v.format.startswith("DATETIME"):  # a SAS date (days since 1960), not a datetime
