@@ -50,7 +50,7 @@ def package(tmp_path_factory) -> dict:
     criteria = response_criteria(facts)
     rng = np.random.default_rng(20240601)
     records = simulate_records(rng, small_subjects(rng, facts, N_SUBJECTS), facts, criteria)
-    sdtm = build_sdtm(records, facts.studyid, facts.protocol, criteria)
+    sdtm = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria)
     cutoff = facts.cutoffs["final"]
     cut = data_cut(sdtm, cutoff)
     adam = derive_adam(cut, cutoff, criteria, facts.cycle_days, facts.teae_window_days)

@@ -41,7 +41,11 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
         pcs = sdtm["PC"].drop_duplicates("PCTESTCD")  # PCTESTCD (8 characters) -> the drug named by PCTEST
         analyte = {c: drugs[t.upper()] for c, t in zip(pcs["PCTESTCD"], pcs["PCTEST"]) if t.upper() in drugs}
         pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
-        out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
-        out["ADIS"] = derive_adis(sdtm["IS"], adsl)
-        out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
+        # a dataset whose domain holds no record yet (early in a live trial) is not derived
+        if len(pc):
+            out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
+        if len(sdtm["IS"]):
+            out["ADIS"] = derive_adis(sdtm["IS"], adsl)
+        if len(sdtm["QS"]):
+            out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
     return out

@@ -20,6 +20,7 @@ EPOCH: SCREENING before the first dose, TREATMENT up to the last dose, FOLLOW-UP
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,16 @@ def _iso(dates) -> pd.Series:
 def _day_to_iso(trtsdt: pd.Series, ady) -> pd.Series:
     d = pd.to_datetime(trtsdt.to_numpy()) + pd.to_timedelta(np.asarray(ady, dtype=float) - 1, unit="D")
     return pd.Series(d).dt.strftime("%Y-%m-%d")
+
+
+def _yn(values: pd.Series) -> np.ndarray:
+    """Y / N of a flag column; blank where the site entered nothing."""
+    return np.where(values.isna(), "", np.where(values.fillna(False).astype(bool), "Y", "N"))
+
+
+def _txt(values: pd.Series) -> pd.Series:
+    """Text of a column; blank where the site entered nothing."""
+    return values.astype(str).where(values.notna(), "")
 
 
 def _seq(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -96,9 +107,12 @@ def visit_of_day(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray]:
     return name, np.where(a >= 1, c * 100 + d, 1.0)
 
 
-def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, criteria=None) -> dict[str, pd.DataFrame]:
-    """SDTM domains from site records (see module docstring); `protocol` (default: the IKEMA protocol file) gives
-    the trial design domains and the cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's)."""
+def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Mapping[str, str] | None = None,
+               protocol=None, criteria=None) -> dict[str, pd.DataFrame]:
+    """SDTM domains from site records (see module docstring); `strata_labels`: SUPPDM QLABEL of each STRATnR (the
+    protocol's factor labels); `protocol` (default: the IKEMA protocol file) gives the trial design domains and the
+    cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's)."""
+    strata_labels = dict(strata_labels or {})
     from ikema.cdisc.trial_design import trial_design
     from ikema.protocol import load_protocol
 
@@ -156,7 +170,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
         "RFENDTC": _iso(ids.map(ev["TRTEDT"])).to_numpy(), "RFXSTDTC": rfst,
         "RFXENDTC": _iso(ids.map(ev["TRTEDT"])).to_numpy(), "RFICDTC": _iso(subj["ICDT"]).to_numpy(),
         "RFPENDTC": "", "DTHDTC": dth, "DTHFL": np.where(dth != "", "Y", ""),
-        "SITEID": subj["SITEID"].to_numpy(), "AGE": subj["AGE"].to_numpy(int), "AGEU": "YEARS", "SEX": subj["SEX"].to_numpy(),
+        "SITEID": subj["SITEID"].to_numpy(), "AGE": subj["AGE"].to_numpy(int) if subj["AGE"].notna().all() else subj["AGE"].astype("Int64").to_numpy(), "AGEU": "YEARS", "SEX": subj["SEX"].to_numpy(),
         "RACE": subj["RACE"].to_numpy() if "RACE" in subj else "NOT REPORTED",
         "ETHNIC": subj["ETHNIC"].to_numpy() if "ETHNIC" in subj else "NOT REPORTED",
         "ARMCD": subj["ARM"].to_numpy(), "ARM": subj["ARMLABEL"].to_numpy(),
@@ -164,20 +178,21 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
         "ACTARM": np.where(pd.notna(first_dose), subj["ARMLABEL"].to_numpy(), "Not Treated"),
         "COUNTRY": country,
     })
-    yn = lambda col: np.where(subj[col], "Y", "N")  # noqa: E731
+    yn = lambda col: _yn(subj[col])  # noqa: E731
     quals = {
-        "STRAT1R": ("Prior Lines Stratum (IRT)", subj["STRAT1R"], "Assigned"),
-        "STRAT2R": ("R-ISS Stratum (IRT)", subj["STRAT2R"], "Assigned"),
-        "ISS": ("ISS Stage at Study Entry", subj["ISS"].astype(str), "Collected"),
+        **{c: (strata_labels.get(c, f"Stratification factor {c[5:-1]}")[:40], _txt(subj[c]), "Assigned")
+           for c in subj.columns if re.fullmatch(r"STRAT\d+R", str(c))},  # the IRT's stratum
+        "ISS": ("ISS Stage at Study Entry", _txt(subj["ISS"]), "Collected"),
         "RISS": ("R-ISS Stage at Study Entry", subj["RISS"], "Derived"),
         "HIGHRISK": ("High-Risk Cytogenetics", yn("HIGHRISK"), "Collected"),
         "CYTOMISS": ("Cytogenetics Not Evaluable", yn("CYTOMISS"), "Collected"),
         "GAIN1Q": ("Gain(1q21)", yn("GAIN1Q"), "Collected"),
-        "PRLINES": ("Number of Prior Lines", subj["PRIOR_LINES"].astype(str), "Collected"),
+        "PRLINES": ("Number of Prior Lines", _txt(subj["PRIOR_LINES"]), "Collected"),
         "PRLEN": ("Prior Lenalidomide", yn("PRIOR_LENALIDOMIDE"), "Collected"),
         "PRBTZ": ("Prior Bortezomib", yn("PRIOR_BORTEZOMIB"), "Collected"),
         "LENREF": ("Refractory to Lenalidomide", yn("LEN_REFRACTORY"), "Collected"),
-        "EGFRLT60": ("eGFR < 60 mL/min/1.73m2", np.where(subj["CRCL"] < 60, "Y", "N"), "Derived"),
+        "EGFRLT60": ("eGFR < 60 mL/min/1.73m2", _yn(pd.to_numeric(subj["CRCL"], errors="coerce").lt(60).where(subj["CRCL"].notna())),
+                     "Derived"),
         "ISOTYPE": ("Myeloma Isotype", (subj["ISOTYPE"] + "-" + subj["LIGHT_CHAIN"]).to_numpy(), "Collected"),
     }
     suppdm = pd.concat([pd.DataFrame({"STUDYID": studyid, "RDOMAIN": "DM", "USUBJID": ids.to_numpy(), "IDVAR": "", "IDVARVAL": "",
@@ -365,7 +380,8 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, protocol=None, cr
     out["SE"] = subject_elements(dm, ds, ss, studyid)
     out["SV"] = subject_visits({k: out[k] for k in ("EX", "LB", "QS", "PC", "IS", "VS", "RS")}, dm, studyid)
     dm["RFPENDTC"] = _end_of_participation(out)
-    return out
+    # a domain without records (nothing entered yet) keeps its variables as text columns
+    return {k: (v.astype(object) if v.empty else v) for k, v in out.items()}
 
 
 def _end_of_participation(sdtm: dict[str, pd.DataFrame]) -> np.ndarray:
@@ -464,7 +480,7 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
         d["DTHFL"] = np.where(d["DTHDTC"] != "", "Y", "")
         ex = sdtm["EX"]
         last_ex = ex[ex["EXSTDTC"].str.slice(0, 10) <= cut].groupby("USUBJID")["EXSTDTC"].max().str.slice(0, 10)
-        d["RFENDTC"] = d["USUBJID"].map(last_ex).fillna("")
+        d["RFENDTC"] = pd.Series(last_ex.reindex(d["USUBJID"].to_numpy()).to_numpy(), index=d.index).astype(object).fillna("")
         if "RFXENDTC" in d:
             d["RFXENDTC"] = d["RFENDTC"]
         out["DM"] = d
