@@ -1,12 +1,15 @@
-"""ikema.stats: trial-independent statistical methods held to R (survival, stats): KM, log-rank, Cox, CMH, exact CIs."""
+"""ikema.stats: trial-independent statistical methods held to R (survival, stats): KM, log-rank, Cox, CMH, exact CIs.
+
+SurvivalData indexes one data set's times once for KM, log-rank and Cox together (ikema.stats.survdata)."""
 
 from ikema.stats._checks import StatsInputError
 from ikema.stats.binary import CMHResult, RateDifference, clopper_pearson, cmh, cmh_tables, rate_difference, stratified_tables
 from ikema.stats.cox import CoxResult, coxph, coxph_loglik
+from ikema.stats.survdata import SurvivalData
 from ikema.stats.survival import KaplanMeier, LogrankResult, kaplan_meier, logrank
 
 __all__ = [
-    "CMHResult", "CoxResult", "KaplanMeier", "LogrankResult", "RateDifference", "StatsInputError",
+    "CMHResult", "CoxResult", "KaplanMeier", "LogrankResult", "RateDifference", "StatsInputError", "SurvivalData",
     "clopper_pearson", "cmh", "cmh_tables", "coxph", "coxph_loglik", "kaplan_meier", "logrank",
     "rate_difference", "stratified_tables",
 ]
