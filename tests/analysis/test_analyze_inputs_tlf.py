@@ -149,3 +149,23 @@ def test_bad_record_message_names_the_file(tmp_path):
                   "--out", str(tmp_path / "o"), "--reference-arm", "Standard")
     assert f"ADTTE ({tmp_path / 'tte_data.csv'}): record 3 (USUBJID VET-004, PARAMCD OS), field AVAL: got -4" \
         in str(res.exception)
+
+
+def test_rtf_safety_table_reads_back(tmp_path):
+    """CDISC pilot with ADAE: the TEAE RTF table carries results.json's overview counts per arm."""
+    adam = tmp_path / "adam"
+    adam.mkdir()
+    src = SHARED / "data" / "rconsortium-pilot1" / "adam"
+    for n in ("adsl", "adtte", "adae"):
+        shutil.copy(src / f"{n}.xpt", adam / f"{n}.xpt")
+    res = _invoke("--adam", str(adam), "--out", str(tmp_path / "o"), "--arm-var", "TRT01A", "--tlf", "rtf")
+    assert res.exit_code == 0, (res.output, res.exception)
+    safety = json.loads((tmp_path / "o" / "results.json").read_text())["safety"]
+    rows = _rtf_rows(tmp_path / "o" / "tlf" / "t_safety_teae.rtf")
+    arms = list(safety["population"])
+    assert rows[0] == ["Category / system organ class / preferred term"] + \
+        [f"{a} (N={safety['population'][a]}) n (%)" for a in arms]
+    first = safety["overview"][0]
+    assert first["category"] == "Any TEAE"
+    assert rows[1] == ["Any TEAE"] + [f"{first['arms'][a]['n']} ({first['arms'][a]['pct']:.1f})" for a in arms]
+    assert "Population: safety (SAFFL = 'Y')" in rtf_to_text((tmp_path / "o" / "tlf" / "t_safety_teae.rtf").read_text())
