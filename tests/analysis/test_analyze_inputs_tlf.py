@@ -151,13 +151,9 @@ def test_bad_record_message_names_the_file(tmp_path):
         in str(res.exception)
 
 
-def test_rtf_safety_table_reads_back(tmp_path):
+def test_rtf_safety_table_reads_back(tmp_path, pilot_adam):
     """CDISC pilot with ADAE: the TEAE RTF table carries results.json's overview counts per arm."""
-    adam = tmp_path / "adam"
-    adam.mkdir()
-    src = SHARED / "data" / "rconsortium-pilot1" / "adam"
-    for n in ("adsl", "adtte", "adae"):
-        shutil.copy(src / f"{n}.xpt", adam / f"{n}.xpt")
+    adam = pilot_adam("adsl", "adtte", "adae")
     res = _invoke("--adam", str(adam), "--out", str(tmp_path / "o"), "--arm-var", "TRT01A", "--tlf", "rtf")
     assert res.exit_code == 0, (res.output, res.exception)
     safety = json.loads((tmp_path / "o" / "results.json").read_text())["safety"]

@@ -163,13 +163,9 @@ def test_ambiguous_reference_arm_refused(tmp_path):
     assert "cannot tell the reference arm among ['Female', 'Male']" in str(res.exception)
 
 
-def test_outcome_sections_joined_when_present(tmp_path):
+def test_outcome_sections_joined_when_present(tmp_path, pilot_adam):
     """ADAE beside ADSL/ADTTE: the safety section is added to results.json and the page; ADAE alone is enough."""
-    adam = tmp_path / "adam"
-    adam.mkdir()
-    src = SHARED / "data" / "rconsortium-pilot1" / "adam"
-    for n in ("adsl", "adtte", "adae"):
-        shutil.copy(src / f"{n}.xpt", adam / f"{n}.xpt")
+    adam = pilot_adam("adsl", "adtte", "adae")
     assert _analyze(adam, tmp_path / "o1", "--arm-var", "TRT01A").exit_code == 0
     r = json.loads((tmp_path / "o1" / "results.json").read_text())
     assert "TTDE" in r["parameters"] and "safety" in r

@@ -81,38 +81,35 @@ def _figure(path: Path, fig: plt.Figure, title: Sequence[str], footnotes: Sequen
     return path
 
 
+def _arm_rows(results: Mapping, kind: str):
+    """(parameter, its results, arm, arm results, comparison or None) of every arm of every parameter of a kind."""
+    for p, r in results["parameters"].items():
+        if r.get("kind") == kind:
+            for arm, a in r["arms"].items():
+                yield p, r, arm, a, r.get("comparisons", {}).get(arm)
+
+
+def _arm_label(r: Mapping, arm: str) -> str:
+    return arm + (" (reference)" if arm == r["reference_arm"] else "")
+
+
 def efficacy_rows(results: Mapping) -> list[list[str]]:
     """Rows of the time-to-event table: parameter, arm, n, events, median, RMST, HR, p."""
-    rows = []
-    for p, r in results["parameters"].items():
-        if r.get("kind") != "tte":
-            continue
-        multi = len(r.get("comparisons", {})) > 1
-        for arm, a in r["arms"].items():
-            c = r.get("comparisons", {}).get(arm)
-            rows.append([p, arm + (" (reference)" if arm == r["reference_arm"] else ""), str(a["n"]), str(a["events"]),
-                         _ci(a["median"], a["median_lcl"], a["median_ucl"]),
-                         _ci(a.get("rmst"), a.get("rmst_lcl"), a.get("rmst_ucl")),
-                         "-" if c is None else _ci(c["hazard_ratio"], *c["hazard_ratio_ci"], digits=3),
-                         "-" if c is None else _p(c.get("hazard_ratio_p") if multi else r.get("logrank_p"))])
-    return rows
+    return [[p, _arm_label(r, arm), str(a["n"]), str(a["events"]), _ci(a["median"], a["median_lcl"], a["median_ucl"]),
+             _ci(a.get("rmst"), a.get("rmst_lcl"), a.get("rmst_ucl")),
+             "-" if c is None else _ci(c["hazard_ratio"], *c["hazard_ratio_ci"], digits=3),
+             "-" if c is None else _p(c.get("hazard_ratio_p") if len(r["comparisons"]) > 1 else r.get("logrank_p"))]
+            for p, r, arm, a, c in _arm_rows(results, "tte")]
 
 
 def response_rows(results: Mapping) -> list[list[str]]:
     """Rows of the response table: parameter, arm, n, responders, rate, difference, odds ratio, CMH p."""
-    rows = []
-    for p, r in results["parameters"].items():
-        if r.get("kind") != "response":
-            continue
-        for arm, a in r["arms"].items():
-            c = r.get("comparisons", {}).get(arm)
-            rows.append([p, arm + (" (reference)" if arm == r["reference_arm"] else ""), str(a["n"]), str(a["responders"]),
-                         _ci(a["rate"], a["cp_lcl"], a["cp_ucl"], scale=100),
-                         "-" if c is None else _ci(c["rate_difference"], *c["rate_difference_ci"], scale=100),
-                         "-" if c is None else _ci(c["odds_ratio_experimental_vs_reference"],
-                                                   *c["odds_ratio_experimental_vs_reference_ci"], digits=2),
-                         "-" if c is None else f"{_p(c['cmh_p'])} / {_p(c['cmh_p_corrected'])}"])
-    return rows
+    return [[p, _arm_label(r, arm), str(a["n"]), str(a["responders"]), _ci(a["rate"], a["cp_lcl"], a["cp_ucl"], scale=100),
+             "-" if c is None else _ci(c["rate_difference"], *c["rate_difference_ci"], scale=100),
+             "-" if c is None else _ci(c["odds_ratio_experimental_vs_reference"],
+                                       *c["odds_ratio_experimental_vs_reference_ci"], digits=2),
+             "-" if c is None else f"{_p(c['cmh_p'])} / {_p(c['cmh_p_corrected'])}"]
+            for p, r, arm, a, c in _arm_rows(results, "response")]
 
 
 def safety_rows(safety: Mapping) -> tuple[list[str], list[list[str]]]:
@@ -149,13 +146,9 @@ def write_tlfs(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame,
              f"Hazard ratio versus the reference arm: Cox model, Efron ties, {strata}; with more than "
              "two arms one model with the arm as a factor and the Wald p-value; otherwise the log-rank p-value.",
              PVALUE_NOTE], src))
-        lm_rows = []
-        for p, r in results["parameters"].items():
-            if r.get("kind") == "tte":
-                for arm, a in r["arms"].items():
-                    for lm in a.get("landmarks", []):
-                        lm_rows.append([p, arm, _f(lm["time"], 0), "beyond follow-up" if lm["survival"] is None else
-                                        _ci(lm["survival"], lm["lcl"], lm["ucl"], scale=100)])
+        lm_rows = [[p, arm, _f(lm["time"], 0), "beyond follow-up" if lm["survival"] is None else
+                    _ci(lm["survival"], lm["lcl"], lm["ucl"], scale=100)]
+                   for p, r, arm, a, c in _arm_rows(results, "tte") for lm in a.get("landmarks", [])]
         if lm_rows:
             written.append(_table(out / "t_landmarks.rtf", lm_rows,
                                   ["Parameter", "Arm", "Time, days", f"Survival, % ({level} CI)"], [1.2, 2.6, 1.2, 2.5],
