@@ -32,11 +32,15 @@ def _months(v: object) -> str:
     return "NR" if v is None else f"{float(v) / MONTH:.1f}"
 
 
-def _pval(p: object) -> str:
-    if p is None:
-        return "—"
+def format_p(p: object, missing: str = "—") -> str:
+    """A p-value with 4 decimals, '<0.0001' below 0.0001 (never 0.0000); `missing` for None or NaN."""
+    if p is None or (isinstance(p, float) and not math.isfinite(p)):
+        return missing
     p = float(p)
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+_pval = format_p
 
 
 def _pphrase(p: object) -> str:

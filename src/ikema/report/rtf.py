@@ -15,7 +15,7 @@ import pandas as pd
 import polars as pl
 import rtflite as rl
 
-from ikema.report.analyze import km_plots
+from ikema.report.analyze import format_p, km_plots
 from ikema.report.figures import forest_plot
 
 PVALUE_NOTE = "p-values below 0.0001 are shown as <0.0001."
@@ -40,9 +40,7 @@ def _ci(v: object, lo: object, hi: object, digits: int = 1, scale: float = 1.0) 
 
 
 def _p(p: object) -> str:
-    if p is None or (isinstance(p, float) and not math.isfinite(p)):
-        return "-"
-    return "<0.0001" if float(p) < 1e-4 else f"{float(p):.4f}"
+    return format_p(p, missing="-")
 
 
 def _population(results: Mapping) -> str:
