@@ -75,15 +75,15 @@ def _numbers(text: str | None, option: str) -> list[float]:
 
 
 def run_analyze(adam: Path | None, out: Path, reference_arm: str | None = None, strata: str | None = None,
-                arm_var: str = "TRT01P", *, files: Mapping[str, Path | None] | None = None,
-                population: str | None = None, params: str | None = None, rmst_tau: float | None = None,
-                landmarks: str | None = None, conf_level: float = 0.95, conf_type: str = "log-log",
-                tlf: str | None = None) -> dict:
+                arm_var: str = "TRT01P", earlier_looks: str | None = None, *,
+                files: Mapping[str, Path | None] | None = None, population: str | None = None,
+                params: str | None = None, rmst_tau: float | None = None, landmarks: str | None = None,
+                conf_level: float = 0.95, conf_type: str = "log-log", tlf: str | None = None) -> dict:
     """Run the analyses on ADaM data and write results.json and report.html (and RTF TLFs) into `out`."""
     ds, paths = load_adam(adam, files)
     try:
-        results = _analyze(ds, reference_arm, strata, arm_var, population, params, rmst_tau, landmarks,
-                           conf_level, conf_type)
+        results = _analyze(ds, reference_arm, strata, arm_var, earlier_looks, population, params, rmst_tau,
+                           landmarks, conf_level, conf_type)
     except InputError as exc:
         raise _with_path(exc, paths) from None
     source = ", ".join(str(p) for p in paths.values()) if adam is None else str(adam)
@@ -92,12 +92,17 @@ def run_analyze(adam: Path | None, out: Path, reference_arm: str | None = None, 
     return results
 
 
-def _analyze(ds: dict, reference_arm, strata, arm_var, population, params, rmst_tau, landmarks, conf_level,
-             conf_type) -> dict:
+def _analyze(ds: dict, reference_arm, strata, arm_var, earlier_looks, population, params, rmst_tau, landmarks,
+             conf_level, conf_type) -> dict:
     from ikema.analysis.efficacy import analyze_adam
+    from ikema.analysis.sap import analyze_with_sap, parse_earlier_looks
 
     cols = None if strata is None else ([] if strata.strip().lower() in ("", "none") else _split(strata))
-    if "ADTTE" in ds or "ADRS" in ds:
+    looks = parse_earlier_looks(earlier_looks)
+    sap_results = analyze_with_sap(ds, None, reference_arm, cols, looks) if arm_var == "TRT01P" else None
+    if sap_results is not None:  # the SAP's parameters are there: the SAP's analysis (ikema.analysis.sap)
+        results = sap_results
+    elif "ADTTE" in ds or "ADRS" in ds:
         results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var,
                                population_flag=population, params=_split(params), rmst_tau=rmst_tau,
                                landmarks=_numbers(landmarks, "--landmarks"), conf_level=conf_level,
@@ -110,25 +115,23 @@ def _analyze(ds: dict, reference_arm, strata, arm_var, population, params, rmst_
                    "strata": [], "time_unit": "days", "skipped": [], "notes": []}
     results.setdefault("population", {})
     if any(k in ds for k in OUTCOME_DATASETS):
-        from ikema.report.safety import outcome_sections
+        from ikema.analysis.outcomes import analyze_outcomes
 
-        sections, html = outcome_sections(ds, reference_arm=results["reference_arm"])
+        sections = analyze_outcomes(ds, reference_arm=results["reference_arm"])
         results.update({k: v for k, v in sections.items() if k not in results})
-        results["_outcome_html"] = html
         if "safety" in sections:
-            results["safety_population"] = {"flag": "SAFFL" if "SAFFL" in ds["ADSL"].columns else None,
-                                            "rule": "SAFFL = 'Y'" if "SAFFL" in ds["ADSL"].columns else "every ADSL subject"}
+            has = "SAFFL" in ds["ADSL"].columns
+            results["safety_population"] = {"flag": "SAFFL" if has else None,
+                                            "rule": "SAFFL = 'Y'" if has else "every ADSL subject"}
     return results
 
 
 def _write(results: dict, ds: dict, out: Path, source: str, tlf: str | None) -> None:
-    from ikema.report.analyze import km_figures, render_analyze_html
+    from ikema.report.analyze import render_analysis_report
 
-    extra_html = [results.pop("_outcome_html")] if "_outcome_html" in results else []
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
-    figs = km_figures(results, ds.get("ADTTE"), ds["ADSL"])
-    html = render_analyze_html(results, figs, extra_html, title="Efficacy analysis", source=source)
+    html = render_analysis_report(results, ds, title="Efficacy analysis", source=source)
     (out / "report.html").write_text(html)
     if tlf is not None:
         if tlf.lower() != "rtf":
@@ -165,13 +168,15 @@ def register(app: typer.Typer) -> None:
         conf_level: float = typer.Option(0.95, "--conf-level", help="Confidence level of KM CIs and medians"),
         conf_type: str = typer.Option("log-log", "--conf-type", help="KM CI transform: log-log, log or plain"),
         tlf: Optional[str] = typer.Option(None, "--tlf", help="'rtf': also write tables and figures as RTF files"),
+        earlier_looks: Optional[str] = typer.Option(None, "--earlier-looks", help="events and z of the SAP's earlier "
+                                                    "group-sequential looks, EVENTS:Z[,EVENTS:Z] (default: this is the first)"),
     ) -> None:
         """Efficacy analyses (KM, RMST, landmarks, stratified log-rank and Cox; response rates, CMH) on CDISC ADaM data."""
         if adam is None and adsl is None:
             raise InputError("analyze: give --adam DIR or --adsl FILE (with --adtte and/or --adrs)")
         console = Console()
         with console.status("Analysing ADaM datasets"):
-            results = run_analyze(adam, out, reference_arm, strata, arm_var,
+            results = run_analyze(adam, out, reference_arm, strata, arm_var, earlier_looks,
                                   files={"ADSL": adsl, "ADTTE": adtte, "ADRS": adrs}, population=population,
                                   params=params, rmst_tau=rmst_tau, landmarks=landmarks, conf_level=conf_level,
                                   conf_type=conf_type, tlf=tlf)
