@@ -102,6 +102,12 @@ def _analyze(ds: dict, reference_arm, strata, arm_var, earlier_looks, population
     sap_results = analyze_with_sap(ds, None, reference_arm, cols, looks) if arm_var == "TRT01P" else None
     if sap_results is not None:  # the SAP's parameters are there: the SAP's analysis (ikema.analysis.sap)
         results = sap_results
+        given = [o for o, v in (("--population", population), ("--params", params), ("--rmst-tau", rmst_tau),
+                                ("--landmarks", landmarks), ("--conf-level", None if conf_level == 0.95 else conf_level),
+                                ("--conf-type", None if conf_type == "log-log" else conf_type)) if v is not None]
+        if given:
+            results.setdefault("notes", []).append(f"the protocol's SAP governs this trial's ADaM; {', '.join(given)} "
+                                                   "apply to other ADaM data and were not used")
     elif "ADTTE" in ds or "ADRS" in ds:
         results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var,
                                population_flag=population, params=_split(params), rmst_tau=rmst_tau,

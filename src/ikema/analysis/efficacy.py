@@ -1,4 +1,5 @@
-"""Efficacy analyses of the SAP on ADaM data: time-to-event (KM, stratified log-rank, stratified Cox) and response (CP, CMH).
+"""Efficacy analyses on any ADaM data: time to event (KM, RMST, landmarks, stratified log-rank, joint stratified Cox
+over k arms) and response (Clopper-Pearson, CMH, MH odds ratio, rate difference), in an efficacy population.
 
 Results follow the `ikema analyze` results.json schema: {"parameters": {PARAMCD: {...}}, ...}; other
 analyses (safety, PK, QoL, simulation summaries) add their own top-level sections to the same dict.
