@@ -93,6 +93,18 @@ def test_params_selection_and_unknown_parameter(tmp_path):
     assert "--params: ['XYZ'] not found; the data have PARAMCD ['OS', 'PFS', 'RSD', 'BCP'" in str(res.exception)
 
 
+@pytest.mark.parametrize("option,value,message", [
+    ("--landmarks", "30,-1", "--landmarks: got [-1.0], expected times >= 0"),
+    ("--landmarks", "30,a", "--landmarks: got '30,a', expected comma-separated numbers"),
+    ("--rmst-tau", "0", "--rmst-tau: got 0.0, expected a positive time"),
+    ("--conf-type", "arcsine", "--conf-type: got 'arcsine', expected log-log, log or plain"),
+    ("--conf-level", "95", "--conf-level: got 95.0, expected a number between 0 and 1"),
+])
+def test_bad_options_are_clear_errors(tmp_path, option, value, message):
+    res = _invoke("--adam", str(REF / "veteran"), "--out", str(tmp_path), "--reference-arm", "Standard", option, value)
+    assert res.exit_code != 0 and message in str(res.exception)
+
+
 def test_population_option(tmp_path):
     """--population names the flag; an absent flag is an error listing ADSL's flags."""
     args = ["--adam", str(REF / "veteran"), "--out", str(tmp_path), "--reference-arm", "Standard"]
@@ -165,3 +177,18 @@ def test_rtf_safety_table_reads_back(tmp_path, pilot_adam):
     assert first["category"] == "Any TEAE"
     assert rows[1] == ["Any TEAE"] + [f"{first['arms'][a]['n']} ({first['arms'][a]['pct']:.1f})" for a in arms]
     assert "Population: safety (SAFFL = 'Y')" in rtf_to_text((tmp_path / "o" / "tlf" / "t_safety_teae.rtf").read_text())
+
+
+def test_records_outside_the_population_are_left_out(tmp_path):
+    """Subjects with ITTFL = N keep their ADTTE records in the file but leave the analysis (no error)."""
+    adsl = pd.read_csv(PILOT / "adam_adsl.csv.gz")
+    out_ids = adsl.loc[adsl["TRT01P"] == "Placebo", "USUBJID"].iloc[:10]
+    adsl.loc[adsl["USUBJID"].isin(out_ids), "ITTFL"] = "N"
+    adsl.to_csv(tmp_path / "adsl.csv", index=False)
+    res = _invoke("--adsl", str(tmp_path / "adsl.csv"), "--adtte", str(PILOT / "adam_adtte.csv.gz"),
+                  "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, (res.output, res.exception)
+    r = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert r["population"] == {"flag": "ITTFL", "rule": "ITTFL = 'Y'", "n": 244, "n_adsl": 254}
+    assert {a: v["n"] for a, v in r["parameters"]["TTDE"]["arms"].items()} == \
+        {"Placebo": 76, "Xanomeline High Dose": 84, "Xanomeline Low Dose": 84}

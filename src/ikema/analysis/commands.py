@@ -137,6 +137,11 @@ def _write(results: dict, ds: dict, out: Path, source: str, tlf: str | None) -> 
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
+    flag = (results.get("population") or {}).get("flag")
+    if flag:  # KM figures of the efficacy population, as analysed
+        from ikema.analysis.efficacy import population
+
+        ds = {**ds, "ADSL": population(ds["ADSL"], flag)[0]}
     html = render_analysis_report(results, ds, title="Efficacy analysis", source=source)
     (out / "report.html").write_text(html)
     if tlf is not None:

@@ -443,6 +443,11 @@ def analyze_adam(datasets: Mapping[str, pd.DataFrame] | None = None, *, adsl: pd
         raise InputError(f"--conf-type: got {conf_type!r}, expected log-log, log or plain")
     if not 0 < conf_level < 1:
         raise InputError(f"--conf-level: got {conf_level!r}, expected a number between 0 and 1 (e.g. 0.95)")
+    if rmst_tau is not None and not (math.isfinite(rmst_tau) and rmst_tau > 0):
+        raise InputError(f"--rmst-tau: got {rmst_tau!r}, expected a positive time (AVAL units)")
+    bad = [t for t in landmarks if not (math.isfinite(t) and t >= 0)]
+    if bad:
+        raise InputError(f"--landmarks: got {bad}, expected times >= 0 (AVAL units)")
     if params is not None:
         present = parameter_codes(adtte, adrs)
         unknown = [p for p in params if p not in present and not (p == "ORR" and "BOR" in present)]
