@@ -152,12 +152,13 @@ def records_from_store(session: Session, subjects: pd.DataFrame, cycle_days: int
     return records_from_tables(store_tables(session), subjects, cycle_days, pk_lloq)
 
 
-def _study_day(da: pd.DataFrame, ady) -> np.ndarray:
-    """The study day entered with each assessment, else the day of its date relative to the first dose."""
+def _assessment_day(da: pd.DataFrame, start: pd.Series) -> np.ndarray:
+    """The day of each assessment after the first dose, counted as the SDTM builder counts back (date = first dose +
+    day - 1), so that SDTM shows the date entered; the entered study day where no dose is recorded."""
+    first = pd.to_datetime(da["usubjid"].map(start))
+    delta = (pd.to_datetime(da["date"]) - first).dt.days + 1
     entered = pd.to_numeric(da["study_day"], errors="coerce")
-    if entered.notna().all():
-        return entered.astype(int).to_numpy()
-    return np.where(entered.notna(), entered, ady(da["usubjid"], da["date"])).astype(int)
+    return delta.where(first.notna(), entered).astype(int).to_numpy()
 
 
 def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
@@ -184,7 +185,7 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
                              "DAY": ex["day"], "ADY": ady(ex["usubjid"], ex["date"]), "ADT": ex["date"],
                              "DOSE_MG": ex["dose_mg"], "PLANNED_MG": ex["planned_dose_mg"]}).reset_index(drop=True)
     da = frame("disease_assessments")
-    assessments = pd.DataFrame({"USUBJID": da["usubjid"], "ADY": _study_day(da, ady), "ADT": da["date"], "PARAM": da["param"],
+    assessments = pd.DataFrame({"USUBJID": da["usubjid"], "ADY": _assessment_day(da, start), "ADT": da["date"], "PARAM": da["param"],
                                 "AVAL": da["aval"].astype(float), "AVALC": da["avalc"].fillna("")})
     assessments = assessments.sort_values(["USUBJID", "ADY", "PARAM"], kind="stable").reset_index(drop=True)
     ae = frame("adverse_events").sort_values(["usubjid", "onset", "pt", "id"], kind="stable")
