@@ -200,8 +200,10 @@ def register(app: typer.Typer) -> None:
             for a, c in r.get("comparisons", {}).items():
                 if r["kind"] == "tte" and c.get("hazard_ratio") is not None:
                     lo, hi = c["hazard_ratio_ci"]
-                    console.print(f"{p} {a}: HR {c['hazard_ratio']:.3f} [{lo:.3f}, {hi:.3f}], "
-                                  f"RMST difference {c['rmst_difference']:.1f}")
+                    hi_text = "inf" if hi is None else f"{hi:.3f}"
+                    console.print(f"{p} {a}: HR {c['hazard_ratio']:.3f} [{lo:.3f}, {hi_text}], RMST difference "
+                                  f"{c['rmst_difference']:.1f}" + ("" if c.get("cox_converged", True) else
+                                                                   " (Cox fit did not converge: too few events)"))
                 elif r["kind"] == "response":
                     console.print(f"{p} {a}: {100 * r['arms'][a]['rate']:.1f}% vs {100 * r['arms'][r['reference_arm']]['rate']:.1f}%"
                                   + (f", CMH p {c['cmh_p']:.4g}" if c.get("cmh_p") is not None else ", CMH not defined"))
