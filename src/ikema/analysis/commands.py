@@ -29,11 +29,11 @@ def strict_json(obj: object) -> object:
     return obj
 
 
-def load_adam(directory: Path | None = None, files: Mapping[str, Path | None] | None = None) -> tuple[dict, dict]:
-    """ADSL, ADTTE, ADRS and the outcome ADaM datasets of a folder and/or named files; returns (datasets, paths).
+def locate_adam(directory: Path | None = None, files: Mapping[str, Path | None] | None = None) -> dict[str, Path]:
+    """Paths of ADSL, ADTTE, ADRS and the outcome ADaM datasets of a folder and/or named files.
 
     Files given by name (--adsl/--adtte/--adrs, any file name) take precedence over the folder's."""
-    from ikema.cdisc.io import dataset_files, find_dataset, read_dataset
+    from ikema.cdisc.io import dataset_files, find_dataset
 
     paths: dict[str, Path] = {}
     if directory is not None:
@@ -51,7 +51,14 @@ def load_adam(directory: Path | None = None, files: Mapping[str, Path | None] | 
         raise InputError(f"{where}: no analysis dataset besides ADSL; expected ADTTE and/or ADRS (or "
                          f"{', '.join(OUTCOME_DATASETS)}), named adtte/adrs/... or given by --adtte/--adrs; found "
                          f"{found or 'no dataset files'}")
-    return {k: read_dataset(p) for k, p in paths.items()}, paths
+    return paths
+
+
+def load_adam(directory: Path | None = None, files: Mapping[str, Path | None] | None = None) -> dict:
+    """ADSL, ADTTE, ADRS and the outcome ADaM datasets of a folder and/or named files (see locate_adam)."""
+    from ikema.cdisc.io import read_dataset
+
+    return {k: read_dataset(p) for k, p in locate_adam(directory, files).items()}
 
 
 def _with_path(exc: InputError, paths: Mapping[str, Path]) -> InputError:
@@ -80,7 +87,10 @@ def run_analyze(adam: Path | None, out: Path, reference_arm: str | None = None, 
                 params: str | None = None, rmst_tau: float | None = None, landmarks: str | None = None,
                 conf_level: float = 0.95, conf_type: str = "log-log", tlf: str | None = None) -> dict:
     """Run the analyses on ADaM data and write results.json and report.html (and RTF TLFs) into `out`."""
-    ds, paths = load_adam(adam, files)
+    from ikema.cdisc.io import read_dataset
+
+    paths = locate_adam(adam, files)
+    ds = {k: read_dataset(p) for k, p in paths.items()}
     try:
         results = _analyze(ds, reference_arm, strata, arm_var, earlier_looks, population, params, rmst_tau,
                            landmarks, conf_level, conf_type)
