@@ -1,6 +1,6 @@
 """The batched simulation engine: its log-rank is ikema.stats.logrank, its type I error and power agree with
 theory and with rpact's getSimulationSurvival within Monte Carlo error, and a seed gives the same result on 1 or 2
-local processes and on a Dask cluster."""
+local worker threads and on a Dask cluster."""
 
 from __future__ import annotations
 

@@ -120,3 +120,15 @@ def test_cut_of_a_postgresql_store(pg_server_url, tmp_path):
         assert (tmp_path / "live" / "adam" / f.name).read_bytes() == f.read_bytes(), f.name
     replay = run_cut(date, tmp_path / "replay", url, as_of=live["as_of"])
     assert replay["sha256"] == live["sha256"] and live["store"].startswith("postgresql") and "@" not in live["store"]
+
+
+def test_report_renders_the_demos_results_from_its_adam(demo, tmp_path):
+    """`ikema report` on the demo's results.json and ADaM: the decision of each group-sequential look, KM plots."""
+    from ikema.pipeline import run_report
+
+    out, results, _url = demo
+    html = run_report(out / "results.json", out / "adam", tmp_path).read_text()
+    for name in ("interim", "final"):
+        gs = results["cuts"][name]["group_sequential"]
+        assert f"look {gs['look']}: z = {gs['z']:.3f} against the boundary {gs['boundary_z']:.3f}" in html
+    assert html.count("data:image/png;base64,") >= 3 and "forest plot" in html

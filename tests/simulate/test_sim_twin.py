@@ -22,12 +22,40 @@ def test_summarize_percentiles_and_inside():
     assert not s.loc[q[1].key, "inside"]  # every replicate at 9: a published 0.531 lies outside
 
 
-@pytest.mark.slow
-def test_twin_command_two_replicates(tmp_path):
-    res = CliRunner().invoke(app, ["twin", "--replicates", "2", "--workers", "1", "--seed", "3", "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def local_twin(tmp_path_factory):
+    """A two-replicate twin run locally (seeds 3 and 4): its folder and command output."""
+    out = tmp_path_factory.mktemp("twin-local")
+    res = CliRunner().invoke(app, ["twin", "--replicates", "2", "--workers", "1", "--seed", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+@pytest.mark.slow
+def test_twin_command_two_replicates(local_twin):
+    tmp_path, output = local_twin
     reps = pd.read_csv(tmp_path / "replicates.csv", index_col="seed")
     assert list(reps.index) == [3, 4] and reps.loc[3].ne(reps.loc[4]).any()  # different seeds, different trials
     twin = pd.read_csv(tmp_path / "twin.csv")
     assert set(twin["key"]) == {q.key for q in quantities("IKd", "Kd")}
-    assert "published values inside the replicates' central 95%" in res.output
+    assert "published values inside the replicates' central 95%" in output
+
+
+@pytest.mark.slow
+def test_twin_on_a_dask_cluster_equals_the_local_twin(local_twin, tmp_path):
+    """A scheduler and two worker processes on 127.0.0.1: the same seeds give byte-identical twin and replicate files."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        res = CliRunner().invoke(app, ["twin", "--replicates", "2", "--seed", "3", "--out", str(tmp_path),
+                                       "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 0, res.output
+    for name in ("twin.csv", "replicates.csv", "twin.json"):
+        assert (tmp_path / name).read_bytes() == (local_twin[0] / name).read_bytes(), name
+
+
+def test_twin_refuses_a_bad_scheduler(tmp_path):
+    res = CliRunner().invoke(app, ["twin", "--replicates", "1", "--scheduler", "localhost:1", "--out", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "scheduler: got 'localhost:1', expected a Dask scheduler address" in str(res.exception or res.output)

@@ -384,6 +384,22 @@ def record_many(session: Session, kind: str, rows: Iterable[Mapping[str, Any]], 
     return len(clean)
 
 
+def check_rows(session: Session, kind: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, InputError]]:
+    """Run the edit checks of `kind` on every row without storing anything: (row index, error) of each bad row."""
+    if kind not in KINDS:
+        raise InputError(f"check_rows: kind {kind!r} is not one of {', '.join(KINDS)}")
+    _, check = KINDS[kind]
+    ctx = _Context(session)
+    ctx.load(str(r.get("usubjid")) for r in rows if r.get("usubjid"))
+    bad: list[tuple[int, InputError]] = []
+    for i, r in enumerate(rows):
+        try:
+            check(r, ctx)
+        except InputError as exc:
+            bad.append((i, exc))
+    return bad
+
+
 def correct(session: Session, kind: str, key: Any, user: str, reason: str, **changes: Any) -> Any:
     """Change fields of a stored record of `kind` through the same edit checks (reason required, audited)."""
     model, check = KINDS[kind]

@@ -151,7 +151,7 @@ def simulate_command(
     gamma: Optional[float] = typer.Option(None, "--gamma", help=GAMMA_HELP),
     alpha: Optional[float] = typer.Option(None, "--alpha", help=ALPHA_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="local worker processes (default: every CPU)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local worker threads (default: every CPU)"),
     as_json: bool = typer.Option(False, "--json", help="print the operating characteristics as JSON"),
 ) -> None:
     """Operating characteristics of the design by simulation (rejection per look, events, duration, sample size)."""

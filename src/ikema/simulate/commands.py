@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +18,8 @@ def twin(
     workers: int = typer.Option(max(1, (os.cpu_count() or 2)), "--workers", min=1, help="parallel processes"),
     seed: int = typer.Option(20171025, "--seed", help="seed of the first replicate (replicate k uses seed + k)"),
     out: Path = typer.Option(Path("out/twin"), "--out", help="folder for twin.csv, replicates.csv, twin.json"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="run the replicates on this Dask scheduler, e.g. tcp://HOST:8786"),
 ) -> None:
     """Simulate many virtual IKEMA trials and compare each published quantity with the replicates' 95% range."""
     from ikema.pipeline import replicate
@@ -27,7 +30,7 @@ def twin(
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("twin"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("replicates", total=replicates)
-        table = run_replicates(replicate, range(seed, seed + replicates), workers, lambda: bar.advance(task))
+        table = run_replicates(replicate, range(seed, seed + replicates), workers, lambda: bar.advance(task), scheduler)
     table.to_csv(out / "replicates.csv", index_label="seed")
     summary = summarize(table, facts.experimental, facts.control)
     summary.to_csv(out / "twin.csv", index=False)

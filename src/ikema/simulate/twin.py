@@ -21,12 +21,20 @@ from ikema.simulate.published import quantities
 
 
 def run_replicates(replicate: Callable[[int], dict], seeds: Iterable[int], workers: int,
-                   progress: Callable[[], None] = lambda: None) -> pd.DataFrame:
-    """`replicate(seed)` (ikema.pipeline.replicate: one virtual trial's published quantities) in `workers` processes;
-    one row per seed, one column per published quantity."""
+                   progress: Callable[[], None] = lambda: None, scheduler: str | None = None) -> pd.DataFrame:
+    """`replicate(seed)` (ikema.pipeline.replicate: one virtual trial's published quantities) in `workers` processes
+    or on the Dask cluster at `scheduler`; one row per seed, one column per published quantity."""
     seeds = list(seeds)
     rows = {}
-    if workers <= 1:
+    if scheduler is not None:
+        from ikema.cluster import map_on_cluster
+
+        def done(i: int, result: dict) -> None:
+            rows[seeds[i]] = result
+            progress()
+
+        map_on_cluster(scheduler, replicate, seeds, done)
+    elif workers <= 1:
         for s in seeds:
             rows[s] = replicate(s)
             progress()

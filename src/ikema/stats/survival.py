@@ -1,17 +1,20 @@
 """Kaplan-Meier estimator (Greenwood variance, R survfit CIs and quantile rules) and the (stratified) log-rank test.
 
 Own implementation: statsmodels' SurvfuncRight has no log-log CI for the median and no survfit
-flat-curve median rule, and its log-rank is not vectorised enough for 10^6 subjects.
+flat-curve median rule, and its log-rank is not vectorised enough for 10^6 subjects. Both work on the counts per
+distinct time of ikema.stats.survdata (one index per data set, no sort of their own).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
 
-from ikema.stats._checks import StatsInputError, check_times_events, codes
+from ikema.stats._checks import StatsInputError, index_times
+from ikema.stats.survdata import SurvivalData, count_events
 
 _TOL = float(np.sqrt(np.finfo(float).eps))  # survfit's quantile tolerance sqrt(.Machine$double.eps)
 
@@ -85,8 +88,14 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float) -> float | None:
     return float((x[i1] + x[i2]) / 2)
 
 
+@lru_cache(maxsize=16)
+def _z(conf_level: float) -> float:
+    """Two-sided normal quantile (scipy's ppf costs more than a small curve: computed once per level)."""
+    return float(sps.norm.ppf(1 - (1 - conf_level) / 2))
+
+
 def _conf_bands(surv: np.ndarray, se: np.ndarray, conf_level: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
-    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    z = _z(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "log-log":
             xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
@@ -103,14 +112,25 @@ def _conf_bands(surv: np.ndarray, se: np.ndarray, conf_level: float, conf_type: 
 
 def kaplan_meier(time: object, event: object, conf_level: float = 0.95, conf_type: str = "log-log") -> KaplanMeier:
     """Kaplan-Meier estimate with Greenwood variance, pointwise CIs and the median with its Brookmeyer-Crowley CI."""
-    t, e = check_times_events(time, event, "kaplan_meier")
-    order = np.argsort(t, kind="stable")
-    ts, es = t[order], e[order]
-    start = np.r_[0, np.flatnonzero(ts[1:] != ts[:-1]) + 1]
-    ut = ts[start]
-    cnt = np.diff(np.r_[start, len(ts)])
-    d = np.add.reduceat(es.astype(np.int64), start)
-    n = len(ts)
+    values, code, e = index_times(time, event, "kaplan_meier")
+    c = count_events(code, len(values), e)
+    return _km_curve(values, c[:, 0], c[:, 1], conf_level, conf_type)
+
+
+def kaplan_meier_groups(data: SurvivalData, conf_level: float = 0.95, conf_type: str = "log-log") -> dict:
+    """Kaplan-Meier curve of each group of a SurvivalData, from one count per (group, distinct time)."""
+    nt, k = len(data.times), len(data.group_labels)
+    key = data.code if k == 1 else data.group * nt + data.code
+    c = count_events(key, k * nt, data.event).reshape(k, nt, 2)
+    return {label: _km_curve(data.times, c[j, :, 0], c[j, :, 1], conf_level, conf_type)
+            for j, label in enumerate(data.group_labels)}
+
+
+def _km_curve(values: np.ndarray, count: np.ndarray, events: np.ndarray, conf_level: float, conf_type: str) -> KaplanMeier:
+    """The curve from the number of subjects and of events at each distinct time (times without subjects dropped)."""
+    keep = count > 0
+    ut, cnt, d = values[keep], count[keep].astype(np.int64), events[keep].astype(np.int64)
+    n = int(cnt.sum())
     nr = n - np.r_[0, np.cumsum(cnt)[:-1]]
     surv = np.cumprod(1.0 - d / nr)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -140,20 +160,6 @@ class LogrankResult:
     z: float | None = field(default=None)  # two groups: (O - E)/sqrt(V) of the second group (the first is the reference)
 
 
-def _strata_groups(time: object, event: object, group: object, strata: object | None, source: str):
-    t, e = check_times_events(time, event, source)
-    g, glabels = codes(group, source, "group")
-    if len(g) != len(t):
-        raise StatsInputError(f"{source}: group has {len(g)} values for {len(t)} times")
-    if strata is None:
-        s, slabels = np.zeros(len(t), np.int64), [None]
-    else:
-        s, slabels = codes(strata, source, "strata")
-        if len(s) != len(t):
-            raise StatsInputError(f"{source}: strata has {len(s)} values for {len(t)} times")
-    return t, e, g, glabels, s, slabels
-
-
 def _check_arms(g: np.ndarray, glabels: list, s: np.ndarray, slabels: list, source: str, min_groups: int = 2) -> None:
     if len(glabels) < min_groups:
         raise StatsInputError(f"{source}: field group: only {glabels!r} present; expected at least {min_groups} arms, none empty")
@@ -169,23 +175,21 @@ def _check_arms(g: np.ndarray, glabels: list, s: np.ndarray, slabels: list, sour
 
 def logrank(time: object, event: object, group: object, strata: object | None = None) -> LogrankResult:
     """Log-rank test of equal survival across groups, optionally stratified (R survdiff, rho = 0)."""
-    t, e, g, glabels, s, slabels = _strata_groups(time, event, group, strata, "logrank")
+    return logrank_data(SurvivalData(time, event, group, strata, "logrank"))
+
+
+def logrank_data(data: SurvivalData, stratified: bool = True) -> LogrankResult:
+    """Log-rank test across the groups of a SurvivalData, stratified by its strata when given and `stratified`."""
+    g, glabels = data.group, data.group_labels
+    strat = stratified and data.strata_labels != [None]
+    s, slabels = (data.strata, data.strata_labels) if strat else (np.zeros(data.n, np.int64), [None])
     _check_arms(g, glabels, s, slabels, "logrank")
     k = len(glabels)
-    order = np.lexsort((t, s))
-    ts, es, gs, ss = t[order], e[order], g[order], s[order]
-    brk = np.r_[True, (ts[1:] != ts[:-1]) | (ss[1:] != ss[:-1])]
-    key = np.cumsum(brk) - 1
-    nk = int(key[-1]) + 1
-    cnt = np.bincount(key * k + gs, minlength=nk * k).reshape(nk, k).astype(float)
-    dg = np.bincount(key * k + gs, weights=es, minlength=nk * k).reshape(nk, k)
-    kstrat = ss[brk]
-    # at risk in group g at a key = subjects of the same stratum with time >= t: reverse cumulative sum within stratum
-    rc = np.cumsum(cnt[::-1], axis=0)[::-1]
-    ends = np.flatnonzero(np.r_[kstrat[1:] != kstrat[:-1], True])  # last key of each stratum
-    after = ends[np.searchsorted(ends, np.arange(nk))] + 1  # first key of the next stratum
-    rc0 = np.vstack([rc, np.zeros((1, k))])
-    ng = rc - rc0[after]
+    cells = data.cells(strat)
+    cnt, dg = cells.count(g, k, data.event)
+    cnt, dg = cnt.astype(float), dg.astype(float)
+    # at risk in group g at a (stratum, time) = subjects of the same stratum with time >= t
+    ng = cells.at_or_after(cnt)
     d = dg.sum(axis=1)
     m = d > 0
     ng, dg, d = ng[m], dg[m], d[m]

@@ -45,11 +45,13 @@ def create_app(
     app.state.clock = clock or utcnow
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
-    from ikema.web import api, export, pages, views
+    from ikema.web import api, api_writes, dashboards, export, pages, views
 
     app.include_router(views.router)
     app.include_router(pages.router)
+    app.include_router(dashboards.router)
     app.include_router(api.router)
+    app.include_router(api_writes.router)
     app.include_router(export.router)
 
     if app.state.engine.dialect.name == "sqlite":

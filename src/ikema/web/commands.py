@@ -56,6 +56,53 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(users, name="users")
 
+    odm_app = typer.Typer(help="CDISC ODM 1.3.2 clinical data: export the store, import into it.", no_args_is_help=True)
+
+    @odm_app.command("export")
+    def odm_export(
+        out: Path = typer.Option(..., "--out", help="the ODM XML file to write"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///out/ikema.db)"),
+    ) -> None:
+        """Write every patient of the store as one ODM 1.3.2 snapshot (as GET /api/v1/odm)."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from sqlalchemy import func, select
+
+        from ikema.store.models import Subject
+        from ikema.web import odm, store_glue
+        from ikema.web.security import utcnow
+
+        engine = store_glue.init(_url(database_url))
+        st = store_glue.protocol().study
+        with store_glue.sessions(engine)() as db, out.open("wb") as f, Progress(
+                TextColumn("ODM export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+            task = bar.add_task("patients", total=db.scalar(select(func.count()).select_from(Subject)) + 2)
+            for chunk in odm.export_chunks(db, study_oid=st.nct_id, name=st.acronym, now=utcnow()):
+                f.write(chunk)
+                bar.advance(task)
+        typer.echo(f"wrote {out}")
+
+    @odm_app.command("import")
+    def odm_import(
+        path: Path = typer.Argument(..., help="an ODM 1.3 XML file (as written by `ikema odm export`)"),
+        user: str = typer.Option("odm-import", "--user", help="the name the audit trail records for these writes"),
+        database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///out/ikema.db)"),
+    ) -> None:
+        """Add the file's patients to the store through the capture edit checks, all or nothing (as POST /api/v1/odm)."""
+        from rich.console import Console
+
+        from ikema.web import odm, store_glue
+
+        if not path.is_file():
+            raise IkemaError(f"{path}: no such file")
+        engine = store_glue.init(_url(database_url))
+        with store_glue.sessions(engine)() as db, Console(stderr=True).status(f"importing {path}"):
+            counts = odm.import_odm(db, path.read_bytes(), user)
+            db.commit()
+        typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+    app.add_typer(odm_app, name="odm")
+
     @app.command("serve")
     def serve(
         host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),

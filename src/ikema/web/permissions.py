@@ -40,6 +40,9 @@ ACTIONS: dict[str, str] = {
     "ae.enter": "enter or change adverse events",
     "exposure.view": "see drug administrations and doses",
     "exposure.enter": "enter or change drug administrations",
+    "disposition.enter": "record end of treatment, withdrawal, contacts and death",
+    "lab.import": "import laboratory results (a central laboratory's CSV transfer)",
+    "odm.import": "import clinical data from a CDISC ODM 1.3 file",
     "verdict.view": "see the independent assessor verdicts",
     "verdict.enter": "record an independent response verdict (blinded assessor)",
     "query.view": "see data queries",
@@ -60,14 +63,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"subjects.view", "arm.view", "audit.view", "users.manage"}),
     "investigator": frozenset(
         _ALL_VIEW
-        | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "query.answer", "casebook.sign"}
+        | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "disposition.enter", "lab.import",
+           "query.answer", "casebook.sign"}
     ),
     "coordinator": frozenset(
-        _ALL_VIEW | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "query.answer"}
+        _ALL_VIEW | {"screening.enter", "randomize", "assessment.enter", "ae.enter", "exposure.enter", "disposition.enter",
+                     "lab.import", "query.answer"}
     ),
     "pharmacist": frozenset({"subjects.view", "arm.view", "exposure.view", "exposure.enter", "query.view", "query.answer"}),
     "assessor": frozenset({"review.view", "verdict.enter"}),
-    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export"}),
+    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export", "lab.import", "odm.import"}),
     "monitor": frozenset(_ALL_VIEW | {"query.raise", "sdv.mark"}),
     "statistician": frozenset(_ALL_VIEW | {"export"}),
 }

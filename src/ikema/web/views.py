@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ikema.errors import IkemaError
-from ikema.web import auth
+from ikema.web import auth, dashboards
 from ikema.web.auth import Principal
 from ikema.web.deps import COOKIE, PRE_COOKIE, csrf_guard, current_user, get_db, maybe_user, now, templates
 from ikema.web.models import WebUser
@@ -78,9 +78,9 @@ def logout(request: Request, user: Principal = Depends(current_user), db: Sessio
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, user: Principal = Depends(current_user)):
-    """Start page: where each role begins."""
-    return page(request, "home.html", user)
+def home(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+    """Start page: where each role begins, and the role's dashboard (ikema.web.dashboards)."""
+    return page(request, "home.html", user, dash=dashboards.for_user(db, user, now(request).date()))
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
