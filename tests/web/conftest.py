@@ -159,7 +159,7 @@ class World:
 
 def seed_trial(db, clock) -> dict:
     """Sites, screened subjects (one ineligible) and a stored allocation list, all through the store's models."""
-    from datetime import timezone
+    from datetime import timedelta, timezone
 
     import numpy as np
 
@@ -177,7 +177,7 @@ def seed_trial(db, clock) -> dict:
             u = f"IKEMA-{site}-{i:03d}"
             eligible = i != 5
             db.add(Subject(usubjid=u, site_id=site, status="SCREENED" if eligible else "SCREEN_FAILED",
-                           screening={"weight_kg": 70 + i, "height_cm": 170}, screened_at=clock().replace(tzinfo=timezone.utc),
+                           screening={"weight_kg": 70 + i, "height_cm": 170}, screened_at=(clock() - timedelta(days=120)).replace(tzinfo=timezone.utc),
                            eligible=eligible, stratum="AGE=<65" if i % 2 else "AGE=>=65"))
             db.flush()
             db.add(ScreeningResult(usubjid=u, criterion_id="I01", verdict="pass" if eligible else "fail",

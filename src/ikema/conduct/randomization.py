@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ikema.errors import EligibilityError, ProtocolError, StoreError
+from ikema.errors import AllocationExhaustedError, EligibilityError, ProtocolError, StoreError
 from ikema.store.db import acting
 from ikema.store.models import AllocationEntry, Randomization, ScreeningResult, Subject, utcnow
 
@@ -125,6 +125,13 @@ def store_allocation_list(session: Session, rows: Sequence[Mapping[str, Any]], u
     return len(rows)
 
 
+def positions(session: Session) -> dict[str, tuple[int, int]]:
+    """Stratum label -> (positions used, positions in the stored allocation list); no arm is revealed."""
+    q = (select(AllocationEntry.stratum, func.count(), func.count(AllocationEntry.used_by))
+         .group_by(AllocationEntry.stratum).order_by(AllocationEntry.stratum))
+    return {st: (int(used), int(total)) for st, total, used in session.execute(q)}
+
+
 def refusal(session: Session, usubjid: str) -> str | None:
     """Why `usubjid` cannot be randomized (not screened, ineligible with the failed criteria), or None."""
     subject = session.get(Subject, usubjid)
@@ -183,8 +190,11 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
             AllocationEntry.stratum == subject.stratum, AllocationEntry.used_by.is_(None)))
         if left:
             raise _Retry()  # PostgreSQL re-checked a row another request just used
+        stratum = subject.stratum
         session.rollback()
-        raise StoreError(f"{usubjid}: the allocation list of stratum {subject.stratum!r} is exhausted or not stored")
+        raise AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
+                                       "no position is left to randomize this patient (data management must extend the "
+                                       "list)", stratum)
     now = when or utcnow()
     with acting(session, user, REASON):
         entry.used_by, entry.used_at = usubjid, now
