@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from ikema.errors import AllocationExhaustedError, EligibilityError, IkemaError, PermissionDenied
-from ikema.web import auth, blinding, dm, trial
+from ikema.web import auth, blinding, dm, store_glue, trial
 from ikema.web.auth import Principal
 from ikema.web.deps import LockedError, NotFoundError, RecordId, csrf_guard, current_user, get_db, now, require_site_authority
 from ikema.web.permissions import allowed, can_see_site, require, site_scope
@@ -338,6 +338,13 @@ def sign(request: Request, usubjid: str, meaning: str = Form(""), password: str 
     dm.sign_casebook(db, user, usubjid, h, meaning, now(request))
     db.commit()
     return RedirectResponse(f"/subjects/{usubjid}", status_code=303)
+
+
+@router.get("/allocation", response_class=HTMLResponse)
+def allocation(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+    """Positions left per stratum of the allocation list (data manager): the shortage shows before it happens."""
+    require(user, "allocation.view")
+    return page(request, "allocation.html", user, rows=store_glue.allocation_stock(db))
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -52,6 +52,7 @@ ACTIONS: dict[str, str] = {
     "audit.view": "read the audit trail",
     "users.manage": "create users and change roles",
     "export": "download data exports",
+    "allocation.view": "see the allocation list's positions used and left per stratum (no arm)",
 }
 
 _ALL_VIEW = {"subjects.view", "arm.view", "assessment.view", "ae.view", "exposure.view", "query.view", "verdict.view"}
@@ -67,7 +68,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "pharmacist": frozenset({"subjects.view", "arm.view", "exposure.view", "exposure.enter", "query.view", "query.answer"}),
     "assessor": frozenset({"review.view", "verdict.enter"}),
-    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export"}),
+    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export", "allocation.view"}),
     "monitor": frozenset(_ALL_VIEW | {"query.raise", "sdv.mark"}),
     "statistician": frozenset(_ALL_VIEW | {"export"}),
 }

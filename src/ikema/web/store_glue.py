@@ -204,6 +204,22 @@ def randomization_refusal(db: Session, subject_row: dict[str, Any]) -> str | Non
     return why
 
 
+def allocation_stock(db: Session) -> list[dict[str, Any]]:
+    """Positions used and left per stratum of the stored allocation list (no arm), and which strata run short:
+    'used up' at none left, 'low' when fewer than the protocol's largest block remain."""
+    try:
+        sizes = irt.scheme_from_protocol(protocol()).block_sizes
+    except ProtocolError:
+        sizes = (1,)
+    low = max(sizes)
+    out = []
+    for stratum, (used, total) in irt.positions(db).items():
+        left = total - used
+        out.append({"stratum": stratum, "used": used, "total": total, "left": left,
+                    "state": "used up" if left <= 0 else ("low" if left < low else "ok")})
+    return out
+
+
 def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, Any]:
     """Randomize through the IRT (commits); a repeat returns the original allocation."""
     a = irt.randomize(db, usubjid, user, when=now.replace(tzinfo=timezone.utc))
