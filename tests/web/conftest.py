@@ -97,6 +97,16 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def all_routes(app):
+    """(path, methods, in the OpenAPI document) of every route, also inside included routers."""
+    for r in app.routes:
+        if hasattr(r, "effective_route_contexts"):  # FastAPI >= 0.16x wraps included routers
+            for ctx in r.effective_route_contexts():
+                yield ctx.path, set(ctx.methods or ()), bool(ctx.include_in_schema)
+        elif getattr(r, "methods", None):
+            yield r.path, set(r.methods), bool(getattr(r, "include_in_schema", True))
+
+
 def _make_app(tmp_path: Path, **kw):
     """A fresh app on a SQLite file under tmp_path."""
     return create_app(f"sqlite:///{tmp_path / 'web.db'}", **kw)
@@ -113,6 +123,7 @@ class Kit:
     make_app = staticmethod(_make_app)
     seed_journey = staticmethod(lambda app: seed_journey(app))
     seed_trial = staticmethod(lambda db, clock: seed_trial(db, clock))
+    all_routes = staticmethod(all_routes)
 
 
 @pytest.fixture()

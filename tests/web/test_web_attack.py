@@ -196,29 +196,19 @@ def _form_data(w, role: str) -> dict[str, str]:
     } | {k: v for k, v in _eligible(w.u202).items() if k != "site"}
 
 
-def all_routes(app):
-    """(path, methods, in the OpenAPI document) of every route, also inside included routers."""
-    for r in app.routes:
-        if hasattr(r, "effective_route_contexts"):  # FastAPI >= 0.16x wraps included routers
-            for ctx in r.effective_route_contexts():
-                yield ctx.path, set(ctx.methods or ()), bool(ctx.include_in_schema)
-        elif getattr(r, "methods", None):
-            yield r.path, set(r.methods), bool(getattr(r, "include_in_schema", True))
-
-
-def _form_write_routes(app) -> list[str]:
+def _form_write_routes(app, kit) -> list[str]:
     out = []
-    for path, methods, in_schema in all_routes(app):
+    for path, methods, in_schema in kit.all_routes(app):
         if not in_schema and "POST" in methods and not path.startswith("/api/"):
             if "{usubjid}" in path or path == "/screening" or path.startswith("/queries/"):
                 out.append(path)
     return sorted(set(out))
 
 
-def test_every_form_refuses_another_sites_patient(w):
+def test_every_form_refuses_another_sites_patient(w, kit):
     """Every form that writes a patient's data, for every site-bound role, with site 202's patient: 403/404 and no
     audit row (the blinded assessor spans all sites and is the only role allowed the verdict form)."""
-    paths = _form_write_routes(w.app)
+    paths = _form_write_routes(w.app, kit)
     assert {"/screening", "/subjects/{usubjid}/randomize", "/subjects/{usubjid}/forms/{form}", "/queries/{qid}/{action}"} <= set(paths)
     for path in paths:
         forms = ("assessment", "ae", "exposure") if "{form}" in path else ("assessment",)
