@@ -68,6 +68,13 @@ def require_site_authority(db: Session, user: Principal, usubjid: str, *, may_be
     return s
 
 
+async def form_values(request: Request) -> dict[str, str]:
+    """The posted form's fields as text, without the CSRF token. Read in this async dependency so that the
+    handler itself can be a plain `def`: it then runs in the thread pool, and its blocking store calls never
+    stall the event loop (an `async def` handler waiting on SQLite's write lock froze every other request)."""
+    return {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+
+
 def get_db(request: Request) -> Iterator[Session]:
     """One store session per request; rolled back unless the handler committed."""
     db: Session = request.app.state.sessions()

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from ikema.errors import AllocationExhaustedError, EligibilityError, IkemaError, PermissionDenied
 from ikema.web import auth, blinding, dm, store_glue, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import LockedError, NotFoundError, RecordId, csrf_guard, current_user, get_db, now, require_site_authority
+from ikema.web.deps import (
+    LockedError, NotFoundError, RecordId, csrf_guard, current_user, form_values, get_db, now, require_site_authority,
+)
 from ikema.web.permissions import allowed, can_see_site, require, site_scope
 from ikema.web.views import page
 
@@ -78,10 +80,11 @@ def screening_form(request: Request, user: Principal = Depends(current_user)):
 
 
 @router.post("/screening", response_class=HTMLResponse)
-async def screening_submit(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def screening_submit(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db),
+                     form_data: dict[str, str] = Depends(form_values)):
     """Screen a candidate: per-criterion verdicts; a bad field shows at the field and nothing is saved."""
     require(user, "screening.enter")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
     require_site_authority(db, user, values.get("usubjid", "").strip(), may_be_new=True)  # re-screening: own site only
     if site_scope(user) is not None:
         values["site"] = site_scope(user)  # a site user screens for their own site, whatever the form says
@@ -142,14 +145,15 @@ def form_view(request: Request, usubjid: str, form: str, user: Principal = Depen
 
 
 @router.post("/subjects/{usubjid}/forms/{form}", response_class=HTMLResponse)
-async def form_add(request: Request, usubjid: str, form: str, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def form_add(request: Request, usubjid: str, form: str, user: Principal = Depends(current_user), db: Session = Depends(get_db),
+             form_data: dict[str, str] = Depends(form_values)):
     """Add records through the store's edit checks; all or nothing."""
     spec = _spec(form)
     require(user, spec.enter_action)
     s = require_site_authority(db, user, usubjid)
     if dm.is_locked(db, usubjid, form):
         raise LockedError(f"{usubjid}: the {spec.title.lower()} form is locked; no change is possible")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
     try:
         n = trial.add(db, user, s, form, values, now(request))
     except trial.FieldErrors as exc:
@@ -189,14 +193,15 @@ def record_view(request: Request, usubjid: str, form: str, rid: RecordId, user: 
 
 
 @router.post("/subjects/{usubjid}/forms/{form}/{rid}", response_class=HTMLResponse)
-async def record_change(request: Request, usubjid: str, form: str, rid: RecordId, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def record_change(request: Request, usubjid: str, form: str, rid: RecordId, user: Principal = Depends(current_user),
+                  db: Session = Depends(get_db), form_data: dict[str, str] = Depends(form_values)):
     """Change saved data: a reason is required, edit checks apply, a locked form refuses."""
     spec = _spec(form)
     require(user, spec.enter_action)
     s = require_site_authority(db, user, usubjid)
     if dm.is_locked(db, usubjid, form):
         raise LockedError(f"{usubjid}: the {spec.title.lower()} form is locked; no change is possible")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
     reason = values.pop("reason", "").strip()
     if not reason:
         return _record_page(request, user, db, s, form, rid, values=values, errors={"reason": "a reason for the change is required"}, status_code=422)
