@@ -124,6 +124,7 @@ class Kit:
     seed_journey = staticmethod(lambda app: seed_journey(app))
     seed_trial = staticmethod(lambda db, clock: seed_trial(db, clock))
     all_routes = staticmethod(all_routes)
+    eligible = staticmethod(lambda usubjid: _eligible_candidate(usubjid))
 
 
 @pytest.fixture()

@@ -21,19 +21,6 @@ def _audit_rows(app) -> int:
         return db.scalar(select(func.count()).select_from(AuditEntry))
 
 
-def _eligible(usubjid: str) -> dict[str, str]:
-    return {
-        "usubjid": usubjid, "site": "101", "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
-        "serum_mprotein_g_dl": "2.4", "urine_mprotein_mg_24h": "150", "flc_involved_mg_l": "60", "riss": "II",
-        "prior_carfilzomib": "N", "carfilzomib_minor_response": "N", "days_since_last_therapy": "40",
-        "neutrophils_10e9_l": "2.1", "platelets_10e9_l": "180", "hemoglobin_g_dl": "11.2",
-        "creatinine_clearance_ml_min": "72", "bilirubin_uln": "0.8", "ast_uln": "1.1", "alt_uln": "0.9",
-        "mi_last_6_months": "N", "lvef_percent": "58", "nyha_class": "0", "prior_cancer_disease_free_years": "",
-        "hiv_on_antiretroviral": "N", "active_hepatitis": "N", "childbearing_potential": "N", "contraception_agreed": "Y",
-        "weight_kg": "68", "height_cm": "165",
-    }
-
-
 def _login(c: TestClient, username: str) -> str:
     import re
 
@@ -152,7 +139,7 @@ def _names_a_patient(path: str, op: dict, spec: dict) -> bool:
     return False
 
 
-def test_every_api_write_route_refuses_another_sites_patient(w):
+def test_every_api_write_route_refuses_another_sites_patient(w, kit):
     """Every write route of the OpenAPI document that names a patient, for every site-bound role: 403 or 404 and
     not one audit row."""
     spec = w.app.openapi()
@@ -185,7 +172,7 @@ def test_every_api_write_route_refuses_another_sites_patient(w):
     assert "POST /api/v1/subjects/{usubjid}/randomize" in walked
 
 
-def _form_data(w, role: str) -> dict[str, str]:
+def _form_data(w, role: str, kit) -> dict[str, str]:
     today = (date.today() - timedelta(days=1)).isoformat()
     return {
         "csrf_token": w.csrf[role], "confirm": "yes", "form": "assessment", "locked": "yes", "reason": "test", "field": "value",
@@ -193,7 +180,7 @@ def _form_data(w, role: str) -> dict[str, str]:
         "value": "1.5", "term": "Nausea", "start": today, "grade": "1", "serious": "N", "related": "N",
         "outcome": "RECOVERED/RESOLVED", "action_taken": "DOSE NOT CHANGED", "drug": "dexamethasone", "cycle": "1", "day": "1",
         "dose_mg": "20", "ady": "1", "verdict": "PR",
-    } | {k: v for k, v in _eligible(w.u202).items() if k != "site"}
+    } | {k: v for k, v in kit.eligible(w.u202).items() if k != "site"}
 
 
 def _form_write_routes(app, kit) -> list[str]:
@@ -217,22 +204,22 @@ def test_every_form_refuses_another_sites_patient(w, kit):
                 .replace("{qid}", str(w.qid202)).replace("{action}", "answer")
             for role in SITE_ROLES:
                 before = _audit_rows(w.app)
-                r = w.clients[role].post(url, data=_form_data(w, role) | {"form": form}, follow_redirects=False)
+                r = w.clients[role].post(url, data=_form_data(w, role, kit) | {"form": form}, follow_redirects=False)
                 assert r.status_code in (403, 404), f"{role} POST {url}: {r.status_code} {r.text[:300]}"
                 assert _audit_rows(w.app) == before, f"{role} POST {url} wrote audit rows"
 
 
-def test_coordinator_cannot_rescreen_another_sites_patient(w):
+def test_coordinator_cannot_rescreen_another_sites_patient(w, kit):
     """The reported defect: a coordinator of site 101 re-screened site 202's screen-failed patient as eligible."""
     before = _audit_rows(w.app)
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible("IKEMA-202-009")})
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible("IKEMA-202-009")})
     assert r.status_code == 404
     assert _audit_rows(w.app) == before
     with w.app.state.sessions() as db:
         s = db.get(Subject, "IKEMA-202-009")
         assert s.eligible is False and s.site_id == "202"
     # the same coordinator still screens a new patient of their own site
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible("IKEMA-101-950")})
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible("IKEMA-101-950")})
     assert r.status_code == 200 and "ELIGIBLE" in r.text
 
 
@@ -249,7 +236,7 @@ def test_non_ascii_csrf_token_is_refused_not_a_500(w):
     assert r.status_code == 403
 
 
-def test_integers_beyond_64_bits_are_422(w):
+def test_integers_beyond_64_bits_are_422(w, kit):
     huge = "1" + "0" * 25
     r = w.clients["coordinator"].get(f"/subjects/{w.u101}/forms/assessment/{huge}")
     assert r.status_code == 422
@@ -258,16 +245,16 @@ def test_integers_beyond_64_bits_are_422(w):
     r = w.clients["data_manager"].post(f"/queries/{huge}/close", data={"csrf_token": w.csrf["data_manager"], "text": "x"})
     assert r.status_code == 422
     before = _audit_rows(w.app)
-    data = _form_data(w, "coordinator") | {"cycle": huge}
+    data = _form_data(w, "coordinator", kit) | {"cycle": huge}
     r = w.clients["coordinator"].post(f"/subjects/{w.u101}/forms/exposure", data=data)
     assert r.status_code == 422 and "whole number between" in r.text
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible("IKEMA-101-951"), "ecog": "1" + "0" * 23})
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible("IKEMA-101-951"), "ecog": "1" + "0" * 23})
     assert r.status_code == 422 and "ecog" in r.text
     assert _audit_rows(w.app) == before
 
 
-def test_riss_outside_the_protocols_codes_is_a_field_error(w):
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible("IKEMA-101-952"), "riss": "IV"})
+def test_riss_outside_the_protocols_codes_is_a_field_error(w, kit):
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible("IKEMA-101-952"), "riss": "IV"})
     assert r.status_code == 422 and "expected one of I | II | III | NOT CLASSIFIED" in r.text
     with w.app.state.sessions() as db:
         assert db.get(Subject, "IKEMA-101-952") is None
@@ -329,20 +316,20 @@ def test_exhausted_allocation_list_is_a_409_naming_the_stratum(tmp_path, kit):
     ("hemoglobin_g_dl", "NaN", "digits 0-9"),
     ("platelets_10e9_l", "inf", "digits 0-9"),
 ])
-def test_implausible_screening_values_are_refused(w, field, value, expected):
+def test_implausible_screening_values_are_refused(w, field, value, expected, kit):
     u = f"IKEMA-101-96{abs(hash(field + value)) % 10}"
     before = _audit_rows(w.app)
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible(u), "usubjid": u, field: value})
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible(u), "usubjid": u, field: value})
     assert r.status_code == 422 and expected in r.text.replace("&#39;", "'"), r.text[-2000:]
     assert _audit_rows(w.app) == before
     with w.app.state.sessions() as db:
         assert db.get(Subject, u) is None  # no patient created
 
 
-def test_soft_range_value_is_stored_with_an_automatic_query(w):
+def test_soft_range_value_is_stored_with_an_automatic_query(w, kit):
     from ikema.web.models import DataQuery
 
-    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **_eligible("IKEMA-101-970"), "age": "97"})
+    r = w.clients["coordinator"].post("/screening", data={"csrf_token": w.csrf["coordinator"], **kit.eligible("IKEMA-101-970"), "age": "97"})
     assert r.status_code == 200 and 'id="auto-queries"' in r.text and "age" in r.text
     with w.app.state.sessions() as db:
         assert db.get(Subject, "IKEMA-101-970").screening["age"] == 97
@@ -353,9 +340,9 @@ def test_soft_range_value_is_stored_with_an_automatic_query(w):
     assert "IKEMA-101-970" in r.text and "screening · age" in r.text
 
 
-def test_adverse_event_in_1900_is_refused(w):
+def test_adverse_event_in_1900_is_refused(w, kit):
     before = _audit_rows(w.app)
-    data = _form_data(w, "coordinator") | {"start": "1900-01-01"}
+    data = _form_data(w, "coordinator", kit) | {"start": "1900-01-01"}
     r = w.clients["coordinator"].post(f"/subjects/{w.u101}/forms/ae", data=data)
     assert r.status_code == 422 and "on or after informed consent" in r.text
     assert _audit_rows(w.app) == before
@@ -367,23 +354,23 @@ def test_adverse_event_in_1900_is_refused(w):
     ({"day": "40"}, "[1, 28]"),
     ({"drug": "isatuximab", "dose_mg": "700"}, None),  # only where the patient's arm is Kd
 ])
-def test_implausible_doses_and_days_are_refused(w, change, expected):
+def test_implausible_doses_and_days_are_refused(w, change, expected, kit):
     if "drug" in change:
         if w.arms[w.u101] != "Kd":
             pytest.skip("the drug check needs a Kd patient")
         expected = "expected one of this patient's study drugs"
     before = _audit_rows(w.app)
-    r = w.clients["coordinator"].post(f"/subjects/{w.u101}/forms/exposure", data=_form_data(w, "coordinator") | change)
+    r = w.clients["coordinator"].post(f"/subjects/{w.u101}/forms/exposure", data=_form_data(w, "coordinator", kit) | change)
     assert r.status_code == 422 and expected in r.text.replace("&#39;", "'"), r.text[-1500:]
     assert _audit_rows(w.app) == before
 
 
-def test_dose_off_the_calendar_is_stored_and_queried(w):
+def test_dose_off_the_calendar_is_stored_and_queried(w, kit):
     from ikema.web.models import DataQuery
 
     # IKEMA-101-001 weighs 71 kg: dexamethasone is 20 mg flat; 15 mg (25% less) without a reason is queried
     r = w.clients["coordinator"].post(f"/subjects/{w.u101}/forms/exposure",
-                                      data=_form_data(w, "coordinator") | {"dose_mg": "15", "cycle": "1", "day": "2"})
+                                      data=_form_data(w, "coordinator", kit) | {"dose_mg": "15", "cycle": "1", "day": "2"})
     assert r.status_code == 200 and "Saved 1 value" in r.text
     with w.app.state.sessions() as db:
         q = db.scalars(select(DataQuery).where(DataQuery.usubjid == w.u101, DataQuery.form == "exposure")).one()

@@ -2,7 +2,8 @@
 
 The ratio, the block sizes and the stratification factors come from the protocol (`scheme_from_protocol`).
 The allocation list is generated up front from a seeded Generator (`generate_allocation_list`) and stored
-(`store_allocation_list`); `randomize` hands out the next unused position of the subject's stratum, once per
+(`store_allocation_list`); `randomize` hands out the next unused position of the subject's stratum (concurrent requests skip the
+positions another open transaction holds, PostgreSQL's SKIP LOCKED, instead of queueing on one row and retrying), once per
 subject (a repeat returns the original assignment), refusing unscreened and ineligible subjects with the reason.
 Block ids and sizes stay in the allocation list: no function here returns them to a site.
 """
@@ -184,12 +185,12 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
     assert subject is not None
     entry = session.scalars(select(AllocationEntry)
                             .where(AllocationEntry.stratum == subject.stratum, AllocationEntry.used_by.is_(None))
-                            .order_by(AllocationEntry.position).limit(1).with_for_update()).one_or_none()
+                            .order_by(AllocationEntry.position).limit(1).with_for_update(skip_locked=True)).one_or_none()
     if entry is None:
         left = session.scalar(select(func.count()).select_from(AllocationEntry).where(
             AllocationEntry.stratum == subject.stratum, AllocationEntry.used_by.is_(None)))
         if left:
-            raise _Retry()  # PostgreSQL re-checked a row another request just used
+            raise _Retry()  # every position left is held by a concurrent request: look again once they commit
         stratum = subject.stratum
         session.rollback()
         raise AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
