@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from outcomes_helpers import DATA
 
-from ikema.report.safety import outcome_sections
+from ikema.analysis.outcomes import analyze_outcomes
+from ikema.report.safety import render_outcome_sections
 
 
 def test_pilot_adsl_adae_and_pharmaverse_pk(pilot_adsl, pilot_adae):
@@ -17,8 +18,9 @@ def test_pilot_adsl_adae_and_pharmaverse_pk(pilot_adsl, pilot_adae):
                        usecols=["USUBJID", "PARAMCD", "PCTESTCD", "PCSPEC", "AVAL", "NRRLT", "TRT01A", "DTYPE", "AVISIT"])
     adpp = pd.read_csv(DATA / "pharmaverseadam" / "csv" / "adpp.csv.gz", low_memory=False,
                        usecols=["USUBJID", "PARAMCD", "AVAL", "TRTA", "PPCAT", "PPSPEC", "AVISIT"]).drop_duplicates()
-    results, page = outcome_sections({"adsl": pilot_adsl, "adae": pilot_adae, "ADPC": adpc, "ADPP": adpp},
-                                     reference_arm="Placebo")
+    results = analyze_outcomes({"adsl": pilot_adsl, "adae": pilot_adae, "ADPC": adpc, "ADPP": adpp},
+                               reference_arm="Placebo")
+    page = render_outcome_sections(results)
     text = json.dumps(results, allow_nan=False)
     assert set(results) == {"safety", "pk"}
     assert results["safety"]["population"] == {"Placebo": 86, "Xanomeline High Dose": 84, "Xanomeline Low Dose": 84}

@@ -41,7 +41,7 @@ def test_the_input_is_not_changed():
 def test_treatment_status_weeks_and_still_on_treatment():
     import pandas as pd
 
-    from ikema.simulate.evaluate import treatment_status
+    from ikema.analysis.sap import treatment_status
 
     adsl = pd.DataFrame({"USUBJID": ["a", "b", "c", "d", "e"], "TRT01A": ["X", "X", "X", "Y", "Y"],
                          "SAFFL": ["Y", "Y", "Y", "Y", "N"],
@@ -56,7 +56,7 @@ def test_treatment_status_weeks_and_still_on_treatment():
 def test_follow_up_median_is_reverse_km_on_os():
     import pandas as pd
 
-    from ikema.simulate.evaluate import follow_up_median
+    from ikema.analysis.sap import follow_up_median
 
     # censored (alive) at 10, 20, 30, 40; deaths at 5 and 25 censor the reverse KM: S = 1, 0.75 (t=10), ...
     t = pd.DataFrame({"PARAMCD": ["OS"] * 6 + ["PFS"], "AVAL": [10, 20, 30, 40, 5, 25, 1], "CNSR": [1, 1, 1, 1, 0, 0, 0]})

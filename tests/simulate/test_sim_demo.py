@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ikema.cli import app
-from ikema.simulate.demo import DEMO_STAGES, run_demo
+from ikema.pipeline import DEMO_STAGES, run_demo
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ import pytest
 
 from ikema.cdisc.sdtm import build_sdtm, data_cut, write_domains
 from ikema.response import PARAMS, evaluate
-from ikema.simulate.virtual import adam_from_sdtm, simulate_records
+from ikema.cdisc.derive import derive_adam
+from ikema.simulate.virtual import simulate_records
 
 from conftest import toy_subjects  # noqa: E402  (tests/simulate/conftest.py)
 
@@ -85,7 +86,7 @@ def test_data_cut_and_adam(records, toy_facts, toy_criteria):
     for dom, var in (("XD", "XDDTC"), ("EX", "EXSTDTC"), ("AE", "AESTDTC"), ("LB", "LBDTC"), ("QS", "QSDTC")):
         assert (s[dom][var].str.slice(0, 10) <= str(cut)).all()
         assert len(s[dom]) < len(sdtm[dom])
-    adam = adam_from_sdtm(s, toy_facts, cut, toy_criteria, outcomes="safety")
+    adam = derive_adam(s, cut, toy_criteria, toy_facts.cycle_days, toy_facts.teae_window_days, outcomes="safety")
     pfs = adam["ADTTE"][adam["ADTTE"]["PARAMCD"] == "PFS"]
     assert len(pfs) == len(records["subjects"])
     assert (pd.to_datetime(pfs["ADT"]) <= pd.Timestamp(cut)).all()
@@ -108,7 +109,8 @@ def test_survival_follow_up_contacts_after_treatment(records, toy_facts, toy_cri
         assert {d.isoformat() for d in r.CONTACTDT} <= alive_on  # each contact is an ALIVE survival status
     # at an early cut, the last date known alive of a patient in follow-up is the last contact before the cut
     cut = toy_facts.cutoffs["interim"]
-    adam = adam_from_sdtm(data_cut(build_sdtm(records, "TOY"), cut), toy_facts, cut, toy_criteria, outcomes="safety")
+    adam = derive_adam(data_cut(build_sdtm(records, "TOY"), cut), cut, toy_criteria, toy_facts.cycle_days,
+                       toy_facts.teae_window_days, outcomes="safety")
     adsl = adam["ADSL"].set_index("USUBJID")
     for r in with_contacts.itertuples():
         before = [d for d in r.CONTACTDT if d <= cut]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ikema.simulate.evaluate import safety_summary
+from ikema.analysis.sap import safety_summary
 from ikema.simulate.published import quantities
 
 

@@ -14,7 +14,9 @@ from ikema.cdisc.sdtm import build_sdtm
 from ikema.conduct.capture import record_screening
 from ikema.conduct.randomization import Scheme, generate_allocation_list, randomize, store_allocation_list
 from ikema.simulate.enroll import KIND_OF_TABLE, capture_records
-from ikema.simulate.storeio import records_from_store, store_rows
+from ikema.cdisc.store import records_from_store
+from ikema.simulate.entry import store_rows
+from ikema.simulate.safety import pk_lloq
 from ikema.simulate.virtual import simulate_records
 from ikema.store import AuditEntry, init_db, session_factory
 
@@ -38,7 +40,7 @@ def stored(tmp_path_factory, toy_facts, toy_criteria):
     subjects["ARMLABEL"] = arms
     records = simulate_records(rng, subjects, toy_facts, toy_criteria)
     counts = capture_records(session, records)
-    back = records_from_store(session, subjects, toy_facts.cycle_days)
+    back = records_from_store(session, subjects, toy_facts.cycle_days, pk_lloq())
     yield session, records, back, counts
     session.close()
     engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ikema.simulate.evaluate import POOLED, pool_sparse_strata
+from ikema.analysis.sap import POOLED, pool_sparse_strata
 
 
 def test_strata_lacking_an_arm_are_pooled():

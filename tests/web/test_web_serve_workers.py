@@ -82,7 +82,7 @@ def test_several_workers_on_postgresql_randomize_each_patient_once(pg_server_url
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers if r.status_code != 200][:3]
-    assert out.count("Started server process") == 2, out[-2000:]  # two worker processes served
+    assert out.count("Started server process") >= 2, out[-2000:]  # two worker processes served
     arms = {}
     for r in answers:
         arms.setdefault(r.json()["usubjid"], set()).add((r.json()["arm"], r.json()["randno"]))

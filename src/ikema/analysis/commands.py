@@ -46,30 +46,32 @@ def load_adam(directory: Path) -> dict:
 
 
 def run_analyze(adam: Path, out: Path, reference_arm: str | None = None, strata: str | None = None,
-                arm_var: str = "TRT01P") -> dict:
+                arm_var: str = "TRT01P", earlier_looks: str | None = None) -> dict:
     """Run the analyses on an ADaM folder and write results.json and report.html into `out`; returns the results."""
     from ikema.analysis.efficacy import analyze_adam
-    from ikema.report.analyze import km_figures, render_analyze_html
+    from ikema.analysis.sap import analyze_with_sap, parse_earlier_looks
+    from ikema.report.analyze import render_analysis_report
 
     ds = load_adam(adam)
     cols = None if strata is None else ([] if strata.strip().lower() in ("", "none") else
                                         [c.strip() for c in strata.split(",") if c.strip()])
-    if "ADTTE" in ds or "ADRS" in ds:
+    looks = parse_earlier_looks(earlier_looks)
+    sap_results = analyze_with_sap(ds, None, reference_arm, cols, looks) if arm_var == "TRT01P" else None
+    if sap_results is not None:  # the SAP's parameters are there: the SAP's analysis (ikema.analysis.sap)
+        results = sap_results
+    elif "ADTTE" in ds or "ADRS" in ds:
         results = analyze_adam(ds, reference_arm=reference_arm, strata=cols, arm_var=arm_var)
     else:  # outcome data only (safety, PK, ADA, QoL)
         results = {"parameters": {}, "reference_arm": reference_arm, "experimental_arms": [], "arm_var": arm_var,
                    "strata": [], "time_unit": "days"}
-    extra_html: list[str] = []
     if any(k in ds for k in OUTCOME_DATASETS):
-        from ikema.report.safety import outcome_sections
+        from ikema.analysis.outcomes import analyze_outcomes
 
-        sections, html = outcome_sections(ds, reference_arm=results["reference_arm"])
+        sections = analyze_outcomes(ds, reference_arm=results["reference_arm"])
         results.update({k: v for k, v in sections.items() if k not in results})
-        extra_html.append(html)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
-    figs = km_figures(results, ds.get("ADTTE"), ds["ADSL"])
-    html = render_analyze_html(results, figs, extra_html, title="Efficacy analysis", source=str(adam))
+    html = render_analysis_report(results, ds, title="Efficacy analysis", source=str(adam))
     (out / "report.html").write_text(html)
     return results
 
@@ -86,11 +88,13 @@ def register(app: typer.Typer) -> None:
         strata: Optional[str] = typer.Option(None, "--strata", help="Comma-separated ADSL columns, 'none' for "
                                              "unstratified; default every STRATnR column"),
         arm_var: str = typer.Option("TRT01P", "--arm-var", help="ADSL treatment variable"),
+        earlier_looks: Optional[str] = typer.Option(None, "--earlier-looks", help="events and z of the SAP's earlier "
+                                                    "group-sequential looks, EVENTS:Z[,EVENTS:Z] (default: this is the first)"),
     ) -> None:
         """Efficacy analyses (KM, stratified log-rank and Cox; response rates, CMH) on CDISC ADaM data."""
         console = Console()
         with console.status("Analysing ADaM datasets"):
-            results = run_analyze(adam, out, reference_arm, strata, arm_var)
+            results = run_analyze(adam, out, reference_arm, strata, arm_var, earlier_looks)
         for p, r in results["parameters"].items():
             if r["kind"] == "tte" and r.get("hazard_ratio") is not None:
                 lo, hi = r["hazard_ratio_ci"]

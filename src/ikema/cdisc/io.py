@@ -34,12 +34,15 @@ def read_dataset(path: str | Path) -> pd.DataFrame:
 
 
 def find_dataset(directory: str | Path, name: str) -> Path | None:
-    """Path of dataset NAME (e.g. 'adsl') in a directory as .xpt or .csv, any case; None if absent."""
+    """Path of dataset NAME (e.g. 'adsl') in a directory as .xpt or .csv, any case (the .csv when both); None if absent."""
     d = Path(directory)
     if not d.is_dir():
         raise InputError(f"{d}: not a directory; expected a folder holding ADaM datasets")
     want = {f"{name.lower()}{e}" for e in _EXTS}
     hits = sorted(p for p in d.iterdir() if p.is_file() and p.name.lower() in want)
+    if len(hits) == 2 and {h.suffix.lower() for h in hits} == set(_EXTS):
+        # both, as `ikema cut` and the demo write them: the CSV keeps every number exactly (XPT's IBM floats round)
+        return next(h for h in hits if h.suffix.lower() == ".csv")
     if len(hits) > 1:
         raise InputError(f"{d}: dataset {name.upper()} present as {[h.name for h in hits]}; expected exactly one file")
     return hits[0] if hits else None

@@ -89,7 +89,7 @@ def in_range(table: str, record: object, field: str, x: float, rng: Any, usubjid
 def check_screening_field(name: str, value: Any, protocol: Any, record: object = "-", where: str = "screening",
                           usubjid: str | None = None) -> tuple[Any, Finding | None]:
     """One screening field checked for plausibility (see check_screening); InputError when refused."""
-    spec = protocol.screening_fields[name]
+    spec = protocol.screening_fields.get(name) or protocol.baseline_fields[name]
     if spec.type in ("int", "float"):
         x = number(where, record, name, value, integer=spec.type == "int")
         ranges = protocol.edit_checks.screening if getattr(protocol, "edit_checks", None) is not None else {}
@@ -110,7 +110,7 @@ def check_screening(candidate: Mapping[str, Any], protocol: Any, record: object 
     out = dict(candidate)
     findings: list[Finding] = []
     usubjid = str(record) if record not in (None, "-") else None
-    for name in protocol.screening_fields:
+    for name in [*protocol.screening_fields, *getattr(protocol, "baseline_fields", {})]:
         v = candidate.get(name)
         if v is None or (isinstance(v, str) and not v.strip()):
             continue  # missing: the criterion that reads it says so (NaN is refused, never taken as missing)

@@ -229,6 +229,7 @@ class ScreeningField(_Model):
     unit: Optional[str] = None
     label: Optional[str] = None
     codes: Optional[list[str]] = Field(None, min_length=1)
+    subject_column: Optional[str] = None  # the column of the subject records (SDTM DM/SUPPDM input) it fills
 
     @model_validator(mode="after")
     def _codes(self) -> "ScreeningField":
@@ -354,6 +355,44 @@ class Design(_Model):
         return self
 
 
+class PKAssay(_Model):
+    """A bioanalytical assay: the analyte (store and SDTM PCTESTCD) and its lower limit of quantification."""
+
+    analyte: str
+    lloq: float = Field(gt=0)
+    unit: str
+    source: Optional[str] = None
+    assumption: bool = False
+
+
+class Subgroup(_Model):
+    """A subgroup of the forest plot: an ADSL variable and its label."""
+
+    variable: str
+    label: str
+
+
+class GroupSequential(_Model):
+    """The SAP's group-sequential plan applied to data: the parameter tested and the data cuts that are its looks."""
+
+    parameter: str
+    looks: list[str] = Field(min_length=1)  # cut names (keys of Protocol.cutoffs), in order
+
+
+class Sap(_Model):
+    """The statistical analysis plan as applied to ADaM: parameters analysed, strata, pooling, subgroups, looks."""
+
+    tte_parameters: list[str] = []
+    response_parameters: list[str] = []
+    strata: list[str] = []  # ADSL stratification variables
+    sparse_strata: Literal["pool", "keep"] = "pool"
+    subgroups: list[Subgroup] = []
+    forest_parameter: str = "PFS"
+    main_cut: Optional[str] = None  # the cut whose analysis is results.json's `parameters`
+    group_sequential: Optional[GroupSequential] = None
+    source: Optional[str] = None
+
+
 class Protocol(_Model):
     """A whole protocol file."""
 
@@ -366,6 +405,9 @@ class Protocol(_Model):
     arms: list[Arm] = Field(min_length=2)
     randomization: Randomization
     screening_fields: dict[str, ScreeningField]
+    baseline_fields: dict[str, ScreeningField] = {}  # recorded at screening beside the screening fields, judged by no rule
+    pk_assays: list[PKAssay] = []
+    sap: Optional[Sap] = None
     eligibility: list[Criterion] = Field(min_length=1)
     schedules: list[Schedule] = []
     design: Optional[Design] = None
@@ -410,19 +452,25 @@ class Protocol(_Model):
                     raise ValueError(f"schedules[{i}] ({s.id}).arms: arm {a!r} is not among the arms {codes}")
         if self.edit_checks is not None:
             ec = self.edit_checks
-            for name, spec in self.screening_fields.items():
+            recorded = {**self.screening_fields, **self.baseline_fields}  # both are entered on the screening record
+            for name, spec in recorded.items():
                 rng = ec.screening.get(name)
                 if spec.type in ("int", "float") and rng is None:
                     raise ValueError(f"edit_checks.screening: no range for the numeric screening field {name!r}")
                 if rng is not None and (rng.unit or None) != (spec.unit or None):
                     raise ValueError(f"edit_checks.screening.{name}: unit {rng.unit!r} is not the field's unit {spec.unit!r}")
             for name in ec.screening:
-                if name not in self.screening_fields or self.screening_fields[name].type not in ("int", "float"):
+                if name not in recorded or recorded[name].type not in ("int", "float"):
                     raise ValueError(f"edit_checks.screening.{name}: not a numeric screening field")
             for arm in self.arms:
                 for d in arm.drugs:
                     if d.name not in ec.doses:
                         raise ValueError(f"edit_checks.doses: no range for the drug {d.name!r} of arm {arm.code}")
+        if self.sap is not None and self.sap.group_sequential is not None:
+            cuts = {"interim", "final", "final_os"}
+            bad = [c for c in self.sap.group_sequential.looks if c not in cuts]
+            if bad:
+                raise ValueError(f"sap.group_sequential.looks: {bad} are not cut names {sorted(cuts)}")
         if self.design is not None:
             factors = {f.id: {lv.code for lv in f.levels} for f in self.randomization.stratification}
             for i, sp in enumerate(self.design.stratum_prevalence):
@@ -457,6 +505,18 @@ class Protocol(_Model):
             if c.id == cid:
                 return c
         raise ProtocolError(f"protocol: no eligibility criterion {cid!r}")
+
+    @property
+    def cutoffs(self) -> dict[str, dt.date]:
+        """The published data cuts by name (interim, final, final_os), those the dates table gives, in date order."""
+        d = self.dates
+        named = {"interim": d.interim_cutoff, "final": d.final_pfs_cutoff, "final_os": d.final_os_cutoff}
+        return dict(sorted(((k, v) for k, v in named.items() if v is not None), key=lambda kv: kv[1]))
+
+    def subject_columns(self) -> dict[str, str]:
+        """Subject-record column -> screening or baseline field name, for the fields that name a subject_column."""
+        fields = {**self.screening_fields, **self.baseline_fields}
+        return {f.subject_column: name for name, f in fields.items() if f.subject_column}
 
     @property
     def acronym(self) -> str:

@@ -64,3 +64,28 @@ def render_analyze_html(results: Mapping, figures: Mapping[str, str] | None = No
     extra = list(extra_sections) + [fn(results[k]) for k, fn in SECTION_RENDERERS.items() if k in results]
     return _env().get_template("analyze.html").render(results=results, figures=dict(figures or {}),
                                                       extra_sections=extra, title=title, source=source)
+
+
+def render_analysis_report(results: Mapping, datasets: Mapping[str, pd.DataFrame], title: str = "Efficacy analysis",
+                           source: str = "") -> str:
+    """The report page of any analysis results (results.json of `ikema analyze`): KM figures from the ADaM, the
+    group-sequential decision, the forest plot of the results' subgroup rows and the outcome sections."""
+    import html
+
+    from ikema.report.common import decision_sentence
+    from ikema.report.safety import render_outcome_sections
+    from ikema.report.trial import forest_figure
+
+    ds = {str(k).upper(): v for k, v in datasets.items()}
+    figs = km_figures(results, ds.get("ADTTE"), ds["ADSL"]) if "ADSL" in ds else {}
+    extra = []
+    gs = results.get("group_sequential")
+    if gs:
+        extra.append(f'<section id="group-sequential"><h2>Group-sequential test</h2><p class="decision">'
+                     f"{html.escape(decision_sentence(gs))}</p></section>")
+    if results.get("forest"):
+        param = results.get("forest_parameter", "")
+        extra.append(f'<section id="forest"><h2>{html.escape(param)} by subgroup</h2>'
+                     f'<img alt="forest plot" src="{forest_figure(results["forest"], param)}"></section>')
+    extra.append(render_outcome_sections(results))
+    return render_analyze_html(results, figs, extra, title=title, source=source)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import matplotlib
 
@@ -12,15 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ikema.report.safety import _table  # noqa: E402
-
-
-def png_data_uri(fig: plt.Figure) -> str:
-    """Encode a matplotlib figure as a data: URI (PNG, fixed metadata so output is byte-stable) and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+from ikema.report.common import png_data_uri, table_html as _table  # noqa: E402
 
 
 def _label(col: str, value: object) -> str:

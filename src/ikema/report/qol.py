@@ -11,8 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ikema.report.pk import png_data_uri  # noqa: E402
-from ikema.report.safety import _table  # noqa: E402
+from ikema.report.common import png_data_uri, table_html as _table  # noqa: E402
 
 
 def change_figure(rows: list[dict], params: list[str]) -> plt.Figure:

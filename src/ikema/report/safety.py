@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from ikema.report.common import table_html as _table
+from ikema.report.pk import render_immunogenicity_html, render_pk_html
+from ikema.report.qol import render_qol_html
 
 P_FLAG = 0.15  # the CDISC pilot appends "*" to p-values below this
 
@@ -42,13 +46,6 @@ def soc_pt_cells(rows: list[dict], arms: Sequence[str], reference_arm: str | Non
             cells += [format_p(r["p"][a]) for a in arms if a != reference_arm]
         out.append(cells)
     return out
-
-
-def _table(headers: Sequence[str], body: Sequence[Sequence[str]], cls: str = "") -> str:
-    """An HTML table with escaped cells."""
-    h = "".join(f"<th>{html.escape(str(x))}</th>" for x in headers)
-    b = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in body)
-    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
 
 
 def render_safety_html(results: dict, max_pt_rows: int = 60) -> str:
@@ -98,68 +95,8 @@ def render_safety_html(results: dict, max_pt_rows: int = 60) -> str:
     return "".join(parts)
 
 
-def json_ready(obj: object) -> object:
-    """Copy of nested results with numpy scalars as Python numbers and NaN/inf as None (strict JSON)."""
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    try:
-        import pandas as pd
-
-        if pd.isna(obj):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(obj)
-
-
-OUTCOME_KEYS = ("safety", "pk", "immunogenicity", "qol")
-
-
-def outcome_sections(datasets: dict, reference_arm: str | None = None, arm_var: str = "TRT01A",
-                     ada_titer_scale: str = "linear") -> tuple[dict, str]:
-    """Run the safety, PK, immunogenicity and QoL analyses the datasets allow; return (results, HTML fragments).
-
-    Keys of `datasets` are ADaM names (any case): ADSL with ADAE/ADLB/ADEX -> "safety"; ADPC/ADPP -> "pk";
-    ADIS -> "immunogenicity"; ADQS -> "qol". Results are strict-JSON ready; the HTML is self-contained.
-    """
-    from ikema.analysis.immunogenicity import analyze_immunogenicity
-    from ikema.analysis.pk import analyze_pk
-    from ikema.analysis.qol import analyze_qol
-    from ikema.analysis.safety import analyze_safety
-    from ikema.report.pk import render_immunogenicity_html, render_pk_html
-    from ikema.report.qol import render_qol_html
-
-    ds = {str(k).upper(): v for k, v in datasets.items()}
-    results: dict = {}
-    html_parts: list[str] = []
-    if "ADSL" in ds and any(k in ds for k in ("ADAE", "ADLB", "ADEX")):
-        results["safety"] = analyze_safety(ds, arm_var=arm_var, reference_arm=reference_arm)
-        html_parts.append(render_safety_html(results["safety"]))
-    if "ADPC" in ds or "ADPP" in ds:
-        results["pk"] = analyze_pk(ds)
-        html_parts.append(render_pk_html(results["pk"]))
-    if "ADIS" in ds:
-        adis = ds["ADIS"]
-        if "TRTA" not in adis.columns and "ADSL" in ds and arm_var in ds["ADSL"].columns:
-            adis = adis.merge(ds["ADSL"][["USUBJID", arm_var]].rename(columns={arm_var: "TRTA"}), on="USUBJID",
-                              how="left")
-        results["immunogenicity"] = analyze_immunogenicity({"ADIS": adis}, titer_scale=ada_titer_scale)
-        html_parts.append(render_immunogenicity_html(results["immunogenicity"]))
-    if "ADQS" in ds:
-        results["qol"] = analyze_qol(ds)
-        html_parts.append(render_qol_html(results["qol"]))
-    return json_ready(results), "\n".join(html_parts)
+def render_outcome_sections(results: Mapping) -> str:
+    """HTML fragments of the results' "safety", "pk", "immunogenicity" and "qol" sections, in that order."""
+    renderers = (("safety", render_safety_html), ("pk", render_pk_html),
+                 ("immunogenicity", render_immunogenicity_html), ("qol", render_qol_html))
+    return "\n".join(fn(results[key]) for key, fn in renderers if results.get(key))

@@ -1,12 +1,12 @@
-"""The virtual-trial report (out/report.html): published beside simulated values for every outcome measure,
-KM plots of PFS and OS with numbers at risk, a forest plot by stratification factors and subgroups, a CONSORT
-diagram, a swimmer plot of patients' M-protein and responses, and the safety/PK/ADA/QoL sections."""
+"""The trial report (out/report.html) of the results of every data cut: efficacy per cut with the group-sequential
+decision, KM plots with numbers at risk, the forest plot of the results' subgroup rows, a CONSORT diagram, a swimmer
+plot of patients' M-protein and responses, published beside simulated values for a virtual trial, and the
+safety/PK/ADA/QoL sections. It renders results; it runs no analysis."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -17,59 +17,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
+from ikema.report.common import decision_sentence, png_data_uri as png  # noqa: E402
+from ikema.report.figures import km_plot  # noqa: E402
+
 MONTH = 30.4375
 
 
-def png(fig: plt.Figure) -> str:
-    """A figure as a base64 PNG data URI (closes the figure)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def km_figure(adtte: pd.DataFrame, paramcd: str, arms: tuple[str, str], title: str) -> str:
-    """KM plot of one ADTTE parameter by arm with numbers at risk (ikema.report.figures.km_plot if present)."""
+def km_figure(adtte: pd.DataFrame, paramcd: str, arms: Sequence[str], title: str) -> str:
+    """KM plot (data URI) of one ADTTE parameter by arm with the numbers at risk."""
     d = adtte[adtte["PARAMCD"] == paramcd]
-    try:
-        from ikema.report.figures import km_plot
-    except ImportError:
-        km_plot = None
-    if km_plot is not None:
-        try:
-            fig = km_plot(d, arm_var="TRT01P", title=title, time_scale=MONTH, arms=list(arms))
-            return png(fig if isinstance(fig, plt.Figure) else plt.gcf())
-        except TypeError:
-            pass
-    from statsmodels.duration.survfunc import SurvfuncRight
-
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 4.8), gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
-    ticks = np.arange(0, (d["AVAL"].max() / MONTH if len(d) else 1) + 6, 6)
-    colors = {arms[0]: "#1f77b4", arms[1]: "#d62728"}
-    for k, arm in enumerate(arms):
-        x = d[d["TRT01P"] == arm]
-        if x.empty:
-            continue
-        sf = SurvfuncRight(x["AVAL"].to_numpy(float) / MONTH, (x["CNSR"] == 0).astype(int).to_numpy())
-        ax.step(np.r_[0, sf.surv_times], np.r_[1, sf.surv_prob], where="post", color=colors[arm], label=arm)
-        cens = x[x["CNSR"] == 1]["AVAL"].to_numpy(float) / MONTH
-        ax.plot(cens, [sf.surv_prob[np.searchsorted(sf.surv_times, c, side="right") - 1] if np.searchsorted(sf.surv_times, c, side="right") > 0 else 1.0 for c in cens],
-                "|", color=colors[arm], ms=5)
-        at = [(x["AVAL"].to_numpy(float) / MONTH >= t).sum() for t in ticks]
-        for t, nr in zip(ticks, at):
-            axr.text(t, 1 - k, str(nr), ha="center", va="center", fontsize=7, color=colors[arm])
-    ax.set_ylim(0, 1.02)
-    ax.set_ylabel("Probability")
-    ax.set_title(title)
-    ax.legend(loc="lower left")
-    axr.set_yticks([1, 0], list(arms))
-    axr.set_ylim(-0.5, 1.5)
-    axr.set_xticks(ticks)
-    axr.set_xlabel("Months since randomization (number at risk below)")
-    return png(fig)
+    return png(km_plot(d, arm_var="TRT01P", title=title, time_scale=MONTH, arms=list(arms),
+                       time_label="Months since randomization"))
 
 
-def forest_figure(rows: list[dict]) -> str:
+def forest_figure(rows: list[dict], parameter: str = "PFS") -> str:
     """Forest plot: one row per subgroup (label, hr, lcl, ucl, n)."""
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1))
     for i, r in enumerate(rows[::-1]):
@@ -83,7 +44,7 @@ def forest_figure(rows: list[dict]) -> str:
     ticks = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("PFS hazard ratio (95% CI), experimental vs control")
+    ax.set_xlabel(f"{parameter} hazard ratio (95% CI), experimental vs control")
     return png(fig)
 
 
@@ -116,3 +77,41 @@ def render(context: dict, out: Path) -> Path:
     html = env.get_template("trial.html").render(**context)
     out.write_text(html, encoding="utf-8")
     return out
+
+
+def render_trial(results: Mapping, adams: Mapping[str, Mapping[str, pd.DataFrame]], out: Path,
+                 assessments: pd.DataFrame | None = None) -> Path:
+    """Render the trial report of `results` (ikema.pipeline.analyse_trial) to `out`: KM figures from the ADaM of
+    each cut given in `adams` (cut name -> datasets; cuts without ADaM get no figure), the swimmer plot from the
+    `assessments` (USUBJID, ADY, PARAM, AVAL) when given."""
+    arms = [results["arms"]["experimental"], results["arms"]["control"]]
+    names = list(results["cutoffs"])
+    main = results.get("main_cut", names[-1])
+    primary = (results.get("group_sequential") or {}).get("parameter", "PFS")
+    cuts = []
+    for name, date in results["cutoffs"].items():
+        figs = []
+        if name in adams and "ADTTE" in adams[name]:
+            figs.append(km_figure(adams[name]["ADTTE"], primary, arms, f"{primary} ({name} cut)"))
+            if name == names[-1] or name == main:
+                figs.append(km_figure(adams[name]["ADTTE"], "OS", arms, f"OS ({name} cut)"))
+        res = results["cuts"][name]
+        gs = res.get("group_sequential")
+        cuts.append({"name": name, "date": str(date), "results": res, "figures": figs,
+                     "decision": decision_sentence(gs) if gs else None})
+    adam = adams.get(main, {})
+    swimmer = None
+    if assessments is not None and "ADRS" in adam:
+        ovr = adam["ADRS"][adam["ADRS"]["PARAMCD"] == "OVR"].rename(columns={"AVALC": "RESP"})
+        swimmer = swimmer_figure(assessments, ovr, adam["ADSL"])
+    from ikema.report.safety import render_outcome_sections
+
+    ctx = {
+        "title": results.get("title", results.get("study", "")), "seed": results.get("seed"),
+        "n_screened": results.get("enrollment", {}).get("screened"), "n_randomized": results["consort"]["randomized"],
+        "cutoffs": results["cutoffs"], "consort": results["consort"], "comparison": results.get("published_comparison", []),
+        "cuts": cuts, "forest": forest_figure(results["forest"], results.get("forest_parameter", primary)) if results.get("forest") else None,
+        "swimmer": swimmer, "outcomes_html": render_outcome_sections(results), "main_cut": main,
+        "forest_parameter": results.get("forest_parameter", primary),
+    }
+    return render(ctx, out)

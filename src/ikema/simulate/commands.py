@@ -19,6 +19,7 @@ def twin(
     out: Path = typer.Option(Path("out/twin"), "--out", help="folder for twin.csv, replicates.csv, twin.json"),
 ) -> None:
     """Simulate many virtual IKEMA trials and compare each published quantity with the replicates' 95% range."""
+    from ikema.pipeline import replicate
     from ikema.simulate.facts import facts_from_protocol
     from ikema.simulate.twin import run_replicates, summarize
 
@@ -26,7 +27,7 @@ def twin(
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("twin"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("replicates", total=replicates)
-        table = run_replicates(range(seed, seed + replicates), workers, lambda: bar.advance(task))
+        table = run_replicates(replicate, range(seed, seed + replicates), workers, lambda: bar.advance(task))
     table.to_csv(out / "replicates.csv", index_label="seed")
     summary = summarize(table, facts.experimental, facts.control)
     summary.to_csv(out / "twin.csv", index=False)

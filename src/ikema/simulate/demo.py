@@ -1,8 +1,6 @@
-"""`make demo`: the whole pipeline on the virtual IKEMA trial.
-
-simulate (seeded) -> enrollment through screening and the IRT -> every record through capture into the audited
-store -> records read back from the store -> SDTM (out/sdtm) -> data cuts (interim, final PFS, final OS) ->
-ADaM (out/adam, final PFS cut) -> analyses -> out/results.json and out/report.html (+ out/enrollment.json).
+"""The virtual trial's sites at work for `make demo` and `ikema twin`: seeded candidates screened and randomized
+through ikema.conduct, every later record entered through ikema.conduct.capture into the audited store. From the
+store on, the virtual trial takes the path of any trial (ikema.pipeline: cut, ADaM, SAP, report).
 """
 
 from __future__ import annotations
@@ -13,8 +11,6 @@ from typing import Callable
 
 import numpy as np
 from sqlalchemy import event
-
-DEMO_STAGES = 10  # advance() calls of one run: 4 here, 6 in report_run.write_outputs (3 cuts)
 
 
 def demo_engine(out: Path, database_url: str | None = None):
@@ -48,40 +44,58 @@ def enroll_demo(session, rng: np.random.Generator, facts, out: Path, seed: int):
     return subjects, summary
 
 
-def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Callable[[str], None] = lambda _s: None,
-             enrollment: int | None = None) -> dict:
-    """Run the virtual trial end to end into `out`; returns the results written to out/results.json.
-
-    `enrollment` overrides the protocol's target (a smaller trial for tests); None = the protocol's."""
-    import dataclasses
-
-    from ikema.cdisc.sdtm import build_sdtm
-    from ikema.store import session_factory
+def simulate_into_store(out: Path, seed: int, database_url: str | None = None,
+                        advance: Callable[[str], None] = lambda _s: None, enrollment: int | None = None):
+    """The virtual trial's sites at work: screening and randomization of the seeded candidates, then every later
+    record through ikema.conduct.capture into a fresh store (OUT/ikema.db unless `database_url`). Returns the
+    engine of the store and the enrollment summary (also in OUT/enrollment.json). `enrollment` overrides the
+    protocol's target (a smaller trial for tests)."""
     from ikema.simulate.enroll import capture_records
-    from ikema.simulate.facts import facts_from_protocol, response_criteria
-    from ikema.simulate.report_run import write_outputs
-    from ikema.simulate.storeio import records_from_store
+    from ikema.simulate.facts import response_criteria
     from ikema.simulate.virtual import simulate_records
+    from ikema.store import session_factory
 
-    out.mkdir(parents=True, exist_ok=True)
-    facts = facts_from_protocol()
-    if enrollment is not None:
-        facts = dataclasses.replace(facts, enrollment=int(enrollment))
-    criteria = response_criteria(facts)
+    facts = _facts(enrollment)
     rng = np.random.default_rng(seed)
     engine = demo_engine(out, database_url)
     session = session_factory(engine)()
     try:
         subjects, summary = enroll_demo(session, rng, facts, out, seed)
         advance("screened and randomized")
-        records = simulate_records(rng, subjects, facts, criteria)
+        records = simulate_records(rng, subjects, facts, response_criteria(facts))
         advance("patients simulated")
         capture_records(session, records)
         advance("records captured")
-        stored = records_from_store(session, subjects, facts.cycle_days)
     finally:
         session.close()
+    return engine, summary
+
+
+def simulate_records_only(seed: int) -> dict:
+    """The site records of the virtual trial from `seed` (enrollment through the IRT in a temporary store; the later
+    records are not captured): what `ikema twin` analyses."""
+    import tempfile
+
+    from ikema.simulate.enroll import enroll
+    from ikema.simulate.facts import response_criteria, screen_candidate, screening_fields
+    from ikema.simulate.virtual import simulate_records
+    from ikema.store import init_db, session_factory
+
+    facts = _facts(None)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
+        engine = init_db(f"sqlite:///{Path(tmp) / 'twin.db'}")
+        with session_factory(engine)() as session:
+            subjects, _summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),
+                                        per_stratum=facts.enrollment)
         engine.dispose()
-    sdtm = build_sdtm(stored, facts.studyid)
-    advance("SDTM built from the store")
-    return write_outputs(sdtm, facts, criteria, out, seed, summary, advance)
+    return simulate_records(rng, subjects, facts, response_criteria(facts))
+
+
+def _facts(enrollment: int | None):
+    import dataclasses
+
+    from ikema.simulate.facts import facts_from_protocol
+
+    facts = facts_from_protocol()
+    return facts if enrollment is None else dataclasses.replace(facts, enrollment=int(enrollment))

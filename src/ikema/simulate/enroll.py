@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ikema.simulate import params as P
 from ikema.simulate.cohort import draw_candidates
 from ikema.simulate.facts import TrialFacts
-from ikema.simulate.storeio import store_rows
+from ikema.simulate.entry import store_rows
 from ikema.simulate.virtual import accrual_dates
 
 USER = "simulator"

@@ -52,7 +52,7 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
                               ("dates.last_patient_randomized", d.last_patient_randomized)) if v is None]
     if missing:
         raise ProtocolError(f"protocol: the virtual trial needs {', '.join(missing)}")
-    cutoffs = {"interim": d.interim_cutoff, "final": d.final_pfs_cutoff, "final_os": d.final_os_cutoff}
+    cutoffs = p.cutoffs
     cycle, enrollment, studyid = p.cycle_length_days, p.study.enrollment, p.study.studyid
     first, last = d.first_patient_randomized, d.last_patient_randomized
 
@@ -101,6 +101,11 @@ def screening_fields(c: Any) -> dict:
         "mi_last_6_months": False, "lvef_percent": 60.0, "nyha_class": 0, "prior_cancer_disease_free_years": None,
         "hiv_on_antiretroviral": False, "active_hepatitis": False, "childbearing_potential": False,
         "contraception_agreed": True, "weight_kg": float(c["WEIGHT_KG"]), "height_cm": float(c["HEIGHT_CM"]),
+        # baseline characteristics entered with the screening record (the protocol's [baseline_fields])
+        "iss": int(c["ISS"]), "high_risk_cytogenetics": bool(c["HIGHRISK"]), "cytogenetics_missing": bool(c["CYTOMISS"]),
+        "gain_1q21": bool(c["GAIN1Q"]), "prior_lenalidomide": bool(c["PRIOR_LENALIDOMIDE"]),
+        "prior_bortezomib": bool(c["PRIOR_BORTEZOMIB"]), "lenalidomide_refractory": bool(c["LEN_REFRACTORY"]),
+        "isotype": str(c["ISOTYPE"]), "light_chain": str(c["LIGHT_CHAIN"]),
     }
 
 

@@ -1,12 +1,12 @@
 """Calibration study: many virtual IKEMA trials with different seeds, each analysed like the demo, summarised
 against the published values (mean and 2.5-97.5 percentiles of the replicates per published quantity).
 
-Decision: a replicate runs the same code as `make demo` from candidates to results: screening and randomization
-through ikema.conduct into its own temporary SQLite store (the IRT needs its stored allocation list), then
-records -> SDTM -> data cuts -> ADaM -> efficacy and safety summaries. It skips only the capture of the later
-records into the store and their read-back (about 20 s per trial), the file writing and the report: the store
-returns exactly the records it was given (tests/simulate: SDTM from the store == SDTM from the records), so no
-number changes. PK, ADA and QoL datasets are not derived (no published quantity).
+A replicate (ikema.pipeline.replicate) runs the same code as `make demo` from candidates to results: screening and
+randomization through ikema.conduct into its own temporary SQLite store (the IRT needs its stored allocation list),
+then the path's cut, ADaM and SAP functions. It skips only the capture of the later records into the store and
+their read-back (about 20 s per trial), the file writing and the report: the store returns exactly the records it
+was given (tests/simulate: SDTM from the store == SDTM from the records), so no number changes. PK, ADA and QoL
+datasets are not derived (no published quantity).
 """
 
 from __future__ import annotations
@@ -20,36 +20,10 @@ import pandas as pd
 from ikema.simulate.published import quantities
 
 
-def replicate(seed: int) -> dict[str, float | None]:
-    """One virtual trial from `seed`: the simulated value of every published quantity."""
-    import tempfile
-    from pathlib import Path
-
-    from ikema.cdisc.sdtm import build_sdtm
-    from ikema.simulate.enroll import enroll
-    from ikema.simulate.facts import facts_from_protocol, response_criteria, screen_candidate, screening_fields
-    from ikema.simulate.report_run import analyse_cut
-    from ikema.simulate.virtual import simulate_records
-    from ikema.store import init_db, session_factory
-
-    facts = facts_from_protocol()
-    criteria = response_criteria(facts)
-    rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
-        engine = init_db(f"sqlite:///{Path(tmp) / 'twin.db'}")
-        with session_factory(engine)() as session:
-            subjects, _summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),
-                                        per_stratum=facts.enrollment)
-        engine.dispose()
-    rec = simulate_records(rng, subjects, facts, criteria)
-    sdtm = build_sdtm(rec, facts.studyid)
-    by_cut = {name: analyse_cut(sdtm, facts, date, criteria, "safety")[1] for name, date in facts.cutoffs.items()}
-    return {q.key: q.read(by_cut[q.cutoff]) if q.cutoff in by_cut else None
-            for q in quantities(facts.experimental, facts.control)}
-
-
-def run_replicates(seeds: Iterable[int], workers: int, progress: Callable[[], None] = lambda: None) -> pd.DataFrame:
-    """Replicates in `workers` processes; one row per seed, one column per published quantity."""
+def run_replicates(replicate: Callable[[int], dict], seeds: Iterable[int], workers: int,
+                   progress: Callable[[], None] = lambda: None) -> pd.DataFrame:
+    """`replicate(seed)` (ikema.pipeline.replicate: one virtual trial's published quantities) in `workers` processes;
+    one row per seed, one column per published quantity."""
     seeds = list(seeds)
     rows = {}
     if workers <= 1:

@@ -1,5 +1,5 @@
-"""The virtual IKEMA trial: accrual, the randomized patients' courses as site records, and the analysis datasets
-(SDTM -> data cut -> ADaM) the real derivations produce from them."""
+"""The virtual IKEMA trial: accrual and the randomized patients' courses as site records (what the sites enter;
+from the store on, the virtual trial takes the path of any trial: ikema.pipeline)."""
 
 from __future__ import annotations
 
@@ -37,43 +37,3 @@ def simulate_records(rng: np.random.Generator, subjects: pd.DataFrame, facts: Tr
     rec["questionnaires"] = questionnaires(rng, ev, facts)
     rec["subjects"] = s
     return rec
-
-
-def adam_from_sdtm(sdtm: dict[str, pd.DataFrame], facts: TrialFacts, cutoff: object, criteria: Criteria,
-                   outcomes: bool | str = True) -> dict[str, pd.DataFrame]:
-    """ADaM datasets from a data cut: ADSL, ADRS, ADTTE; with `outcomes` also ADAE, ADLB, ADEX, ADPC, ADIS,
-    ADQS (`outcomes="safety"`: ADAE and ADLB only)."""
-    from ikema.cdisc.adam.adrs import derive_adrs
-    from ikema.cdisc.adam.adsl import derive_adsl
-    from ikema.cdisc.adam.adtte import derive_adtte
-
-    adsl = derive_adsl(sdtm)
-    xd = sdtm["XD"]
-    assess = pd.DataFrame({
-        "USUBJID": xd["USUBJID"], "ADT": xd["XDDTC"], "PARAM": xd["XDTESTCD"],
-        "AVAL": xd["XDSTRESN"], "AVALC": np.where(pd.isna(xd["XDSTRESN"]), xd["XDSTRESC"], ""),
-    })
-    adrs = derive_adrs(adsl, assess, criteria)
-    adtte = derive_adtte(adsl, adrs, max_gap_days=2 * facts.cycle_days, cutoff=cutoff)
-    out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
-    if outcomes:
-        from ikema.cdisc.adam.adae import derive_adae
-        from ikema.cdisc.adam.adex import derive_adex
-        from ikema.cdisc.adam.adis import derive_adis
-        from ikema.cdisc.adam.adlb import derive_adlb
-        from ikema.cdisc.adam.adpc import derive_adpc
-        from ikema.cdisc.adam.adqs import derive_adqs
-
-        ex = sdtm["EX"]
-        out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=facts.teae_window_days)
-        out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
-        if outcomes == "safety":
-            return out
-        out["ADEX"] = derive_adex(ex, cycle_days=facts.cycle_days)
-        drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
-        analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
-        pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
-        out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=facts.cycle_days)
-        out["ADIS"] = derive_adis(sdtm["IS"], adsl)
-        out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
-    return out

@@ -1,0 +1,50 @@
+"""The ADaM datasets of one data cut, assembled from its SDTM by the derivations of ikema.cdisc.adam (the step
+`ikema cut` and every analysis of the virtual trial share)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ikema.response import Criteria
+
+
+def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteria, cycle_days: int,
+                teae_window_days: int, outcomes: bool | str = True) -> dict[str, pd.DataFrame]:
+    """ADaM datasets from a data cut's SDTM: ADSL, ADRS, ADTTE; with `outcomes` also ADAE, ADLB, ADEX, ADPC, ADIS,
+    ADQS (`outcomes="safety"`: ADAE and ADLB only). `cycle_days`: the protocol's cycle length; `teae_window_days`:
+    days after the last dose in which an adverse event is treatment-emergent."""
+    from ikema.cdisc.adam.adrs import derive_adrs
+    from ikema.cdisc.adam.adsl import derive_adsl
+    from ikema.cdisc.adam.adtte import derive_adtte
+
+    adsl = derive_adsl(sdtm)
+    xd = sdtm["XD"]
+    assess = pd.DataFrame({
+        "USUBJID": xd["USUBJID"], "ADT": xd["XDDTC"], "PARAM": xd["XDTESTCD"],
+        "AVAL": xd["XDSTRESN"], "AVALC": np.where(pd.isna(xd["XDSTRESN"]), xd["XDSTRESC"], ""),
+    })
+    adrs = derive_adrs(adsl, assess, criteria)
+    adtte = derive_adtte(adsl, adrs, max_gap_days=2 * cycle_days, cutoff=cutoff)
+    out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
+    if outcomes:
+        from ikema.cdisc.adam.adae import derive_adae
+        from ikema.cdisc.adam.adex import derive_adex
+        from ikema.cdisc.adam.adis import derive_adis
+        from ikema.cdisc.adam.adlb import derive_adlb
+        from ikema.cdisc.adam.adpc import derive_adpc
+        from ikema.cdisc.adam.adqs import derive_adqs
+
+        ex = sdtm["EX"]
+        out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=teae_window_days)
+        out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
+        if outcomes == "safety":
+            return out
+        out["ADEX"] = derive_adex(ex, cycle_days=cycle_days)
+        drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
+        analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
+        pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
+        out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
+        out["ADIS"] = derive_adis(sdtm["IS"], adsl)
+        out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
+    return out

@@ -1,0 +1,241 @@
+"""Site records from the store: the records the SDTM builder reads (ikema.cdisc.sdtm.build_sdtm), from the live
+tables or from the tables as they stood at an earlier moment, rebuilt from the audit trail.
+
+The audit trail (ikema.store.audit) keeps every insert as the whole record (field '*', JSON) and every later
+change as one row per field (old and new value); records are never deleted. Replaying the rows up to a moment
+therefore gives each table exactly as it stood then (`store_tables(session, as_of)`), so a correction entered
+after a data cut does not change that cut.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Boolean, Date, Float, Integer, JSON, func, select
+from sqlalchemy.orm import Session
+
+from ikema.errors import StoreError
+
+# disposition events of the store (ikema.store.models.Disposition)
+EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
+
+
+def _models() -> dict[str, Any]:
+    from ikema.store import (
+        ADASample, AdverseEvent, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
+        QuestionnaireAnswer, Randomization, Subject, SubsequentTherapy,
+    )
+
+    return {m.__tablename__: m for m in (Subject, Randomization, DrugAdministration, DiseaseAssessment, LabResult,
+                                         AdverseEvent, Death, Disposition, SubsequentTherapy, PKSample, ADASample,
+                                         QuestionnaireAnswer)}
+
+
+def last_change(session: Session) -> dt.datetime | None:
+    """The time of the latest audit row: the moment the live tables stand at."""
+    from ikema.store import AuditEntry
+
+    at = session.scalar(select(func.max(AuditEntry.at)))
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    return at
+
+
+def _columns(model) -> list[str]:
+    return [c.key for c in model.__mapper__.column_attrs]
+
+
+def _live(session: Session, model) -> pd.DataFrame:
+    cols = _columns(model)
+    pk = list(model.__mapper__.primary_key)
+    data = session.execute(select(*[getattr(model, c) for c in cols]).order_by(*pk)).all()
+    return pd.DataFrame(data, columns=cols)
+
+
+def _value(column, raw: Any, text: bool) -> Any:
+    """A stored value back from its audit rendering (`text`: an UPDATE row's text, else the insert's JSON value)."""
+    if raw is None:
+        return None
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return raw if isinstance(raw, bool) else str(raw) == "True"
+    if isinstance(kind, Integer):
+        return int(raw)
+    if isinstance(kind, Float):
+        return float(raw)
+    if isinstance(kind, Date):
+        return dt.date.fromisoformat(str(raw)[:10])
+    if isinstance(kind, JSON):
+        return json.loads(raw) if text else raw
+    if getattr(kind, "python_type", None) is dt.datetime or kind.__class__.__name__ == "DateTime":
+        v = dt.datetime.fromisoformat(str(raw))
+        return v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+    return str(raw)
+
+
+def _as_of(session: Session, model, as_of: dt.datetime) -> pd.DataFrame:
+    """The table `model` as it stood at `as_of`: its audit inserts up to then, with the changes up to then applied."""
+    from ikema.store import AuditEntry
+
+    table = model.__tablename__
+    cols = _columns(model)
+    column = {c.key: c for c in model.__mapper__.column_attrs}
+    col_obj = {k: v.columns[0] for k, v in column.items()}
+    pk = [c.key for c in model.__mapper__.primary_key]
+    rows = session.execute(select(AuditEntry.record_key, AuditEntry.field, AuditEntry.new_value, AuditEntry.action)
+                           .where(AuditEntry.table_name == table, AuditEntry.at <= as_of)
+                           .order_by(AuditEntry.id)).all()
+    records: dict[str, dict[str, Any]] = {}
+    for key, field, new, action in rows:
+        if action == "INSERT":
+            rec = json.loads(new)
+            records[key] = {c: _value(col_obj[c], rec.get(c), False) for c in cols}
+        elif key in records and field in col_obj:
+            records[key][field] = _value(col_obj[field], new, True)
+        elif key not in records:
+            raise StoreError(f"audit_log: {table} {key}: a change to field {field} before the record's insert")
+    frame = pd.DataFrame(list(records.values()), columns=cols)
+    return frame.sort_values(pk, kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def store_tables(session: Session, as_of: dt.datetime | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of subjects and their records: live (as_of None) or as it stood at `as_of` (from the audit trail).
+    The randomizations come in the order they were made."""
+    from ikema.store import AuditEntry
+
+    out = {name: (_live(session, m) if as_of is None else _as_of(session, m, as_of)) for name, m in _models().items()}
+    order = session.scalars(select(AuditEntry.record_key).where(AuditEntry.table_name == "randomizations",
+                                                                AuditEntry.action == "INSERT").order_by(AuditEntry.id)).all()
+    rank = {k: i for i, k in enumerate(order)}
+    r = out["randomizations"]
+    out["randomizations"] = r.iloc[np.argsort([rank.get(u, len(rank)) for u in r["usubjid"]], kind="stable")].reset_index(drop=True)
+    return out
+
+
+def subjects_from_tables(tables: Mapping[str, pd.DataFrame], columns: Mapping[str, str], arm_labels: Mapping[str, str],
+                         studyid: str, randomized_by: dt.date | None = None) -> pd.DataFrame:
+    """The randomized subjects (in randomization order) as subject records: USUBJID, SUBJID, SITEID, ICDT, RANDDT,
+    ARM, ARMLABEL, STRATUM, STRATnR (one per stratification factor, in the stratum's order) and, per
+    `columns` (subject column -> field of the screening record), the screening and baseline values entered.
+    A field the site did not enter is missing. `randomized_by`: only subjects randomized on or before it."""
+    r = tables["randomizations"]
+    if randomized_by is not None:
+        r = r[pd.to_datetime(r["randdt"]).dt.date <= randomized_by]
+    subj = tables["subjects"].set_index("usubjid")
+    ids = r["usubjid"].astype(str)
+    prefix = f"{studyid}-"
+    out = pd.DataFrame({
+        "USUBJID": ids.to_numpy(),
+        "SUBJID": [u[len(prefix):] if u.startswith(prefix) else u for u in ids],
+        "SITEID": ids.map(subj["site_id"]).to_numpy(),
+        "ICDT": [None if pd.isna(t) else pd.Timestamp(t).date() for t in ids.map(subj["screened_at"])],
+        "RANDDT": list(r["randdt"]),
+        "ARM": r["arm"].to_numpy(), "ARMLABEL": [arm_labels.get(a, a) for a in r["arm"]],
+        "STRATUM": r["stratum"].to_numpy(),
+    })
+    levels = [[part.split("=", 1)[1].strip() for part in str(s).split(";") if "=" in part] for s in r["stratum"]]
+    for i in range(max((len(lv) for lv in levels), default=0)):
+        out[f"STRAT{i + 1}R"] = [lv[i] if i < len(lv) else None for lv in levels]
+    screening = [subj.at[u, "screening"] or {} for u in ids]
+    for column, field in columns.items():
+        out[column] = [rec.get(field) for rec in screening]
+    return out
+
+def records_from_store(session: Session, subjects: pd.DataFrame, cycle_days: int,
+                       pk_lloq: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """The site records of the randomized `subjects` (USUBJID + screening/randomization columns) from the live store."""
+    return records_from_tables(store_tables(session), subjects, cycle_days, pk_lloq)
+
+
+def _assessment_day(da: pd.DataFrame, start: pd.Series) -> np.ndarray:
+    """The day of each assessment after the first dose, counted as the SDTM builder counts back (date = first dose +
+    day - 1), so that SDTM shows the date entered; the entered study day where no dose is recorded."""
+    first = pd.to_datetime(da["usubjid"].map(start))
+    delta = (pd.to_datetime(da["date"]) - first).dt.days + 1
+    entered = pd.to_numeric(da["study_day"], errors="coerce")
+    return delta.where(first.notna(), entered).astype(int).to_numpy()
+
+
+def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
+                        pk_lloq: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
+    assays' lower limits of quantification by analyte (the protocol's pk_assays)."""
+    ids_kept = set(subjects["USUBJID"])
+
+    def frame(name: str) -> pd.DataFrame:
+        t = tables[name]
+        return t[t["usubjid"].isin(ids_kept)].reset_index(drop=True)
+
+    ex = frame("drug_administrations")
+    start = ex.groupby("usubjid")["date"].min()
+    subj = subjects.copy()
+    ids = subj["USUBJID"]
+
+    def ady(u: pd.Series, d: pd.Series) -> np.ndarray:
+        delta = (pd.to_datetime(d) - pd.to_datetime(u.map(start))).dt.days.to_numpy()
+        return np.where(delta >= 0, delta + 1, delta)
+
+    ex = ex.sort_values(["usubjid", "date", "drug", "id"], kind="stable")
+    exposure = pd.DataFrame({"USUBJID": ex["usubjid"], "DRUG": ex["drug"], "ROUTE": ex["route"], "CYCLE": ex["cycle"],
+                             "DAY": ex["day"], "ADY": ady(ex["usubjid"], ex["date"]), "ADT": ex["date"],
+                             "DOSE_MG": ex["dose_mg"], "PLANNED_MG": ex["planned_dose_mg"]}).reset_index(drop=True)
+    da = frame("disease_assessments")
+    assessments = pd.DataFrame({"USUBJID": da["usubjid"], "ADY": _assessment_day(da, start), "ADT": da["date"], "PARAM": da["param"],
+                                "AVAL": da["aval"].astype(float), "AVALC": da["avalc"].fillna("")})
+    assessments = assessments.sort_values(["USUBJID", "ADY", "PARAM"], kind="stable").reset_index(drop=True)
+    ae = frame("adverse_events").sort_values(["usubjid", "onset", "pt", "id"], kind="stable")
+    adverse_events = pd.DataFrame({
+        "USUBJID": ae["usubjid"], "AETERM": ae["term"], "AEDECOD": ae["pt"], "AEBODSYS": ae["soc"], "AETOXGR": ae["grade"],
+        "AESER": np.where(ae["serious"], "Y", "N"), "AEREL": np.where(ae["related"], "RELATED", "NOT RELATED"),
+        "AEACN": ae["action_taken"], "AEOUT": ae["outcome"], "AESDTH": np.where(ae["outcome"] == "FATAL", "Y", "N"),
+        "AESTDY": ady(ae["usubjid"], ae["onset"]),
+        "AEENDY": ady(ae["usubjid"], ae["resolution"].where(ae["resolution"].notna(), ae["onset"])),
+    }).reset_index(drop=True)
+    lb = frame("lab_results")
+    labs = pd.DataFrame({"USUBJID": lb["usubjid"], "LBTESTCD": lb["test"], "LBTEST": lb["test"], "ADY": ady(lb["usubjid"], lb["date"]),
+                         "VALUE": lb["value"], "UNIT": lb["unit"], "LLN": lb["low"]})
+    names = {"NEUT": "Neutrophils", "PLAT": "Platelets", "HGB": "Hemoglobin", "LYM": "Lymphocytes"}
+    labs["LBTEST"] = labs["LBTESTCD"].map(names).fillna(labs["LBTESTCD"])
+    labs = labs.sort_values(["USUBJID", "ADY", "LBTESTCD"], kind="stable").reset_index(drop=True)
+    pk = frame("pk_samples")
+    at = pd.to_datetime(pk["sampled_at"], utc=True).dt.tz_localize(None)
+    pk_day = ady(pk["usubjid"], at.dt.normalize())
+    tpt = [f"C{c}D{d} " + ("PRE-DOSE" if h < 0 else ("1H POST-EOI" if h > 0 else "EOI")) for c, d, h in zip(pk["cycle"], pk["day"], pk["nominal_hours"])]
+    pkf = pd.DataFrame({"USUBJID": pk["usubjid"], "ANALYTE": pk["analyte"], "DRUG": pk["analyte"].str.title(), "ADY": pk_day,
+                        "HOUR": (at - at.dt.normalize()).dt.total_seconds() / 3600.0,
+                        "VALUE": pk["concentration"].fillna(0.0), "UNIT": pk["unit"], "LLOQ": pk["analyte"].map(dict(pk_lloq or {})), "TPT": tpt,
+                        "NOMDY": (pk["cycle"] - 1) * cycle_days + pk["day"]})
+    ada = frame("ada_samples")
+    adaf = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
+                         "RESULT": ada["result"], "TITER": ada["titer"].astype(float)})
+    qa = frame("questionnaire_answers")
+    qs = pd.DataFrame({"USUBJID": qa["usubjid"], "ADY": ady(qa["usubjid"], qa["date"]), "VISIT": qa["visit"],
+                       "QSCAT": qa["instrument"], "QSTESTCD": qa["item"], "QSORRES": qa["answer"].astype(str)})
+    qs = qs.sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
+    deaths = frame("deaths").set_index("usubjid")
+    disp = frame("dispositions")
+    eot = disp[disp["event"] == EOT].set_index("usubjid")
+    wd = disp[disp["event"] == WITHDRAWAL].set_index("usubjid")
+    lc = disp[disp["event"] == LAST_CONTACT].set_index("usubjid")
+    fu = disp[disp["event"] == FOLLOW_UP].sort_values(["usubjid", "date"]).groupby("usubjid")["date"].agg(list)
+    st = frame("subsequent_therapies").sort_values(["usubjid", "start_date"]).groupby("usubjid").first()
+    last_dose = ex.groupby("usubjid")["date"].max()
+    events = pd.DataFrame({
+        "USUBJID": ids, "ARM": subj["ARM"], "TRTSDT": ids.map(start), "TRTEDT": ids.map(last_dose),
+        "EOTREAS": ids.map(eot["reason"]).fillna("ONGOING"),
+        "DTHDT": ids.map(deaths["date"]), "DTHCAUS": ids.map(deaths["cause"]).fillna(""),
+        "NEWTHDT": ids.map(st["start_date"]), "PD2DT": ids.map(st["progression_date"]),
+        "LSTALVDT": ids.map(deaths["date"]).fillna(ids.map(lc["date"])),
+        "WITHDRAWN": ids.isin(wd.index), "WDDT": ids.map(wd["date"]),
+        "CONTACTDT": [fu.get(u, []) for u in ids],
+    })
+    events["TRTEDY"] = ady(events["USUBJID"], events["TRTEDT"])
+    for c in ("DTHDT", "NEWTHDT", "PD2DT", "WDDT"):
+        events[c] = events[c].astype(object).where(events[c].notna(), None)
+    return {"subjects": subj, "events": events, "assessments": assessments, "exposure": exposure,
+            "adverse_events": adverse_events, "labs": labs, "pk": pkf, "ada": adaf, "questionnaires": qs}

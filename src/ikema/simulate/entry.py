@@ -1,0 +1,96 @@
+"""Site records of the virtual trial as store rows: what the simulator's data entry sends to ikema.conduct.capture
+(the way back, store -> site records, is ikema.cdisc.store)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+
+EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
+PRE_DOSE_HOURS = -0.25
+
+
+def _d(x) -> dt.date | None:
+    if x is None or (isinstance(x, float) and np.isnan(x)) or pd.isna(x):
+        return None
+    return pd.Timestamp(x).date()
+
+
+def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
+    """Rows per store table (model column names) for the records of randomized subjects after day 1."""
+    ev = records["events"]
+    start = dict(zip(ev["USUBJID"], pd.to_datetime(ev["TRTSDT"])))
+
+    def date_of(ids: pd.Series, ady) -> list[dt.date]:
+        base = pd.to_datetime(ids.map(start).to_numpy())
+        return list((base + pd.to_timedelta(np.asarray(ady, float) - 1, unit="D")).date)
+
+    def recs(df: pd.DataFrame) -> list[dict]:
+        cols = list(df.columns)  # column by column through tolist(): native Python values, far faster than to_dict
+        return [dict(zip(cols, row)) for row in zip(*(df[c].tolist() for c in cols))]
+
+    a = records["assessments"]
+    units = {"SMPROT": "g/dL", "UMPROT": "mg/24h", "FLCK": "mg/L", "FLCL": "mg/L", "BMPC": "%"}
+    aval = a["AVAL"].astype(object).where(a["AVAL"].notna(), None)
+    avalc = a["AVALC"].astype(object).where(a["AVALC"].fillna("") != "", None)
+    rows: dict[str, list[dict]] = {}
+    rows["disease_assessments"] = recs(pd.DataFrame({
+        "usubjid": a["USUBJID"], "visit": None, "date": date_of(a["USUBJID"], a["ADY"]), "study_day": a["ADY"].astype(int),
+        "param": a["PARAM"], "aval": aval, "avalc": avalc, "unit": a["PARAM"].map(units).astype(object).where(a["PARAM"].isin(list(units)), None)}))
+    x = records["exposure"]
+    rows["drug_administrations"] = recs(pd.DataFrame({
+        "usubjid": x["USUBJID"], "cycle": x["CYCLE"].astype(int), "day": x["DAY"].astype(int), "date": date_of(x["USUBJID"], x["ADY"]),
+        "drug": x["DRUG"], "route": x["ROUTE"], "dose_mg": x["DOSE_MG"].astype(float), "planned_dose_mg": x["PLANNED_MG"].astype(float),
+        "adjustment_reason": np.where(x["DOSE_MG"] == x["PLANNED_MG"], None, "DOSE REDUCED")}))
+    ae = records["adverse_events"]
+    ongoing = ae["AEOUT"] == "NOT RECOVERED/NOT RESOLVED"
+    rows["adverse_events"] = recs(pd.DataFrame({
+        "usubjid": ae["USUBJID"], "term": ae["AETERM"], "pt": ae["AEDECOD"], "soc": ae["AEBODSYS"], "grade": ae["AETOXGR"].astype(int),
+        "serious": ae["AESER"] == "Y", "related": ae["AEREL"] == "RELATED", "onset": date_of(ae["USUBJID"], ae["AESTDY"]),
+        "resolution": pd.Series(date_of(ae["USUBJID"], ae["AEENDY"]), index=ae.index, dtype=object).where(~ongoing, None),
+        "outcome": ae["AEOUT"], "action_taken": ae["AEACN"], "infusion_reaction": ae["AEDECOD"] == "Infusion related reaction"}))
+    lb = records["labs"]
+    rows["lab_results"] = recs(pd.DataFrame({
+        "usubjid": lb["USUBJID"], "visit": None, "date": date_of(lb["USUBJID"], lb["ADY"]), "test": lb["LBTESTCD"],
+        "value": lb["VALUE"].astype(float), "unit": lb["UNIT"], "low": lb["LLN"].astype(float), "high": None}))
+    pk = records["pk"]
+    rows["pk_samples"] = []
+    for u, an, ady, hour, val, unit, tpt in zip(pk["USUBJID"], pk["ANALYTE"], pk["ADY"], pk["HOUR"], pk["VALUE"], pk["UNIT"], pk["TPT"]):
+        cyc, day = tpt.split(" ")[0][1:].split("D")
+        when = dt.datetime.combine(date_of(pd.Series([u]), [ady])[0], dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(hours=float(hour))
+        rows["pk_samples"].append({"usubjid": u, "analyte": an, "cycle": int(cyc), "day": int(day),
+                                   "nominal_hours": PRE_DOSE_HOURS if "PRE" in tpt else _nominal(tpt), "sampled_at": when,
+                                   "concentration": None if val <= 0 else float(val), "unit": unit, "below_lloq": bool(val <= 0)})
+    ada = records["ada"]
+    rows["ada_samples"] = [
+        {"usubjid": u, "visit": v, "date": d, "result": r, "titer": None if pd.isna(t) else float(t)}
+        for u, v, d, r, t in zip(ada["USUBJID"], ada["VISIT"], date_of(ada["USUBJID"], ada["ADY"]), ada["RESULT"], ada["TITER"])
+    ]
+    q = records["questionnaires"]
+    rows["questionnaire_answers"] = recs(pd.DataFrame({
+        "usubjid": q["USUBJID"], "instrument": q["QSCAT"], "visit": q["VISIT"], "date": date_of(q["USUBJID"], q["ADY"]),
+        "item": q["QSTESTCD"], "answer": q["QSORRES"].astype(int)}))
+    rows["deaths"] = [{"usubjid": u, "date": _d(d), "cause": c} for u, d, c in zip(ev["USUBJID"], ev["DTHDT"], ev["DTHCAUS"]) if _d(d)]
+    disp = []
+    for r in ev.itertuples(index=False):
+        if r.EOTREAS != "ONGOING":
+            disp.append({"usubjid": r.USUBJID, "event": EOT, "date": _d(r.TRTEDT), "reason": r.EOTREAS})
+        if r.WITHDRAWN and _d(r.DTHDT) is None:
+            disp.append({"usubjid": r.USUBJID, "event": WITHDRAWAL, "date": _d(r.WDDT), "reason": "WITHDRAWAL BY SUBJECT"})
+        if _d(r.DTHDT) is None:
+            disp.append({"usubjid": r.USUBJID, "event": LAST_CONTACT, "date": _d(r.LSTALVDT), "reason": None})
+        disp.extend({"usubjid": r.USUBJID, "event": FOLLOW_UP, "date": d, "reason": None} for d in r.CONTACTDT)
+    rows["dispositions"] = disp
+    rows["subsequent_therapies"] = [
+        {"usubjid": u, "therapy": "FURTHER ANTI-MYELOMA REGIMEN", "start_date": _d(s), "end_date": None, "progression_date": _d(p)}
+        for u, s, p in zip(ev["USUBJID"], ev["NEWTHDT"], ev["PD2DT"]) if _d(s)
+    ]
+    return rows
+
+
+def _nominal(tpt: str) -> float:
+    """Nominal hours after the start of the day's infusion of a time-point label ("... EOI", "... 1H POST-EOI")."""
+    return -1.0 if "PRE" in tpt else (1.0 if "1H" in tpt else 0.0)
