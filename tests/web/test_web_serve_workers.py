@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -77,7 +78,8 @@ def test_several_workers_on_postgresql_randomize_each_patient_once(pg_server_url
                 h = {"Authorization": f"Bearer {tok}"}
                 return await asyncio.gather(*(c.post(f"/api/v1/subjects/{u}/randomize", headers=h) for u in patients + patients[:10]))
 
-        answers = asyncio.run(fire())
+        with ThreadPoolExecutor(1) as pool:  # a thread of its own: the browser tests keep an event loop in this one
+            answers = pool.submit(lambda: asyncio.run(fire())).result()
     finally:
         proc.terminate()
         out = proc.communicate(timeout=30)[0]

@@ -327,6 +327,8 @@ def _dose_checks(k: str, rec: str, c: _Context, u: str, cycle: int, day: int, dr
     from ikema.conduct.calendar import planned_dose_mg
 
     arm, weight, height = c.body.get(u, (None, None, None))
+    if arm is not None and arm not in {a.code for a in c.protocol.arms}:
+        return  # an arm of another protocol than the session's (use_protocol): this protocol cannot judge its doses
     if arm is not None:
         drugs = [x.name for x in c.protocol.arm(arm).drugs]
         if drug not in drugs:
