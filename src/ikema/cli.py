@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "ikema.analysis.qol_commands",  # qol score
     "ikema.response.commands",  # response
     "ikema.design.commands",  # design boundaries|events|simulate
+    "ikema.design.predict_commands",  # predict
     "ikema.simulate.commands",  # twin
     "ikema.web.commands",  # serve, users
 ]

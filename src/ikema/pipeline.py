@@ -45,6 +45,7 @@ class TrialSetup:
     subject_columns: dict[str, str]
     arm_labels: dict[str, str]
     pk_lloq: dict[str, float] = field(default_factory=dict)
+    strata_labels: dict[str, str] = field(default_factory=dict)  # STRATnR -> the factor's label
 
     @property
     def arms(self) -> tuple[str, str]:
@@ -67,7 +68,9 @@ def trial_setup(protocol: Any = None) -> TrialSetup:
                       title=f"{p.acronym} ({p.study.nct_id})" if p.study.nct_id else p.acronym,
                       cycle_days=int(p.cycle_length_days), teae_window_days=window, cutoffs=p.cutoffs,
                       subject_columns=p.subject_columns(), arm_labels={a.code: a.label for a in p.arms},
-                      pk_lloq={a.analyte: float(a.lloq) for a in p.pk_assays})
+                      pk_lloq={a.analyte: float(a.lloq) for a in p.pk_assays},
+                      strata_labels={f"STRAT{i + 1}R": f"{f.label} stratum"
+                                     for i, f in enumerate(p.randomization.stratification)})
 
 
 # ------------------------------------------------------------------------------------------------ the data cut
@@ -83,7 +86,7 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")
                          + "; expected at least one randomized subject to cut")
     records = records_from_tables(tables, subjects, setup.cycle_days, setup.pk_lloq)
-    return build_sdtm(records, setup.studyid)
+    return build_sdtm(records, setup.studyid, setup.strata_labels)
 
 
 def adam_at_cut(sdtm: Mapping[str, pd.DataFrame], setup: TrialSetup, cutoff: dt.date,
@@ -165,37 +168,64 @@ def stamp_xpt(path: Path, date: str) -> None:
     path.write_bytes(bytes(data))
 
 
-def run_cut(date: str, out: Path, database_url: str | None = None, as_of: str | None = None,
-            protocol: Any = None, today: dt.date | None = None, progress: Callable[[str], None] = lambda _s: None) -> dict:
-    """`ikema cut`: SDTM and ADaM of the store at a cut date (as the data stood at `as_of`) into OUT; returns cut.json.
-    Nothing is written when the date or the as-of time is refused."""
+def cut_from_session(session, date: str, out: Path, store: str, as_of: str | None = None, setup: TrialSetup | None = None,
+                     today: dt.date | None = None, progress: Callable[[str], None] = lambda _s: None) -> dict:
+    """A data cut of the store behind `session` into OUT (sdtm/, adam/, cut.json; `store` names the store in
+    cut.json); returns cut.json. Nothing is written when the date or the as-of time is refused."""
     from sqlalchemy import func, select
 
     from ikema.cdisc.store import last_change
-    from ikema.store import Randomization, make_engine, session_factory
-    from ikema.store.db import database_url as resolve_url
+    from ikema.store import Randomization
 
-    setup = trial_setup(protocol)
-    url = resolve_url(database_url)
+    setup = setup or trial_setup()
     when = parse_as_of(as_of)
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            first = session.scalar(select(func.min(Randomization.randdt)))
-            cutoff = check_cut_date(date, first, today)
-            stand = when if when is not None else last_change(session)
-            progress("reading the store")
-            sdtm = sdtm_from_store(session, setup, when, randomized_by=cutoff)
-    finally:
-        engine.dispose()
+    first = session.scalar(select(func.min(Randomization.randdt)))
+    cutoff = check_cut_date(date, first, today)
+    stand = when if when is not None else last_change(session)
+    progress("reading the store")
+    sdtm = sdtm_from_store(session, setup, when, randomized_by=cutoff)
     progress("deriving ADaM")
     cut, adam = adam_at_cut(sdtm, setup, cutoff)
     progress("writing")
     out.mkdir(parents=True, exist_ok=True)
-    store = url.split("@")[-1] if "@" in url else url  # no credentials in cut.json
     meta = {"study": setup.studyid, "cut_date": str(cutoff), "as_of": None if stand is None else stand.isoformat(),
             "as_of_requested": as_of is not None, "store": store}
     return write_cut(cut, adam, out, meta)
+
+
+def run_cut(date: str, out: Path, database_url: str | None = None, as_of: str | None = None,
+            protocol: Any = None, today: dt.date | None = None, progress: Callable[[str], None] = lambda _s: None) -> dict:
+    """`ikema cut`: SDTM and ADaM of the store at a cut date (as the data stood at `as_of`) into OUT; returns cut.json."""
+    from ikema.store import make_engine, session_factory
+    from ikema.store.db import database_url as resolve_url
+
+    url = resolve_url(database_url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            return cut_from_session(session, date, out, store_label(url), as_of, trial_setup(protocol), today, progress)
+    finally:
+        engine.dispose()
+
+
+def store_label(url: str) -> str:
+    """The store's URL without credentials (for cut.json)."""
+    head, sep, tail = url.partition("://")
+    return f"{head}{sep}{tail.rsplit('@', 1)[-1]}" if sep else url
+
+
+def zip_folder(folder: Path) -> bytes:
+    """The files under `folder` as a zip archive, in name order with fixed times (the same files, the same bytes)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(x for x in folder.rglob("*") if x.is_file()):
+            info = zipfile.ZipInfo(str(p.relative_to(folder)), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, p.read_bytes())
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------ the virtual trial
@@ -371,7 +401,7 @@ def replicate(seed: int) -> dict[str, float | None]:
 
     setup = trial_setup()
     records = simulate_records_only(seed)
-    sdtm = build_sdtm(records, setup.studyid)
+    sdtm = build_sdtm(records, setup.studyid, setup.strata_labels)
     by_cut = {}
     for name, date in setup.cutoffs.items():
         cut, adam = adam_at_cut(sdtm, setup, date, "safety")

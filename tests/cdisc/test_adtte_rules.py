@@ -266,8 +266,12 @@ def test_pfs2_last_contact_before_randomization_censors_at_randomization():
 def test_default_gap_is_two_cycles_of_the_protocol():
     from ikema.cdisc.adam.adtte import default_max_gap_days
 
-    assert default_max_gap_days({"study": {"cycle_length_days": 28}}) == 56
+    from ikema.protocol import load_protocol
+
+    p = load_protocol()
+    assert default_max_gap_days(p) == 2 * p.cycle_length_days == 56
+    assert default_max_gap_days(p.model_copy(update={"cycle_length_days": 21})) == 42
     from ikema.errors import ProtocolError
 
-    with pytest.raises(ProtocolError, match="cycle length"):
-        default_max_gap_days({"study": {}})
+    with pytest.raises(ProtocolError, match="cycle_length_days"):
+        default_max_gap_days(object())

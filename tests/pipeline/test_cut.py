@@ -104,3 +104,31 @@ def test_bad_dates_are_refused_and_nothing_is_written(demo, tmp_path, date, mess
     assert not (tmp_path / "cut").exists()
     res = CliRunner().invoke(app, ["cut", "--date", date, "--database-url", url, "--out", str(tmp_path / "cli")])
     assert res.exit_code != 0 and not (tmp_path / "cli").exists()
+
+
+@pytest.mark.postgres
+def test_cut_of_a_postgresql_store(pg_server_url, tmp_path):
+    """The same path on PostgreSQL: the cut's ADaM is the demo's, and --as-of replays the audit trail there too."""
+    from ikema.store.pgserver import fresh_database
+
+    url = fresh_database(pg_server_url, "cutpg")
+    out = tmp_path / "demo"
+    results = run_demo(out, seed=3, database_url=url, enrollment=20)
+    date = results["cutoffs"][results["main_cut"]]
+    live = run_cut(date, tmp_path / "live", url)
+    for f in sorted((out / "adam").glob("*.csv")):
+        assert (tmp_path / "live" / "adam" / f.name).read_bytes() == f.read_bytes(), f.name
+    replay = run_cut(date, tmp_path / "replay", url, as_of=live["as_of"])
+    assert replay["sha256"] == live["sha256"] and live["store"].startswith("postgresql") and "@" not in live["store"]
+
+
+def test_report_renders_the_demos_results_from_its_adam(demo, tmp_path):
+    """`ikema report` on the demo's results.json and ADaM: the decision of each group-sequential look, KM plots."""
+    from ikema.pipeline import run_report
+
+    out, results, _url = demo
+    html = run_report(out / "results.json", out / "adam", tmp_path).read_text()
+    for name in ("interim", "final"):
+        gs = results["cuts"][name]["group_sequential"]
+        assert f"look {gs['look']}: z = {gs['z']:.3f} against the boundary {gs['boundary_z']:.3f}" in html
+    assert html.count("data:image/png;base64,") >= 3 and "forest plot" in html

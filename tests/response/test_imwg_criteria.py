@@ -38,26 +38,17 @@ def test_imwg_default_serum_threshold_is_one_gram():
     assert IKEMA["serum_measurable"] == 0.5 and IKEMA["urine_measurable"] == 200.0
 
 
-def test_protocol_thresholds_are_read_from_eligibility_labs():
-    class Lab:
-        def __init__(self, analyte, value, unit):
-            self.analyte, self.value, self.unit = analyte, value, unit
+def test_protocol_thresholds_are_the_typed_measurable_disease_fields():
+    from ikema.protocol import load_protocol
+    from ikema.protocol.models import MeasurableDisease
 
-    class Crit:
-        def __init__(self, labs):
-            self.lab_thresholds = labs
-
-    class Proto:
-        eligibility = [Crit([Lab("serum M-protein", 0.5, "g/dL"), Lab("urine M-protein", 200, "mg/24 h")])]
-
-    assert measurable_thresholds(Proto()) == {"serum_measurable": 0.5, "urine_measurable": 200.0}
-    assert Criteria.from_protocol(Proto())["serum_measurable"] == 0.5
-
-    class Empty:
-        eligibility = []
-
-    with pytest.raises(ProtocolError, match="serum M-protein"):
-        Criteria.from_protocol(Empty())
+    p = load_protocol()
+    assert measurable_thresholds(p) == {"serum_measurable": 0.5, "urine_measurable": 200.0}
+    other = p.model_copy(update={"measurable_disease": MeasurableDisease(serum_mprotein_g_dl=1.0)})
+    assert measurable_thresholds(other) == {"serum_measurable": 1.0}
+    assert Criteria.from_protocol(other)["serum_measurable"] == 1.0 and Criteria.from_protocol(p)["serum_measurable"] == 0.5
+    with pytest.raises(ProtocolError, match=r"\[measurable_disease\]"):
+        Criteria.from_protocol(p.model_copy(update={"measurable_disease": None}))
 
 
 def test_d10_no_minimal_response_for_flc_only_disease():
@@ -111,15 +102,3 @@ def test_subject_days_must_be_integers():
         evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": ["soon"]}))
     ok = evaluate(h.frame(), IKEMA, subjects=pd.DataFrame({"USUBJID": ["P1"], "NEWTHDY": [None], "DTHDY": [pd.NA]}))
     assert ok.summary["BOR"].iloc[0] == "SD"  # PR on the last assessment is unconfirmed
-
-
-def test_protocol_thresholds_found_in_nested_mappings():
-    proto = {
-        "eligibility": {
-            "criteria": [
-                {"id": "I02", "kind": "inclusion", "labs": [{"param": "SMPROT", "op": ">=", "value": 0.5, "unit": "g/dL"}]},
-                {"id": "I03", "labs": [{"param": "UMPROT", "op": ">=", "value": 200, "unit": "mg/24h"}]},
-            ]
-        }
-    }
-    assert measurable_thresholds(proto) == {"serum_measurable": 0.5, "urine_measurable": 200.0}

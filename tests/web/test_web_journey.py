@@ -9,6 +9,7 @@ Screenshots of the main pages go to tests/_artifacts/ (the README's copies live 
 from __future__ import annotations
 
 import re
+import zipfile
 from datetime import date, timedelta
 
 import pytest
@@ -195,7 +196,7 @@ def test_journey(browser, tmp_path, kit, artifacts, candidates, chromium_ok):
         expect(page.locator("#verdicts")).to_contain_text("M-protein fell")
         expect(page.locator("#verdicts")).to_contain_text("yes")
         shot("assessor-review")
-        for url in (f"/subjects/{usubjid}", f"/subjects/{usubjid}/forms/exposure", "/audit"):
+        for url in (f"/subjects/{usubjid}", f"/subjects/{usubjid}/forms/exposure", "/audit", "/export"):
             resp = page.goto(f"{base}{url}")
             assert resp.status == 403, url
             assert arm not in _visible_words(page)
@@ -295,13 +296,21 @@ def test_journey(browser, tmp_path, kit, artifacts, candidates, chromium_ok):
         shot("signature-broken")
         _logout(page)
 
-        # 12. the audit trail shows every step
+        # 12. the data manager downloads a data cut (the zip of `ikema cut`'s folder): the patient is in SDTM and ADaM
         _login(page, base, "dana")
+        page.click("header nav >> text=Data cut")
+        page.fill("#export input[name=date]", date.today().isoformat())
+        with page.expect_download() as download:
+            page.click("#export button[type=submit]")
+        cut = zipfile.ZipFile(download.value.path())
+        assert usubjid in cut.read("sdtm/dm.csv").decode() and usubjid in cut.read("adam/adsl.csv").decode()
+        assert usubjid in cut.read("sdtm/xd.csv").decode() and "cut.json" in cut.namelist()
+        # and the audit trail shows every step, the download included
         page.goto(f"{base}/audit")
         audit = page.locator("#audit").inner_text()
         for needle in ("cora", "dana", "asa", "ines", "admin", "log-in", "web_user", "subjects", "web_query", "web_query_event",
                        "web_form_lock", "Cycle 1 cleaned", "web_assessor_verdict", "web_signature", "Transcription error",
-                       candidates["audit_capture_table"], candidates["audit_random_table"], usubjid, failing):
+                       candidates["audit_capture_table"], candidates["audit_random_table"], usubjid, failing, "EXPORT"):
             assert needle in audit, needle
         shot("audit")
         ctx.close()

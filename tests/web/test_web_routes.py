@@ -38,6 +38,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/subjects/{U}/sign", {"investigator"}),
     ("GET", "/queries", READERS | {"pharmacist"}),
     ("GET", "/audit", {"admin", "data_manager"}),
+    ("GET", "/export", {"data_manager", "statistician"}),
     ("GET", "/admin/users", {"admin"}),
     ("POST", "/admin/users", {"admin"}),
     ("GET", "/review", {"assessor"}),

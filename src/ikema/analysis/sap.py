@@ -104,6 +104,9 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
             d = data[data["PARAMCD"] == p]
             if d.empty:
                 continue
+            if kind == "adtte" and not (pd.to_numeric(d["CNSR"], errors="coerce") == 0).any():
+                res.setdefault("not_analysed", {})[p] = "no events yet: no hazard ratio or log-rank test"
+                continue
             adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(d["USUBJID"])]
             if not strata:
                 adsl, pooled = adsl, []

@@ -44,7 +44,11 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
         drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
         analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
         pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
-        out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
-        out["ADIS"] = derive_adis(sdtm["IS"], adsl)
-        out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
+        # a dataset whose domain holds no record yet (early in a live trial) is not derived
+        if len(pc):
+            out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
+        if len(sdtm["IS"]):
+            out["ADIS"] = derive_adis(sdtm["IS"], adsl)
+        if len(sdtm["QS"]):
+            out["ADQS"] = derive_adqs(sdtm["QS"], adsl)
     return out

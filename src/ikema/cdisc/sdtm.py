@@ -14,6 +14,8 @@ Stratification factors and baseline disease characteristics are SUPPDM qualifier
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +40,27 @@ def _day_to_iso(trtsdt: pd.Series, ady) -> pd.Series:
     return pd.Series(d).dt.strftime("%Y-%m-%d")
 
 
+def _yn(values: pd.Series) -> np.ndarray:
+    """Y / N of a flag column; blank where the site entered nothing."""
+    return np.where(values.isna(), "", np.where(values.fillna(False).astype(bool), "Y", "N"))
+
+
+def _txt(values: pd.Series) -> pd.Series:
+    """Text of a column; blank where the site entered nothing."""
+    return values.astype(str).where(values.notna(), "")
+
+
 def _seq(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
     df = df.reset_index(drop=True)
     df.insert(3, f"{prefix}SEQ", df.groupby("USUBJID").cumcount() + 1)
     return df
 
 
-def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.DataFrame]:
-    """SDTM domains from site records (see module docstring)."""
+def build_sdtm(records: dict[str, pd.DataFrame], studyid: str,
+               strata_labels: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """SDTM domains from site records (see module docstring); `strata_labels`: SUPPDM QLABEL of each STRATnR
+    (one per stratification factor of the subjects, the protocol's factor labels)."""
+    strata_labels = dict(strata_labels or {})
     subj = records["subjects"].copy()
     ev = records["events"].set_index("USUBJID")
     trt = subj["USUBJID"].map(pd.to_datetime(ev["TRTSDT"]))
@@ -63,24 +78,25 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
         "RFICDTC": _iso(subj["ICDT"]).to_numpy(), "RFSTDTC": _iso(ids.map(ev["TRTSDT"])).to_numpy(),
         "RFENDTC": _iso(ids.map(ev["TRTEDT"])).to_numpy(), "RANDDTC": _iso(subj["RANDDT"]).to_numpy(),
         "DTHDTC": _iso(ids.map(ev["DTHDT"])).to_numpy(),
-        "AGE": subj["AGE"].to_numpy(int), "AGEU": "YEARS", "SEX": subj["SEX"].to_numpy(),
+        "AGE": subj["AGE"].to_numpy(int) if subj["AGE"].notna().all() else subj["AGE"].astype("Int64").to_numpy(), "AGEU": "YEARS", "SEX": subj["SEX"].to_numpy(),
         "ARMCD": subj["ARM"].to_numpy(), "ARM": subj["ARMLABEL"].to_numpy(),
         "ACTARMCD": subj["ARM"].to_numpy(), "ACTARM": subj["ARMLABEL"].to_numpy(),
     })
     dm["DTHFL"] = np.where(dm["DTHDTC"] != "", "Y", "")
     quals = {
-        "STRAT1R": ("Prior lines stratum", subj["STRAT1R"]), "STRAT2R": ("R-ISS stratum", subj["STRAT2R"]),
-        "ECOG": ("ECOG performance status", subj["ECOG"].astype(str)), "ISS": ("ISS stage", subj["ISS"].astype(str)),
-        "RISS": ("R-ISS stage", subj["RISS"]), "HIGHRISK": ("High-risk cytogenetics", np.where(subj["HIGHRISK"], "Y", "N")),
-        "CYTOMISS": ("Cytogenetics not evaluable", np.where(subj["CYTOMISS"], "Y", "N")),
-        "GAIN1Q": ("Gain(1q21)", np.where(subj["GAIN1Q"], "Y", "N")),
-        "PRLINES": ("Number of prior lines", subj["PRIOR_LINES"].astype(str)),
-        "PRLEN": ("Prior lenalidomide", np.where(subj["PRIOR_LENALIDOMIDE"], "Y", "N")),
-        "PRBTZ": ("Prior bortezomib", np.where(subj["PRIOR_BORTEZOMIB"], "Y", "N")),
-        "LENREF": ("Refractory to lenalidomide", np.where(subj["LEN_REFRACTORY"], "Y", "N")),
-        "EGFRLT60": ("eGFR < 60 mL/min/1.73m2", np.where(subj["CRCL"] < 60, "Y", "N")),
+        **{c: (strata_labels.get(c, f"Stratification factor {c[5:-1]}"), _txt(subj[c]))
+           for c in subj.columns if re.fullmatch(r"STRAT\d+R", str(c))},
+        "ECOG": ("ECOG performance status", _txt(subj["ECOG"])), "ISS": ("ISS stage", _txt(subj["ISS"])),
+        "RISS": ("R-ISS stage", subj["RISS"]), "HIGHRISK": ("High-risk cytogenetics", _yn(subj["HIGHRISK"])),
+        "CYTOMISS": ("Cytogenetics not evaluable", _yn(subj["CYTOMISS"])),
+        "GAIN1Q": ("Gain(1q21)", _yn(subj["GAIN1Q"])),
+        "PRLINES": ("Number of prior lines", _txt(subj["PRIOR_LINES"])),
+        "PRLEN": ("Prior lenalidomide", _yn(subj["PRIOR_LENALIDOMIDE"])),
+        "PRBTZ": ("Prior bortezomib", _yn(subj["PRIOR_BORTEZOMIB"])),
+        "LENREF": ("Refractory to lenalidomide", _yn(subj["LEN_REFRACTORY"])),
+        "EGFRLT60": ("eGFR < 60 mL/min/1.73m2", _yn(pd.to_numeric(subj["CRCL"], errors="coerce").lt(60).where(subj["CRCL"].notna()))),
         "ISOTYPE": ("Myeloma isotype", (subj["ISOTYPE"] + "-" + subj["LIGHT_CHAIN"]).to_numpy()),
-        "WEIGHT": ("Weight (kg)", subj["WEIGHT_KG"].astype(str)), "HEIGHT": ("Height (cm)", subj["HEIGHT_CM"].astype(str)),
+        "WEIGHT": ("Weight (kg)", _txt(subj["WEIGHT_KG"])), "HEIGHT": ("Height (cm)", _txt(subj["HEIGHT_CM"])),
     }
     suppdm = pd.concat([pd.DataFrame({"STUDYID": studyid, "RDOMAIN": "DM", "USUBJID": ids.to_numpy(), "IDVAR": "", "IDVARVAL": "",
                                       "QNAM": q, "QLABEL": lab, "QVAL": np.asarray(v, dtype=object)}) for q, (lab, v) in quals.items()],
@@ -173,8 +189,10 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str) -> dict[str, pd.D
     p2 = e[e["PD2DT"].notna()]
     rs = _seq(pd.DataFrame({**head("RS", p2["USUBJID"]), "RSTESTCD": "PD2", "RSTEST": "Progression on Next Line of Therapy",
                             "RSCAT": "INVESTIGATOR", "RSSTRESC": "Y", "RSDTC": _iso(p2["PD2DT"]).to_numpy()}), "RS")
-    return {"DM": dm, "SUPPDM": suppdm, "EX": exd, "LB": lbd, "XD": xd, "RS": rs, "AE": aed, "QS": qs, "PC": pc,
-            "IS": is_, "DS": ds, "SS": ss, "CM": cm}
+    domains = {"DM": dm, "SUPPDM": suppdm, "EX": exd, "LB": lbd, "XD": xd, "RS": rs, "AE": aed, "QS": qs, "PC": pc,
+               "IS": is_, "DS": ds, "SS": ss, "CM": cm}
+    # a domain without records (nothing entered yet) keeps its variables as text columns
+    return {k: (v.astype(object) if v.empty else v) for k, v in domains.items()}
 
 
 def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.DataFrame]:
@@ -194,7 +212,7 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
         if name == "DM":
             d["DTHFL"] = np.where(d["DTHDTC"] != "", "Y", "")
             last_ex = sdtm["EX"][sdtm["EX"]["EXSTDTC"].str.slice(0, 10) <= cut].groupby("USUBJID")["EXSTDTC"].max().str.slice(0, 10)
-            d["RFENDTC"] = d["USUBJID"].map(last_ex).fillna("")
+            d["RFENDTC"] = d["USUBJID"].map(last_ex).astype(object).fillna("")
         out[name] = d.reset_index(drop=True)
     return out
 

@@ -208,7 +208,7 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     tpt = [f"C{c}D{d} " + ("PRE-DOSE" if h < 0 else ("1H POST-EOI" if h > 0 else "EOI")) for c, d, h in zip(pk["cycle"], pk["day"], pk["nominal_hours"])]
     pkf = pd.DataFrame({"USUBJID": pk["usubjid"], "ANALYTE": pk["analyte"], "DRUG": pk["analyte"].str.title(), "ADY": pk_day,
                         "HOUR": (at - at.dt.normalize()).dt.total_seconds() / 3600.0,
-                        "VALUE": pk["concentration"].fillna(0.0), "UNIT": pk["unit"], "LLOQ": pk["analyte"].map(dict(pk_lloq or {})), "TPT": tpt,
+                        "VALUE": pk["concentration"].fillna(0.0), "UNIT": pk["unit"], "LLOQ": pk["analyte"].map(dict(pk_lloq or {})), "TPT": pd.Series(tpt, index=pk.index, dtype=object),
                         "NOMDY": (pk["cycle"] - 1) * cycle_days + pk["day"]})
     ada = frame("ada_samples")
     adaf = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
@@ -227,8 +227,8 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     last_dose = ex.groupby("usubjid")["date"].max()
     events = pd.DataFrame({
         "USUBJID": ids, "ARM": subj["ARM"], "TRTSDT": ids.map(start), "TRTEDT": ids.map(last_dose),
-        "EOTREAS": ids.map(eot["reason"]).fillna("ONGOING"),
-        "DTHDT": ids.map(deaths["date"]), "DTHCAUS": ids.map(deaths["cause"]).fillna(""),
+        "EOTREAS": ids.map(eot["reason"]).astype(object).fillna("ONGOING"),
+        "DTHDT": ids.map(deaths["date"]), "DTHCAUS": ids.map(deaths["cause"]).astype(object).fillna(""),
         "NEWTHDT": ids.map(st["start_date"]), "PD2DT": ids.map(st["progression_date"]),
         "LSTALVDT": ids.map(deaths["date"]).fillna(ids.map(lc["date"])),
         "WITHDRAWN": ids.isin(wd.index), "WDDT": ids.map(wd["date"]),

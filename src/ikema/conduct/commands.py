@@ -162,12 +162,9 @@ def db_init_command(db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)
 
 def register(app: typer.Typer) -> None:
     """Add screen, randomize, calendar, db and audit to the ikema command line."""
-    try:
-        from ikema.conduct.screening import register_screen
-    except ImportError:  # screening's command not written yet
-        register_screen = None
-    if register_screen is not None:
-        register_screen(app)
+    from ikema.conduct.screening import register_screen
+
+    register_screen(app)
     app.command("randomize")(randomize_command)
     app.command("calendar")(calendar_command)
     app.command("audit")(audit_command)

@@ -1,6 +1,7 @@
 """ikema.design: trial design. Group-sequential boundaries and events (`ikema.stats.groupseq`, `events_plan`),
 operating characteristics by a batched, seeded simulation (`scenario_from_protocol`, `run_simulation`), locally or
-on a Dask cluster; CLI `ikema design boundaries|events|simulate` (ikema.design.commands).
+on a Dask cluster; CLI `ikema design boundaries|events|simulate` (ikema.design.commands). Event prediction for a
+trial in progress (`predict_event_days`; from the store: `predict_from_store`, CLI `ikema predict`).
 
 Imports are lazy so that `ikema --help` does not load numba."""
 
@@ -19,6 +20,10 @@ _EXPORTS = {
     "SimulationResult": "ikema.design.simulate",
     "run_simulation": "ikema.design.simulate",
     "logrank_z_batch": "ikema.design.engine",
+    "EventPrediction": "ikema.design.predict",
+    "PredictionError": "ikema.design.predict",
+    "predict_event_days": "ikema.design.predict",
+    "predict_from_store": "ikema.design.predict_commands",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -355,6 +355,14 @@ class Design(_Model):
         return self
 
 
+class MeasurableDisease(_Model):
+    """The trial's measurable-disease thresholds (the IMWG response criteria take them from here)."""
+
+    serum_mprotein_g_dl: float = Field(gt=0)
+    urine_mprotein_mg_24h: Optional[float] = Field(None, gt=0)
+    source: Optional[str] = None
+
+
 class PKAssay(_Model):
     """A bioanalytical assay: the analyte (store and SDTM PCTESTCD) and its lower limit of quantification."""
 
@@ -407,6 +415,7 @@ class Protocol(_Model):
     screening_fields: dict[str, ScreeningField]
     baseline_fields: dict[str, ScreeningField] = {}  # recorded at screening beside the screening fields, judged by no rule
     pk_assays: list[PKAssay] = []
+    measurable_disease: Optional[MeasurableDisease] = None
     sap: Optional[Sap] = None
     eligibility: list[Criterion] = Field(min_length=1)
     schedules: list[Schedule] = []

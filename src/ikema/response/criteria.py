@@ -119,14 +119,8 @@ class Criteria:
     def from_protocol(cls, protocol: object | None = None, nadir_mode: NadirMode = "all") -> "Criteria":
         """IMWG 2016 with the trial's measurable-disease thresholds taken from the protocol file."""
         if protocol is None:
-            try:
-                from ikema.protocol import load_protocol  # protocol is upstream of response (DESIGN.md)
-            except ImportError as exc:
-                raise ProtocolError(
-                    "protocol: ikema.protocol.load_protocol is not available, so the measurable-disease "
-                    "threshold cannot be read; pass criteria=Criteria.imwg() or Criteria.from_protocol(p) "
-                    "(command line: --imwg-measurable)"
-                ) from exc
+            from ikema.protocol import load_protocol  # protocol is upstream of response (DESIGN.md)
+
             protocol = load_protocol()
         found = measurable_thresholds(protocol)
         base = cls.imwg(nadir_mode)
@@ -134,62 +128,16 @@ class Criteria:
         return base.with_thresholds(name=f"IMWG 2016, measurable disease per {study}", **found)
 
 
-def protocol_records(obj: object, _depth: int = 0):
-    """Every mapping inside a protocol object (pydantic model, dataclass, dict, list), depth first."""
-    if _depth > 12:
-        return
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump()
-    elif hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        obj = asdict(obj)
-    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-        attrs = {}
-        for k in dir(obj):
-            if k.startswith("_"):
-                continue
-            try:
-                v = getattr(obj, k)
-            except Exception:  # a property that cannot be read is simply skipped
-                continue
-            if not callable(v):
-                attrs[k] = v
-        obj = attrs
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from protocol_records(v, _depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from protocol_records(v, _depth + 1)
-
-
-_VALUE_KEYS = ("value", "threshold", "min", "minimum", "lower", "ge", "limit", "at_least")
-_SERUM = ("SMPROT", "SPEP", "SERUM M-PROTEIN", "SERUM M PROTEIN", "SERUM MPROTEIN", "SERUM PARAPROTEIN")
-_URINE = ("UMPROT", "UPEP", "URINE M-PROTEIN", "URINE M PROTEIN", "URINE MPROTEIN", "URINE PARAPROTEIN")
-
-
 def measurable_thresholds(protocol: object) -> dict[str, float]:
-    """Serum/urine measurable-disease thresholds declared by the protocol's eligibility lab thresholds.
-
-    Looks for a record (at any depth of the protocol) naming serum M-protein (SMPROT/SPEP) with a numeric
-    value in g/dL, and urine M-protein (UMPROT/UPEP) in mg/24 h.
-    """
-    out: dict[str, float] = {}
-    for rec in protocol_records(protocol):
-        value = next((rec[k] for k in _VALUE_KEYS if isinstance(rec.get(k), (int, float)) and not isinstance(rec.get(k), bool)), None)
-        if value is None:
-            continue
-        text = " ".join(str(v) for k, v in rec.items() if isinstance(v, str) and k not in ("unit", "units")).upper()
-        unit = str(rec.get("unit", rec.get("units", "")) or "").replace(" ", "").lower()
-        if any(t in text for t in _SERUM) and unit in {"g/dl", ""}:
-            out.setdefault("serum_measurable", float(value))
-        elif any(t in text for t in _URINE) and unit.startswith("mg"):
-            out.setdefault("urine_measurable", float(value))
-    if "serum_measurable" not in out:
+    """The serum (g/dL) and urine (mg/24 h) measurable-disease thresholds of the protocol's typed
+    `measurable_disease` table, as IMWG threshold overrides."""
+    m = getattr(protocol, "measurable_disease", None)
+    if m is None:
         raise ProtocolError(
-            "protocol: no eligibility lab threshold for serum M-protein (g/dL) was found; "
-            "the measurable-disease threshold of the response criteria must come from the protocol"
+            "protocol: no [measurable_disease] table (serum_mprotein_g_dl, urine_mprotein_mg_24h); the "
+            "measurable-disease threshold of the response criteria must come from the protocol"
         )
+    out = {"serum_measurable": float(m.serum_mprotein_g_dl)}
+    if m.urine_mprotein_mg_24h is not None:
+        out["urine_measurable"] = float(m.urine_mprotein_mg_24h)
     return out

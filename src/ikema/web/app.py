@@ -45,11 +45,12 @@ def create_app(
     app.state.clock = clock or utcnow
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
-    from ikema.web import api, pages, views
+    from ikema.web import api, export, pages, views
 
     app.include_router(views.router)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(export.router)
 
     if app.state.engine.dialect.name == "sqlite":
         # SQLite takes its write lock at BEGIN (the IRT's serialization), so a request holds it from its first query

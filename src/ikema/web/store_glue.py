@@ -413,11 +413,9 @@ def change(db: Session, user: str, subject_row: dict[str, Any], form: str, rid: 
 
 @lru_cache(maxsize=1)
 def protocol() -> Any:
-    """The packaged protocol (loaded once); ProtocolError when ikema.protocol cannot give it."""
-    try:
-        from ikema.protocol import load_protocol
-    except ImportError as exc:
-        raise ProtocolError("protocol: ikema.protocol.load_protocol is not available; screening, visit and dosing calendars need it") from exc
+    """The packaged protocol (loaded once)."""
+    from ikema.protocol import load_protocol
+
     return load_protocol()
 
 
@@ -432,15 +430,8 @@ def response_criteria() -> Any:
 
 
 def cycle_length() -> int:
-    """Days per treatment cycle, from the protocol."""
-    from ikema.response.criteria import protocol_records
-
-    for rec in protocol_records(protocol()):
-        for key in ("cycle_length_days", "cycle_days", "cycle_length", "days_per_cycle"):
-            value = rec.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    raise ProtocolError("protocol: no cycle length found")
+    """Days per treatment cycle, from the protocol (Protocol.cycle_length_days)."""
+    return int(protocol().cycle_length_days)
 
 
 def dosing_calendar(subject_row: dict[str, Any], cycles: int) -> list[dict[str, Any]]:
@@ -524,10 +515,7 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
     from ikema.store import Site
 
     p = protocol()
-    try:
-        from ikema.conduct.screening import screen as protocol_screen
-    except ImportError as exc:
-        raise ProtocolError("screening: ikema.conduct.screening.screen is not available") from exc
+    from ikema.conduct.screening import screen as protocol_screen
 
     errors: dict[str, str] = {}
     u = (values.get("usubjid") or "").strip()

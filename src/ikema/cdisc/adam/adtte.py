@@ -346,24 +346,15 @@ def _empty() -> pd.DataFrame:
 
 
 def default_max_gap_days(protocol: object | None = None) -> int:
-    """Two assessment intervals of the protocol's disease-assessment schedule (every cycle)."""
+    """Two assessment intervals of the protocol's disease-assessment schedule (every cycle: Protocol.cycle_length_days)."""
     if protocol is None:
-        try:
-            from ikema.protocol import load_protocol
-        except ImportError as exc:
-            raise ProtocolError(
-                "protocol: ikema.protocol.load_protocol is not available to give the assessment interval; "
-                "pass max_gap_days explicitly"
-            ) from exc
-        protocol = load_protocol()
-    from ikema.response.criteria import protocol_records
+        from ikema.protocol import load_protocol
 
-    for rec in protocol_records(protocol):
-        for key in ("cycle_length_days", "cycle_days", "cycle_length", "days_per_cycle"):
-            value = rec.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return 2 * value
-    raise ProtocolError("protocol: no cycle length found to derive the disease-assessment interval; pass max_gap_days")
+        protocol = load_protocol()
+    days = getattr(protocol, "cycle_length_days", None)
+    if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+        raise ProtocolError(f"protocol: cycle_length_days {days!r}; expected a positive number of days (or pass max_gap_days)")
+    return 2 * days
 
 
 def derive_adtte(

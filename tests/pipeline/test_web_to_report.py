@@ -1,0 +1,128 @@
+"""Done when (issue 14): patients entered in the web application (screening form, randomization through the JSON
+API; assessments, an administration, an adverse event and deaths through ikema.conduct.capture, the capture path
+the API has no write route for yet) go through `ikema cut`, `ikema analyze` and `ikema report` and are found in
+SDTM, ADaM and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from ikema.cli import app as cli
+
+pytestmark = pytest.mark.slow
+PW = "Pipeline-password-2017"
+START = dt.date.today() - dt.timedelta(days=150)  # the day the site screens and randomizes
+
+
+class Clock:
+    def __init__(self, day: dt.date) -> None:
+        self.t = dt.datetime.combine(day, dt.time(10))  # naive UTC, as ikema.web.security.utcnow
+
+    def __call__(self) -> dt.datetime:
+        return self.t
+
+
+def candidate(usubjid: str) -> dict[str, str]:
+    """Screening-form values that pass every criterion of the packaged protocol."""
+    return {
+        "usubjid": usubjid, "site": "101", "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
+        "serum_mprotein_g_dl": "2.4", "urine_mprotein_mg_24h": "150", "flc_involved_mg_l": "60", "riss": "II",
+        "prior_carfilzomib": "N", "carfilzomib_minor_response": "N", "days_since_last_therapy": "40",
+        "neutrophils_10e9_l": "2.1", "platelets_10e9_l": "180", "hemoglobin_g_dl": "11.2",
+        "creatinine_clearance_ml_min": "72", "bilirubin_uln": "0.8", "ast_uln": "1.1", "alt_uln": "0.9",
+        "mi_last_6_months": "N", "lvef_percent": "58", "nyha_class": "0", "prior_cancer_disease_free_years": "",
+        "hiv_on_antiretroviral": "N", "active_hepatitis": "N", "childbearing_potential": "N", "contraception_agreed": "Y",
+        "weight_kg": "68", "height_cm": "165",
+    }
+
+
+def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
+    from ikema.conduct import randomization as irt
+    from ikema.conduct.capture import record_many
+    from ikema.store import Site, acting
+    from ikema.web import auth, store_glue
+    from ikema.web.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    app = create_app(url, clock=Clock(START))
+    with app.state.sessions() as db:
+        with acting(db, "setup", "trial set-up"):
+            db.add(Site(site_id="101", name="Site 101", country="FRA"))
+            db.flush()
+        db.commit()
+        scheme = irt.scheme_from_protocol(store_glue.protocol())
+        irt.store_allocation_list(db, irt.generate_allocation_list(scheme, np.random.default_rng(5), 10), "setup")
+        auth.create_user(db, "cora", "coordinator", PW, site="101", full_name="Cora Coordinator", now=Clock(START)())
+        db.commit()
+    web = TestClient(app, base_url="https://testserver")
+    pre = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text).group(1)
+    web.post("/login", data={"username": "cora", "password": PW, "csrf_token": pre, "next": "/"})
+    csrf = re.search(r'data-csrf="([^"]+)"', web.get("/").text).group(1)
+    token = web.post("/api/v1/token", data={"username": "cora", "password": PW}).json()["access_token"]
+    ids = [f"IKEMA-101-{900 + i}" for i in range(8)]
+    arms = {}
+    for u in ids:
+        r = web.post("/screening", data={**candidate(u), "csrf_token": csrf})
+        assert r.status_code == 200 and "eligible" in r.text.lower(), r.text[:400]
+        r = web.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        arms[u] = r.json()["arm"]
+    assert set(arms.values()) == {"IKd", "Kd"}
+    dead = {next(u for u in ids if arms[u] == a): START + dt.timedelta(days=90 + k) for k, a in enumerate(("IKd", "Kd"))}
+    with app.state.sessions() as db:  # the later records through the capture path (audited)
+        record_many(db, "administration", [
+            {"usubjid": u, "cycle": 1, "day": 1, "date": START + dt.timedelta(days=3), "drug": "carfilzomib", "route": "IV",
+             "dose_mg": 33.9, "planned_dose_mg": 33.9} for u in ids], "cora")
+        rows = []
+        for u in ids:
+            for day, sm in ((4, 2.4), (32, 1.0), (60, 0.9), (88, 0.8)):
+                rows += [{"usubjid": u, "date": START + dt.timedelta(days=day - 1), "param": "SMPROT", "aval": sm, "unit": "g/dL"},
+                         {"usubjid": u, "date": START + dt.timedelta(days=day - 1), "param": "SIFE", "avalc": "POSITIVE"}]
+        record_many(db, "assessment", rows, "cora")
+        record_many(db, "adverse_event", [{
+            "usubjid": ids[0], "term": "pneumonia", "pt": "Pneumonia", "soc": "Infections and infestations", "grade": 3,
+            "serious": True, "related": False, "onset": START + dt.timedelta(days=20),
+            "resolution": START + dt.timedelta(days=30), "outcome": "RECOVERED/RESOLVED", "action_taken": "DRUG INTERRUPTED"}], "cora")
+        record_many(db, "death", [{"usubjid": u, "date": d, "cause": "PROGRESSIVE DISEASE"} for u, d in dead.items()], "cora")
+        db.commit()
+    app.state.engine.dispose()
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["cut", "--date", dt.date.today().isoformat(), "--database-url", url, "--out", str(tmp_path / "cut")])
+    assert res.exit_code == 0, res.output
+    sdtm = {n: pd.read_csv(tmp_path / "cut" / "sdtm" / f"{n}.csv", keep_default_na=False) for n in ("dm", "ae", "ds", "xd")}
+    assert set(sdtm["dm"]["USUBJID"]) == set(ids) and dict(zip(sdtm["dm"]["USUBJID"], sdtm["dm"]["ARMCD"])) == arms
+    assert list(sdtm["ae"]["AEDECOD"]) == ["Pneumonia"] and sdtm["ae"]["USUBJID"].iloc[0] == ids[0]
+    assert set(sdtm["ds"].loc[sdtm["ds"]["DSDECOD"] == "DEATH", "USUBJID"]) == set(dead)
+    assert len(sdtm["xd"]) == 8 * 8 and str(START + dt.timedelta(days=31)) in set(sdtm["xd"]["XDDTC"])
+    adsl = pd.read_csv(tmp_path / "cut" / "adam" / "adsl.csv")
+    adtte = pd.read_csv(tmp_path / "cut" / "adam" / "adtte.csv")
+    assert set(adsl["USUBJID"]) == set(ids)
+    os_ = adtte[adtte["PARAMCD"] == "OS"].set_index("USUBJID")
+    assert set(os_.index[os_["CNSR"] == 0]) == set(dead)
+    for u, d in dead.items():  # OS in days from randomization to death
+        assert os_.loc[u, "AVAL"] == (d - START).days + 1
+
+    res = runner.invoke(cli, ["analyze", "--adam", str(tmp_path / "cut" / "adam"), "--out", str(tmp_path / "analysis")])
+    assert res.exit_code == 0, res.output
+    results = json.loads((tmp_path / "analysis" / "results.json").read_text())
+    os_res = results["parameters"]["OS"]
+    assert {a: v["n"] for a, v in os_res["arms"].items()} == {a: list(arms.values()).count(a) for a in ("IKd", "Kd")}
+    assert {a: v["events"] for a, v in os_res["arms"].items()} == {"IKd": 1, "Kd": 1}
+    gs = results["group_sequential"]
+    assert gs["parameter"] == "PFS" and gs["events"] == 2 and gs["planned_events"] == 159 and gs["crossed"] is False
+
+    res = runner.invoke(cli, ["report", "--results", str(tmp_path / "analysis" / "results.json"),
+                              "--adam", str(tmp_path / "cut" / "adam"), "--out", str(tmp_path / "report")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Pneumonia".upper() in html.upper() and "Group-sequential test" in html and "2 of 159 planned events" in html
+    assert html.count("data:image/png;base64,") >= 2  # KM plots drawn from the cut's ADaM
