@@ -50,6 +50,12 @@ def package(tmp_path_factory) -> dict:
     criteria = response_criteria(facts)
     rng = np.random.default_rng(20240601)
     records = simulate_records(rng, small_subjects(rng, facts, N_SUBJECTS), facts, criteria)
+    # a subject randomized under a waiver of one inclusion and one exclusion criterion (the store's "fail" verdicts), and
+    # one that is not a subject of DM (a screen failure): IE holds the first two only
+    first = next(c.id for c in facts.protocol.eligibility if c.kind == "inclusion")
+    excl = next(c.id for c in facts.protocol.eligibility if c.kind == "exclusion")
+    u0 = records["subjects"]["USUBJID"].iloc[0]
+    records["criteria_not_met"] = pd.DataFrame({"USUBJID": [u0, u0, "NOT-RANDOMIZED"], "CRITERION": [excl, first, first]})
     sdtm = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria)
     cutoff = facts.cutoffs["final"]
     cut = data_cut(sdtm, cutoff)

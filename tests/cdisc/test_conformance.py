@@ -115,6 +115,11 @@ def test_trial_design_from_the_protocol(package):
     assert (val["TITLE"][0] + " " + ts.loc[ts["TSPARMCD"] == "TITLE", "TSVAL1"].iloc[0]).startswith(p.study.official_title[:60])
     assert set(val["TRT"]) == {"ISATUXIMAB"} and set(val["COMPTRT"]) == {"CARFILZOMIB", "DEXAMETHASONE"}
     assert sorted(package["sdtm"]["TI"]["IETESTCD"]) == sorted(c.id for c in p.eligibility)
+    # FDA's TS rules: data cutoff (the cut), pharmacologic class, trial length, countries of the sites (DM)
+    assert val["DCUTDTC"] == [pd.Timestamp(package["cutoff"]).strftime("%Y-%m-%d")] and val["LENGTH"] == ["P60M"]
+    assert val["PCLAS"] == ["CD38-DIRECTED CYTOLYTIC ANTIBODY"]
+    assert val["FCNTRY"] == sorted(set(package["sdtm"]["DM"]["COUNTRY"])) and len(val["FCNTRY"]) > 1
+    assert (ts.loc[ts["TSPARMCD"].isin(["DCUTDTC", "PCLAS", "LENGTH", "FCNTRY"]), "TSVALNF"] == "").all()
     ta = package["sdtm"]["TA"]
     assert set(ta["ARMCD"]) == {a.code for a in p.arms} and set(ta["EPOCH"]) == {"SCREENING", "TREATMENT", "FOLLOW-UP"}
     tv = package["sdtm"]["TV"].set_index("VISIT")
@@ -249,3 +254,26 @@ def test_define_xml_describes_every_dataset_variable_and_codelist(package, stand
     want = {"VL.LB.LBSTRESN", "VL.QS.QSSTRESN"} if standard == "sdtm" else {
         f"VL.{n}.AVAL" for n in package["adam"] if M.dataset(n).cls == "BASIC DATA STRUCTURE"}
     assert want <= vlm
+
+
+def test_ie_holds_each_criterion_not_met_by_a_subject_of_dm(package):
+    ie, dm = package["sdtm"]["IE"], package["sdtm"]["DM"]
+    u0 = dm["USUBJID"].iloc[0]
+    assert list(ie["USUBJID"]) == [u0, u0] and list(ie["IESEQ"]) == [1, 2]  # the screen failure is not in DM: no IE
+    by = ie.set_index("IECAT")
+    assert by.loc["EXCLUSION", "IEORRES"] == "Y" and by.loc["INCLUSION", "IEORRES"] == "N"
+    ti = package["sdtm"]["TI"].set_index("IETESTCD")
+    assert (ie["IETEST"].to_numpy() == ti.loc[ie["IETESTCD"], "IETEST"].to_numpy()).all()
+    assert (ie["IEDTC"] == dm.loc[0, "RFICDTC"]).all() and (ie["IEDY"] < 0).all() and set(ie["VISIT"]) == {"SCREENING"}
+    _, xpt, _ = _read(package, "IE")
+    assert len(xpt) == 2 and set(xpt["IETESTCD"]) == set(ie["IETESTCD"])
+
+
+def test_ie_refuses_a_criterion_the_protocol_does_not_have(package):
+    from ikema.cdisc.trial_design import inclusion_exclusion
+    from ikema.errors import InputError
+
+    dm = package["sdtm"]["DM"]
+    bad = pd.DataFrame({"USUBJID": [dm["USUBJID"].iloc[1]], "CRITERION": ["I99"]})
+    with pytest.raises(InputError, match=r"screening_results: record .*, field criterion_id: got 'I99'"):
+        inclusion_exclusion(bad, dm, package["facts"].protocol, "S")

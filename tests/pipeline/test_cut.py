@@ -41,8 +41,8 @@ def test_cuts_of_the_demo_store_give_the_demos_adam_and_hazard_ratios(demo, tmp_
             for key in ("hazard_ratio", "hazard_ratio_ci", "logrank_p", "mh_common_odds_ratio", "arms"):
                 assert got.get(key) == want.get(key), (name, p, key)
     files = json.loads((tmp_path / "final" / "cut.json").read_text())["sha256"]
-    # CSV and XPT of the 24 SDTM and 9 ADaM datasets, and each package's define.xml
-    assert "adam/adsl.xpt" in files and "sdtm/dm.csv" in files and "sdtm/define.xml" in files and len(files) == 2 * (24 + 9) + 2
+    # CSV and XPT of the 25 SDTM (IE included) and 9 ADaM datasets, and each package's define.xml
+    assert "adam/adsl.xpt" in files and "sdtm/dm.csv" in files and "sdtm/define.xml" in files and len(files) == 2 * (25 + 9) + 2
 
 
 def test_rerun_gives_the_same_bytes(demo, tmp_path):

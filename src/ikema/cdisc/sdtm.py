@@ -2,10 +2,11 @@
 SAS transport (XPT, labels and formats from the metadata table `ikema.cdisc.metadata`) and CSV.
 
 Site records (`records`, a dict of DataFrames keyed by table) are what data entry holds: `subjects`,
-`events`, `assessments`, `exposure`, `adverse_events`, `labs`, `pk`, `ada`, `questionnaires` (column
+`events`, `assessments`, `exposure`, `adverse_events`, `labs`, `pk`, `ada`, `questionnaires`, optionally
+`criteria_not_met` (USUBJID, CRITERION: the screening verdicts "fail" of the subjects, for IE) (column
 conventions in ikema.simulate.outcomes / ikema.simulate.safety and `records_from_store`).
 
-Domains: trial design (TS, TA, TE, TV, TI from the protocol file: ikema.cdisc.trial_design), DM + SUPPDM (QORIG),
+Domains: trial design (TS, TA, TE, TV, TI from the protocol file: ikema.cdisc.trial_design), IE, DM + SUPPDM (QORIG),
 SE, SV, EX, LB (haematology and the IMWG disease assessments: M-protein, free light chains, immunofixation, marrow
 plasma cells, MRD; LBCAT DISEASE ASSESSMENT, LBTESTCD = the response engine's PARAM codes), RS (ECOG at
 screening; the IMWG 2016 overall response per assessment date, RSEVAL INDEPENDENT ASSESSOR, derived by
@@ -34,7 +35,7 @@ DATE_VARS = {
     "DM": None, "SUPPDM": None, "SUPPEX": None, "EX": "EXSTDTC", "LB": "LBDTC", "RS": "RSDTC", "AE": "AESTDTC", "VS": "VSDTC",
     "QS": "QSDTC", "PC": "PCDTC", "IS": "ISDTC", "DS": "DSSTDTC", "SS": "SSDTC", "CM": "CMSTDTC", "PR": "PRSTDTC",
     "SE": "SESTDTC", "SV": "SVSTDTC", "MH": None, "RELREC": None, "TS": None, "TA": None, "TE": None, "TV": None,
-    "TI": None,
+    "TI": None, "IE": "IEDTC",
 }
 # the response engine's disease-assessment codes as LB tests: name, specimen, unit
 DISEASE_TESTS = {
@@ -372,10 +373,12 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     relrec = pd.DataFrame({"STUDYID": studyid, "RDOMAIN": ["RS", "LB"], "USUBJID": "", "IDVAR": ["RSLNKID", "LBLNKID"], "IDVARVAL": "",
                            "RELTYPE": ["ONE", "MANY"], "RELID": "IMWG"})
     out = {"DM": dm, "SUPPDM": suppdm}
-    out.update(trial_design(protocol, studyid))
+    out.update(trial_design(protocol, studyid, [c for c in dm["COUNTRY"].astype(str) if c]))
     out.update({"SE": None, "SV": None, "EX": exd, "SUPPEX": suppex, "LB": lbd, "RS": rs, "VS": vs, "MH": mh, "CM": cm, "PR": pr, "AE": aed, "QS": qs,
                 "PC": pc, "IS": is_, "DS": ds, "SS": ss, "RELREC": relrec})
-    from ikema.cdisc.trial_design import subject_elements, subject_visits
+    from ikema.cdisc.trial_design import inclusion_exclusion, subject_elements, subject_visits
+
+    out["IE"] = inclusion_exclusion(records.get("criteria_not_met", pd.DataFrame(columns=["USUBJID", "CRITERION"])), dm, protocol, studyid)
 
     out["SE"] = subject_elements(dm, ds, ss, studyid)
     out["SV"] = subject_visits({k: out[k] for k in ("EX", "LB", "QS", "PC", "IS", "VS", "RS")}, dm, studyid)
@@ -486,6 +489,9 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
         out["DM"] = d
         if "RFPENDTC" in d:
             d["RFPENDTC"] = _end_of_participation(out)
+    if "TS" in out:
+        ts = out["TS"] = out["TS"].copy()
+        ts.loc[ts["TSPARMCD"] == "DCUTDTC", ["TSVAL", "TSVALNF"]] = [cut, ""]
     if "SE" in out and len(out["SE"]):
         se = out["SE"]
         last = se.groupby("USUBJID").cumcount(ascending=False) == 0

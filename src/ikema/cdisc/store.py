@@ -28,12 +28,12 @@ EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LA
 def _models() -> dict[str, Any]:
     from ikema.store import (
         ADASample, AdverseEvent, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
-        QuestionnaireAnswer, Randomization, Subject, SubsequentTherapy,
+        QuestionnaireAnswer, Randomization, ScreeningResult, Subject, SubsequentTherapy,
     )
 
-    return {m.__tablename__: m for m in (Subject, Randomization, DrugAdministration, DiseaseAssessment, LabResult,
-                                         AdverseEvent, Death, Disposition, SubsequentTherapy, PKSample, ADASample,
-                                         QuestionnaireAnswer)}
+    return {m.__tablename__: m for m in (Subject, ScreeningResult, Randomization, DrugAdministration, DiseaseAssessment,
+                                         LabResult, AdverseEvent, Death, Disposition, SubsequentTherapy, PKSample,
+                                         ADASample, QuestionnaireAnswer)}
 
 
 def last_change(session: Session) -> dt.datetime | None:
@@ -237,5 +237,9 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     events["TRTEDY"] = ady(events["USUBJID"], events["TRTEDT"])
     for c in ("DTHDT", "NEWTHDT", "PD2DT", "WDDT"):
         events[c] = events[c].astype(object).where(events[c].notna(), None)
+    sr = frame("screening_results") if "screening_results" in tables else pd.DataFrame(columns=["usubjid", "criterion_id", "verdict"])
+    sr = sr[sr["verdict"] == "fail"].sort_values(["usubjid", "criterion_id"], kind="stable")
+    not_met = pd.DataFrame({"USUBJID": sr["usubjid"].astype(object), "CRITERION": sr["criterion_id"].astype(object)}).reset_index(drop=True)
     return {"subjects": subj, "events": events, "assessments": assessments, "exposure": exposure,
-            "adverse_events": adverse_events, "labs": labs, "pk": pkf, "ada": adaf, "questionnaires": qs}
+            "adverse_events": adverse_events, "labs": labs, "pk": pkf, "ada": adaf, "questionnaires": qs,
+            "criteria_not_met": not_met}

@@ -1,5 +1,5 @@
-"""SDTM trial design domains from the protocol file (TS, TA, TE, TV, TI) and the subject-level design domains built
-from the collected data (SE, SV). The protocol file is the single source of trial facts: nothing here names IKEMA.
+"""SDTM trial design domains from the protocol file (TS, TA, TE, TV, TI), the subject-level design domains built
+from the collected data (SE, SV) and IE (the criteria a subject of DM did not meet at screening). The protocol file is the single source of trial facts: nothing here names IKEMA.
 
 Elements: SCRN (screening, informed consent to first dose), one treatment element per arm (ETCD = the arm code in
 capitals), FU (follow-up after the last dose). Planned visits (TV): SCREENING, every dosing day of every cycle
@@ -34,8 +34,9 @@ def _split(text: str) -> tuple[str, str]:
     return t[:cut], rest[:VALUE_MAX]
 
 
-def trial_summary(protocol, studyid: str) -> pd.DataFrame:
-    """TS: the registry record's facts as trial summary parameters (FDA's TS list where the protocol holds them)."""
+def trial_summary(protocol, studyid: str, countries: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """TS: the registry record's facts as trial summary parameters (FDA's TS list where the protocol holds them);
+    `countries`: the sites' countries (FCNTRY, ISO 3166-1 alpha-3). DCUTDTC stays null (NA) until `data_cut` sets it."""
     st, d = protocol.study, protocol.dates
     rows: list[tuple[str, str, object]] = [
         ("ADDON", "Added on to Existing Treatments", "Y"),
@@ -77,6 +78,10 @@ def trial_summary(protocol, studyid: str) -> pd.DataFrame:
         ("SDTIGVER", "SDTM IG Version", "3.4"),
         ("SDTMVER", "SDTM Version", "2.0"),
         ("THERAREA", "Therapeutic Area", "ONCOLOGY"),
+        ("PCLAS", "Pharmacologic Class", (st.pharmacologic_class or "").upper()),
+        ("LENGTH", "Trial Length", st.planned_participation or ""),
+        *[("FCNTRY", "Planned Country of Investigational Sites", c) for c in sorted(set(countries))],
+        ("DCUTDTC", "Data Cutoff Date", ""),
     ]
     out = []
     for parmcd, parm, val in rows:
@@ -100,8 +105,8 @@ def _treatment_etcd(arm_code: str) -> str:
     return arm_code.upper()[:8]
 
 
-def trial_design(protocol, studyid: str) -> dict[str, pd.DataFrame]:
-    """TS, TE, TA, TV, TI from the protocol file."""
+def trial_design(protocol, studyid: str, countries: list[str] | tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    """TS, TE, TA, TV, TI from the protocol file (`countries`: see trial_summary)."""
     te = pd.DataFrame(
         [{"ETCD": "SCRN", "ELEMENT": "Screening", "TESTRL": "Informed consent", "TEENRL": "First dose of study treatment", "TEDUR": ""}]
         + [{"ETCD": _treatment_etcd(a.code), "ELEMENT": ascii_text(a.label)[:40] if len(a.label) <= 40 else a.code,
@@ -147,7 +152,32 @@ def trial_design(protocol, studyid: str) -> dict[str, pd.DataFrame]:
     ti = pd.DataFrame(ti)
     ti.insert(0, "STUDYID", studyid)
     ti.insert(1, "DOMAIN", "TI")
-    return {"TS": trial_summary(protocol, studyid), "TA": ta, "TE": te, "TV": tv, "TI": ti}
+    return {"TS": trial_summary(protocol, studyid, countries), "TA": ta, "TE": te, "TV": tv, "TI": ti}
+
+
+def inclusion_exclusion(not_met: pd.DataFrame, dm: pd.DataFrame, protocol, studyid: str) -> pd.DataFrame:
+    """IE: one record per criterion not met (USUBJID, CRITERION: the screening verdict "fail") by a subject of DM, at
+    the screening visit on the consent date (DM.RFICDTC): IEORRES "N" for an inclusion, "Y" for an exclusion."""
+    crit = {c.id: c for c in protocol.eligibility}
+    bad = ~not_met["CRITERION"].isin(list(crit))
+    if bad.any():
+        from ikema.errors import input_error
+
+        r = not_met[bad].iloc[0]
+        raise input_error("screening_results", r["USUBJID"], "criterion_id", r["CRITERION"], f"one of the protocol's criteria {sorted(crit)}")
+    d = not_met[not_met["USUBJID"].isin(set(dm["USUBJID"]))].reset_index(drop=True)
+    exclusion = d["CRITERION"].map(lambda c: crit[c].kind.upper() == "EXCLUSION").astype(bool).to_numpy()
+    res = np.where(exclusion, "Y", "N").astype(object)
+    ie = pd.DataFrame({"STUDYID": studyid, "DOMAIN": "IE", "USUBJID": d["USUBJID"].to_numpy(object),
+                       "IESEQ": d.groupby("USUBJID").cumcount().to_numpy() + 1, "IETESTCD": d["CRITERION"].to_numpy(object),
+                       "IETEST": d["CRITERION"].map(lambda c: _split(crit[c].text)[0]).to_numpy(object),
+                       "IECAT": d["CRITERION"].map(lambda c: crit[c].kind.upper()).to_numpy(object),
+                       "IEORRES": res, "IESTRESC": res, "VISITNUM": 1.0, "VISIT": "SCREENING", "EPOCH": "SCREENING",
+                       "IEDTC": d["USUBJID"].map(dm.set_index("USUBJID")["RFICDTC"]).astype(object).fillna("").to_numpy(object)})
+    from ikema.cdisc.sdtm import study_day
+
+    ie["IEDY"] = study_day(ie["IEDTC"], ie["USUBJID"].map(dm.set_index("USUBJID")["RFSTDTC"]))
+    return ie
 
 
 def subject_elements(dm: pd.DataFrame, ds: pd.DataFrame, ss: pd.DataFrame, studyid: str) -> pd.DataFrame:

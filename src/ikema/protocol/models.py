@@ -84,6 +84,10 @@ class Study(_Model):
     minimum_age_years: Optional[int] = None
     sexes: Optional[str] = None
     healthy_volunteers: Optional[bool] = None
+    pharmacologic_class: Optional[str] = None  # FDA Established Pharmacologic Class of the investigational drug (TS PCLAS)
+    pharmacologic_class_source: Optional[str] = None
+    planned_participation: Optional[str] = None  # planned length of subject participation, ISO 8601 duration (TS LENGTH)
+    planned_participation_source: Optional[str] = None
 
 
 class Dates(_Model):
