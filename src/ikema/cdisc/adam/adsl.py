@@ -1,7 +1,8 @@
 """ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS and the dated findings domains), one row per randomized subject.
 
 Variables: STUDYID, USUBJID, SUBJID, SITEID, AGE, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX,
-TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT, TRTSDT/TRTEDT (first/last EX), DTHDT, LSTALVDT (death date, else the
+TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT, TRTSDT/TRTEDT (first/last EX with a dose; missing for a subject randomized
+but not dosed yet, who stays in ITT and whose times to event run from RANDDT as for everyone), DTHDT, LSTALVDT (death date, else the
 latest dated record of the subject: SS, XD, EX, LB, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
 therapy), PD2DT (first RS PD2), ITTFL (randomized), SAFFL (any dose), and the SUPPDM qualifiers
 (STRAT1R, STRAT2R, ECOG, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
@@ -20,6 +21,13 @@ def _date(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s.astype(str).str.slice(0, 10).replace("", None), format="%Y-%m-%d", errors="coerce")
 
 
+def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str) -> pd.Series:
+    """The first (`how="min"`) or last (`"max"`) of `dates` per subject of `ids`; NaT for a subject without one,
+    also when no subject has one yet (early in a live trial: mapping an empty datetime Series fails in pandas)."""
+    agg = getattr(pd.Series(dates.to_numpy(), index=usubjid.to_numpy()).groupby(level=0), how)()
+    return pd.to_datetime(ids.map(agg.dropna().to_dict()))
+
+
 def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
     """Last date known alive: latest dated record of the subject across the dated domains."""
     parts = []
@@ -29,9 +37,8 @@ def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
             if dom == "DS":
                 d = d[sdtm[dom]["DSDECOD"] != "DEATH"]
             parts.append(d)
-    allp = pd.concat(parts, ignore_index=True)
-    allp["DT"] = _date(allp["DT"])
-    return ids.map(allp.groupby("USUBJID")["DT"].max())
+    allp = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"USUBJID": [], "DT": []})
+    return _per_subject(ids, allp["USUBJID"], _date(allp["DT"]), "max")
 
 
 def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -49,14 +56,16 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for q in supp.columns:
         out[q] = ids.map(supp[q]).to_numpy()
     ex = sdtm["EX"]
-    exd = ex.assign(D=_date(ex["EXSTDTC"]))[lambda d: d["EXDOSE"] > 0].groupby("USUBJID")["D"]
-    out["TRTSDT"] = ids.map(exd.min())
-    out["TRTEDT"] = ids.map(exd.max())
+    ex = ex[ex["EXDOSE"] > 0]  # a randomized subject not dosed yet keeps TRTSDT/TRTEDT missing (SAFFL N, ITTFL Y)
+    out["TRTSDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "min")
+    out["TRTEDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "max")
     out["DTHDT"] = _date(dm["DTHDTC"])
     cm = sdtm.get("CM")
-    out["NEWTHDT"] = ids.map(cm[cm["CMCAT"] == FURTHER_THERAPY].assign(D=lambda d: _date(d["CMSTDTC"])).groupby("USUBJID")["D"].min()) if cm is not None and len(cm) else pd.NaT
+    cm = cm[cm["CMCAT"] == FURTHER_THERAPY] if cm is not None and len(cm) else pd.DataFrame({"USUBJID": [], "CMSTDTC": []})
+    out["NEWTHDT"] = _per_subject(ids, cm["USUBJID"], _date(cm["CMSTDTC"]), "min")
     rs = sdtm.get("RS")
-    out["PD2DT"] = ids.map(rs[rs["RSTESTCD"] == "PD2"].assign(D=lambda d: _date(d["RSDTC"])).groupby("USUBJID")["D"].min()) if rs is not None and len(rs) else pd.NaT
+    rs = rs[rs["RSTESTCD"] == "PD2"] if rs is not None and len(rs) else pd.DataFrame({"USUBJID": [], "RSDTC": []})
+    out["PD2DT"] = _per_subject(ids, rs["USUBJID"], _date(rs["RSDTC"]), "min")
     out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids))
     out["ITTFL"] = "Y"
     out["SAFFL"] = np.where(out["TRTSDT"].notna(), "Y", "N")
