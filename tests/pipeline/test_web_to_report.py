@@ -96,11 +96,12 @@ def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["cut", "--date", dt.date.today().isoformat(), "--database-url", url, "--out", str(tmp_path / "cut")])
     assert res.exit_code == 0, res.output
-    sdtm = {n: pd.read_csv(tmp_path / "cut" / "sdtm" / f"{n}.csv", keep_default_na=False) for n in ("dm", "ae", "ds", "xd")}
+    sdtm = {n: pd.read_csv(tmp_path / "cut" / "sdtm" / f"{n}.csv", keep_default_na=False) for n in ("dm", "ae", "ds", "lb")}
     assert set(sdtm["dm"]["USUBJID"]) == set(ids) and dict(zip(sdtm["dm"]["USUBJID"], sdtm["dm"]["ARMCD"])) == arms
     assert list(sdtm["ae"]["AEDECOD"]) == ["Pneumonia"] and sdtm["ae"]["USUBJID"].iloc[0] == ids[0]
     assert set(sdtm["ds"].loc[sdtm["ds"]["DSDECOD"] == "DEATH", "USUBJID"]) == set(dead)
-    assert len(sdtm["xd"]) == 8 * 8 and str(START + dt.timedelta(days=31)) in set(sdtm["xd"]["XDDTC"])
+    dis = sdtm["lb"][sdtm["lb"]["LBCAT"] == "DISEASE ASSESSMENT"]  # the IMWG disease assessments are LB records
+    assert len(dis) == 8 * 8 and str(START + dt.timedelta(days=31)) in set(dis["LBDTC"])
     adsl = pd.read_csv(tmp_path / "cut" / "adam" / "adsl.csv")
     adtte = pd.read_csv(tmp_path / "cut" / "adam" / "adtte.csv")
     assert set(adsl["USUBJID"]) == set(ids)

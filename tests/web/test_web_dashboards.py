@@ -108,11 +108,32 @@ def test_statistician_dashboard_counts_pooled_events_and_looks(world):
     assert r.status_code == 201
     html = world.clients["statistician"].get("/").text
     assert int(_kpi(html, "events")) == before + 1
-    assert _rows(html, "planned-looks")[1][3] == str(159 - before - 1)
+    looks = _rows(html, "planned-looks")
+    assert looks[1][3] == str(159 - before - 1)
+    # the predicted dates of the looks not yet reached: `ikema predict` as of the latest dated record (the death,
+    # yesterday), with the dashboard's fixed seed; the model and seed are named under the table
+    from ikema.design.predict_commands import predict_from_store
+    from ikema.web import dashboards
+
+    url = world.app.state.sessions().get_bind().url.render_as_string(hide_password=False)
+    direct = predict_from_store(url, YESTERDAY, [103, 159], seed=dashboards.PREDICTION_SEED)
+    assert [r[5:] for r in looks] == [[t["median_date"], f"{t['lower_date']} to {t['upper_date']}"] for t in direct["targets"]]
+    assert re.search(rf'id="prediction-as-of">{YESTERDAY}<', html) and re.search(r'id="prediction-seed">20171025<', html)
+    assert re.search(rf'id="prediction-model">{direct["event_model"]["model"]}<', html)
+    # cached per store state: another view adds no prediction, a write (audited) makes a new one
+    cached = dict(dashboards._predictions)
+    assert world.clients["statistician"].get("/").text == html and dashboards._predictions == cached
+    svg = world.clients["statistician"].get("/figures/pfs-events.svg").text
+    assert f"predicted {direct['targets'][0]['median_date']}" in svg and dashboards._predictions == cached
+    r = _api(world, "coordinator", "POST", f"/api/v1/subjects/{world.randomized[1]}/death",
+             json={"date": YESTERDAY, "cause": "infection"})
+    assert r.status_code == 201
+    looks = _rows(world.clients["statistician"].get("/").text, "planned-looks")
+    assert len(set(dashboards._predictions) - set(cached)) == 1 and looks[0][2] == str(before + 2)
     assert not ARM_WORDS.search(world.without_secrets(html.split("<main>")[1]))
     svg = world.clients["statistician"].get("/figures/pfs-events.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
-    assert "Interim analysis: 103 events" in svg.text and f"pooled ({before + 1})" in svg.text
+    assert "Interim analysis: 103 events" in svg.text and f"pooled ({before + 2})" in svg.text
     assert not ARM_WORDS.search(svg.text)
 
 

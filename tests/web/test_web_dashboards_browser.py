@@ -4,6 +4,7 @@ browser under the CSP) and the numbers are on the page. Screenshots go to tests/
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -68,11 +69,21 @@ def test_dashboards_and_patient_figures(browser, world, kit, artifacts, chromium
         shot("monitor")
         page.click("header .who button")
 
-        # statistician: pooled PFS events and the planned looks
+        # statistician: pooled PFS events, the planned looks and their predicted dates (a first event, a death, lets
+        # the prediction fit its event model)
+        r = page.request.post(f"{srv.url}/api/v1/subjects/{world.randomized[2]}/death",
+                              headers={"Authorization": f"Bearer {world.tokens['coordinator']}"},
+                              data={"date": (date.today() - timedelta(days=1)).isoformat(), "cause": "infection"})
+        assert r.status == 201, r.text()
         _login(page, srv.url, "statistician")
         expect(page.locator("#planned-looks td.target")).to_have_text(["103", "159"])
         events = int(page.locator("#kpi-events").inner_text())
         expect(page.locator("#planned-looks td.remaining").first).to_have_text(str(103 - events))
+        iso = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+        expect(page.locator("#planned-looks td.predicted")).to_have_text([iso, iso])
+        expect(page.locator("#planned-looks td.interval").first).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}$"))
+        expect(page.locator("#prediction-seed")).to_have_text("20171025")
+        assert not re.search(r"\bIKd\b|\bKd\b|isatuximab|carfilzomib|\barm\b|POSITIVE-DRUG", page.locator("main").inner_text())
         _figure_loaded(page, "#fig-pfs-events")
         shot("statistician")
         page.click("header .who button")

@@ -2,7 +2,7 @@
 (SVG rendered by ikema.web.figures). Site staff: visits due and overdue, forms not started, open queries with their
 age, adverse events without an end date. Data manager: enrollment against the target (overall and by site), queries
 by age, form completion, SDV progress, allocation positions left per stratum. Monitor: the SDV queue of their sites.
-Statistician: blinded pooled PFS events over time and the planned looks. Assessor: the blinded review queue.
+Statistician: blinded pooled PFS events over time and the planned looks with their predicted dates (`ikema predict`). Assessor: the blinded review queue.
 Pooled figures and the assessor's pages name no arm."""
 
 from __future__ import annotations
@@ -203,16 +203,63 @@ def pfs_event_dates(db: Session, today: dt.date) -> list[dt.date]:
     return sorted(pd.to_datetime(pfs.loc[pfs["CNSR"] == 0, "ADT"]).dt.date)
 
 
+PREDICTION_SEED = 20171025  # fixed: the same store state draws the same page
+PREDICTION_CACHE_SIZE = 16
+_predictions: dict[tuple[str, int, str, tuple[int, ...]], dict[str, Any]] = {}
+
+
+def data_date(db: Session, today: dt.date) -> dt.date | None:
+    """The date of the store's latest dated trial record (randomization, assessment, dosing, disposition, death), not
+    after `today`: the date the data are known at (about today for a running trial; the data's end for a finished one
+    such as the demo, whose store ends years before the clock)."""
+    dates = [db.scalar(select(func.max(col)).where(col <= today)) for col in (
+        Randomization.randdt, DiseaseAssessment.date, DrugAdministration.date, Disposition.date, Death.date)]
+    dates = [d.date() if isinstance(d, dt.datetime) else d for d in dates if d is not None]
+    return max(dates) if dates else None
+
+
+def predicted_looks(db: Session, today: dt.date, targets: list[int]) -> dict[str, Any] | None:
+    """`ikema predict` (ikema.design.predict_commands.predict_from_store) of the looks in `targets` (those not yet
+    reached), blinded and pooled, as known at `data_date`, with PREDICTION_SEED; None when nothing is left to predict.
+    Cached per store state (the store's URL, its latest audit id, the date, the targets): every write is audited, so
+    a page view after no write costs a lookup, not a simulation. A store the prediction cannot fit (say, no event
+    yet) gives {"error": the reason}."""
+    from ikema.design.predict import PredictionError
+    from ikema.design.predict_commands import predict_from_store
+    from ikema.store.models import AuditEntry
+
+    as_of = data_date(db, today)
+    if not targets or as_of is None:
+        return None
+    key = (db.get_bind().url.render_as_string(hide_password=False), db.scalar(select(func.max(AuditEntry.id))) or 0,
+           as_of.isoformat(), tuple(targets))
+    if key not in _predictions:
+        try:
+            res = predict_from_store(db, as_of, targets, seed=PREDICTION_SEED)
+        except PredictionError as exc:
+            res = {"error": str(exc), "as_of": as_of.isoformat(), "seed": PREDICTION_SEED}
+        finally:
+            db.rollback()  # predict_from_store only reads; end its transaction (SQLite holds a lock while one is open)
+        while len(_predictions) >= PREDICTION_CACHE_SIZE:
+            _predictions.pop(next(iter(_predictions)))
+        _predictions[key] = res
+    return _predictions[key]
+
+
 def statistician(db: Session, today: dt.date) -> dict[str, Any]:
-    """Blinded pooled PFS events to date and each planned look's target (the predicted date of each look joins these
-    rows when the event prediction of `ikema predict` is wired in here)."""
+    """Blinded pooled PFS events to date and each planned look: its target, whether and when it was reached, and for
+    a look not yet reached the predicted date (median and 90% interval, from `predicted_looks`)."""
     events = pfs_event_dates(db, today)
     looks = [{"name": name, "events": n, "observed": len(events), "remaining": max(0, n - len(events)),
               "reached": next((d.isoformat() for i, d in enumerate(events, 1) if i == n), None)} for name, n in planned_looks()]
     deaths = db.scalar(select(func.count()).select_from(Death).where(Death.date <= today)) or 0
-    return {"kind": "statistician", "events": len(events), "deaths": deaths, "looks": looks,
-            "randomized": db.scalar(select(func.count()).select_from(Randomization)) or 0,
-            "last_event": events[-1].isoformat() if events else None}
+    randomized = db.scalar(select(func.count()).select_from(Randomization)) or 0
+    prediction = predicted_looks(db, today, [look["events"] for look in looks if look["reached"] is None])
+    by_target = {t["events"]: t for t in (prediction or {}).get("targets", [])}
+    for look in looks:
+        look["predicted"] = by_target.get(look["events"])
+    return {"kind": "statistician", "events": len(events), "deaths": deaths, "looks": looks, "randomized": randomized,
+            "last_event": events[-1].isoformat() if events else None, "prediction": prediction}
 
 
 def assessor(db: Session) -> dict[str, Any]:
@@ -272,7 +319,13 @@ def pfs_events_figure(request: Request, user: Principal = Depends(current_user),
     """Blinded, pooled cumulative PFS events with the planned looks (statistician, data manager)."""
     require(user, "export")
     today = now(request).date()
-    return _svg(figures.events_over_time(pfs_event_dates(db, today), planned_looks()))
+    events = pfs_event_dates(db, today)
+    looks = planned_looks()
+    prediction = predicted_looks(db, today, [n for _, n in looks if n > len(events)]) or {}
+    day = lambda s: dt.date.fromisoformat(s) if s else None  # noqa: E731
+    marks = [(t["events"], day(t["median_date"]), day(t["lower_date"]), day(t["upper_date"]))
+             for t in prediction.get("targets", []) if t["median_date"]]
+    return _svg(figures.events_over_time(events, looks, marks))
 
 
 def _unit_labels() -> dict[str, str]:

@@ -153,8 +153,11 @@ def enrollment(by_site: Mapping[str, Sequence[dt.date]], target: int | None, tar
     return _svg(fig)
 
 
-def events_over_time(event_dates: Sequence[dt.date], looks: Sequence[tuple[str, int]]) -> bytes:
-    """Blinded, pooled cumulative PFS events over time with a horizontal line at each planned look's event count."""
+def events_over_time(event_dates: Sequence[dt.date], looks: Sequence[tuple[str, int]],
+                     predicted: Sequence[tuple[int, dt.date, dt.date | None, dt.date | None]] = ()) -> bytes:
+    """Blinded, pooled cumulative PFS events over time with a horizontal line at each planned look's event count and,
+    for a look not yet reached, its predicted date: `predicted` rows (events, median, lower, upper) draw a diamond at
+    the median on the look's line and a bar over the interval (a bound not reached in the simulations is left off)."""
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     if event_dates:
@@ -166,9 +169,15 @@ def events_over_time(event_dates: Sequence[dt.date], looks: Sequence[tuple[str, 
         ax.axhline(n, ls="--", color="#a4161a", lw=1)
         ax.annotate(f"{name}: {n} events", (0, n), xycoords=("axes fraction", "data"), xytext=(4, 2), textcoords="offset points",
                     fontsize=8, color="#a4161a")
+    for i, (n, median, lower, upper) in enumerate(predicted):
+        ax.plot([lower or median, upper or median], [n, n], color="#e07a00", lw=4, alpha=0.5, solid_capstyle="butt")
+        ax.plot([median], [n], marker="D", ms=7, color="#e07a00", ls="none",
+                label="predicted date of a look (median, 90% interval)" if i == 0 else None)
+        ax.annotate(f"predicted {median.isoformat()}", (median, n), xytext=(0, -12), textcoords="offset points",
+                    fontsize=8, color="#e07a00", ha="center")
     ax.set_ylim(0, max([n for _, n in looks] + [len(event_dates)]) * 1.08 + 1)
     ax.set_ylabel("Cumulative PFS events")
-    if event_dates:
+    if event_dates or predicted:
         ax.legend(fontsize=8, loc="lower right")
         fig.autofmt_xdate()
     return _svg(fig)

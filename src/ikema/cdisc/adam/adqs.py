@@ -27,6 +27,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.structure import finish_bds
 from ikema.cdisc.adam.adae import iso_to_date
 from ikema.errors import input_error
 from ikema.protocol.questionnaires import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code, item_spec  # noqa: F401
@@ -305,6 +306,8 @@ def derive_adqs(qs: pd.DataFrame, adsl: pd.DataFrame | None = None, value_set: s
     base = base[~base.index.duplicated(keep="last")]
     scores["BASE"] = base.reindex(pd.MultiIndex.from_arrays([scores["USUBJID"], scores["PARAMCD"]])).to_numpy()
     scores["CHG"] = np.where(scores["ABLFL"] == "Y", np.nan, scores["AVAL"] - scores["BASE"])
+    studyid = qs["STUDYID"].iloc[0] if "STUDYID" in qs.columns and len(qs) else None
+    scores = finish_bds(scores, "ADQS", studyid)
     scores.attrs["rejected"] = rejected
     return scores
 

@@ -1,11 +1,13 @@
-"""ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS and the dated findings domains), one row per randomized subject.
+"""ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS, VS and the dated findings domains), one row per randomized subject.
 
-Variables: STUDYID, USUBJID, SUBJID, SITEID, AGE, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX,
-TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT, TRTSDT/TRTEDT (first/last EX with a dose; missing for a subject randomized
-but not dosed yet, who stays in ITT and whose times to event run from RANDDT as for everyone), DTHDT, LSTALVDT (death date, else the
-latest dated record of the subject: SS, XD, EX, LB, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
-therapy), PD2DT (first RS PD2), ITTFL (randomized), SAFFL (any dose), and the SUPPDM qualifiers
-(STRAT1R, STRAT2R, ECOG, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
+Variables (ADaMIG 1.3 order and names; labels in ikema.cdisc.metadata): STUDYID, USUBJID, SUBJID, SITEID, COUNTRY,
+AGE, AGEU, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX, RACE, ETHNIC, ARM, ARMCD, ACTARM, ACTARMCD,
+TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT (DS RANDOMIZED; DM.RANDDTC where an external DM carries it),
+TRTSDT/TRTEDT (first/last EX with a dose; missing for a subject randomized but not dosed yet, who
+stays in ITT and whose times to event run from RANDDT as for everyone), RANDFL/ITTFL (randomized), SAFFL (any dose), DTHFL, DTHDT, LSTALVDT (death date,
+else the latest dated record of the subject: SS, LB, EX, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
+therapy), PD2DT (first RS PD2), ECOG (RS ECOG101 at screening), HEIGHTBL/WEIGHTBL (VS), and the SUPPDM
+qualifiers (STRAT1R, STRAT2R, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ def _date(s: pd.Series) -> pd.Series:
 def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str) -> pd.Series:
     """The first (`how="min"`) or last (`"max"`) of `dates` per subject of `ids`; NaT for a subject without one,
     also when no subject has one yet (early in a live trial: mapping an empty datetime Series fails in pandas)."""
-    agg = getattr(pd.Series(dates.to_numpy(), index=usubjid.to_numpy()).groupby(level=0), how)()
-    return pd.to_datetime(ids.map(agg.dropna().to_dict()))
+    return _lookup(ids, getattr(pd.Series(dates.to_numpy(), index=usubjid.to_numpy()).groupby(level=0), how)())
 
 
 def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
@@ -41,6 +42,19 @@ def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
     return _per_subject(ids, allp["USUBJID"], _date(allp["DT"]), "max")
 
 
+def _lookup(ids: pd.Series, by_subject: pd.Series) -> pd.Series:
+    """by_subject's value for each id (NaT where absent; pandas' map fails on an empty datetime Series)."""
+    return pd.Series(pd.to_datetime(by_subject.reindex(ids.to_numpy()).to_numpy()), index=ids.index)
+
+
+def _randomized(ds: pd.DataFrame | None) -> pd.Series:
+    """Randomization date per subject: DSSTDTC of the DS RANDOMIZED milestone."""
+    if ds is None or not len(ds):
+        return pd.Series(dtype="datetime64[ns]")
+    r = ds[ds["DSDECOD"] == "RANDOMIZED"]
+    return _date(r["DSSTDTC"]).groupby(r["USUBJID"].to_numpy()).min()
+
+
 def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """ADSL from the SDTM domains (see module docstring)."""
     dm = sdtm["DM"]
@@ -48,10 +62,22 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({
         "STUDYID": dm["STUDYID"], "USUBJID": ids, "SUBJID": dm["SUBJID"], "SITEID": dm["SITEID"],
         "AGE": dm["AGE"].astype(int), "SEX": dm["SEX"], "TRT01P": dm["ARMCD"], "TRT01A": dm["ACTARMCD"],
-        "RANDDT": _date(dm["RANDDTC"]),
+        "RANDDT": _date(dm["RANDDTC"]) if "RANDDTC" in dm else _lookup(ids, _randomized(sdtm.get("DS"))),
     })
+    for col in ("COUNTRY", "AGEU", "RACE", "ETHNIC", "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DTHFL"):
+        if col in dm:
+            out[col] = dm[col].to_numpy()
+    out["RANDFL"] = np.where(out["RANDDT"].notna(), "Y", "N")
     out["AGEGR1"] = np.select([out["AGE"] < 65, out["AGE"] < 75], ["<65", "65-74"], ">=75")
     out["AGEGR70"] = np.where(out["AGE"] < 70, "<70", ">=70")
+    rs = sdtm.get("RS")
+    if rs is not None and len(rs) and "ECOG101" in set(rs["RSTESTCD"]):
+        out["ECOG"] = ids.map(rs[rs["RSTESTCD"] == "ECOG101"].groupby("USUBJID")["RSSTRESC"].first()).to_numpy()
+    vs = sdtm.get("VS")
+    if vs is not None and len(vs):
+        base = vs[vs.get("VSLOBXFL", pd.Series("Y", index=vs.index)) == "Y"]
+        for test, col in (("HEIGHT", "HEIGHTBL"), ("WEIGHT", "WEIGHTBL")):
+            out[col] = ids.map(base[base["VSTESTCD"] == test].groupby("USUBJID")["VSSTRESN"].first()).to_numpy()
     supp = sdtm["SUPPDM"].pivot(index="USUBJID", columns="QNAM", values="QVAL")
     for q in supp.columns:
         out[q] = ids.map(supp[q]).to_numpy()
