@@ -35,7 +35,7 @@ def test_export_downloads_an_audited_cut_for_data_managers_only(world):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:300]
     z = zipfile.ZipFile(io.BytesIO(r.content))
     names = set(z.namelist())
-    assert {"cut.json", "sdtm/dm.csv", "sdtm/xd.xpt", "adam/adsl.csv", "adam/adtte.xpt"} <= names
+    assert {"cut.json", "sdtm/dm.csv", "sdtm/lb.xpt", "sdtm/rs.xpt", "adam/adsl.csv", "adam/adtte.xpt"} <= names
     # no patient of the world is dosed yet: all are in the ITT population, none in the safety population
     import pandas as pd
 
