@@ -24,7 +24,7 @@ from ikema.conduct import capture
 from ikema.errors import InputError
 from ikema.web import dm, labimport, odm, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import LockedError, NotFoundError, api_user, get_db, now
+from ikema.web.deps import LockedError, NotFoundError, api_user, get_db, now, require_site_authority
 from ikema.web.permissions import can_see_site, require, site_scope
 
 router = APIRouter(prefix="/api/v1", tags=["writes"])
@@ -161,7 +161,8 @@ class QueryOut(BaseModel):
 
 def refused(errors: dict[str, str], where: str = "body") -> HTTPException:
     """422 naming every refused field."""
-    return HTTPException(status_code=422, detail=[{"loc": [where, k], "msg": v} for k, v in errors.items()])
+    # loc, msg and type: the ValidationError schema the OpenAPI document promises for a 422 (the fuzz checks it)
+    return HTTPException(status_code=422, detail=[{"loc": [where, k], "msg": v, "type": "value_error"} for k, v in errors.items()])
 
 
 def _subject(db: Session, user: Principal, usubjid: str) -> dict:
@@ -234,6 +235,7 @@ def api_screening_fields(user: Principal = Depends(api_user)) -> list[dict[str, 
 def api_screen(request: Request, body: ScreeningIn, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Screen a candidate by the protocol's criteria and store the result (per-criterion verdicts back)."""
     require(user, "screening.enter")
+    require_site_authority(db, user, body.usubjid, may_be_new=True)  # re-screening: the patient's own site only
     known = {f.name for f in trial.screening_fields()} - {"usubjid", "site"}
     unknown = sorted(set(body.findings) - known)
     if unknown:
@@ -500,4 +502,3 @@ async def api_odm_import(request: Request, user: Principal = Depends(api_user), 
         raise HTTPException(status_code=422, detail=str(exc)) from None
     db.commit()
     return counts
-
