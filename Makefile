@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out
 SEED ?= 20171025
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test validate bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/system-deps.sh test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+validate: $(STAMP)
+	OUT=$(OUT) scripts/validate.sh
 
 bench: $(STAMP)
 	scripts/system-deps.sh bench

@@ -86,7 +86,7 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")
                          + "; expected at least one randomized subject to cut")
     records = records_from_tables(tables, subjects, setup.cycle_days, setup.pk_lloq)
-    return build_sdtm(records, setup.studyid, setup.strata_labels)
+    return build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria)
 
 
 def adam_at_cut(sdtm: Mapping[str, pd.DataFrame], setup: TrialSetup, cutoff: dt.date,
@@ -142,7 +142,7 @@ def write_cut(sdtm: Mapping[str, pd.DataFrame], adam: Mapping[str, pd.DataFrame]
     """Write OUT/sdtm, OUT/adam (XPT and CSV) and OUT/cut.json (the cut's description and every file's SHA-256)."""
     from ikema.cdisc.sdtm import write_domains
 
-    files = write_domains(dict(sdtm), out / "sdtm") + write_domains(dict(adam), out / "adam")
+    files = write_domains(dict(sdtm), out / "sdtm", define=True) + write_domains(dict(adam), out / "adam", define=True)
     for p in files:
         if p.suffix == ".xpt":
             stamp_xpt(p, meta["cut_date"])
@@ -262,10 +262,11 @@ def jsonable(obj: Any) -> Any:
 _SHARED: dict = {}  # the worker's view of the trial (SDTM, setup): inherited at fork, never pickled
 
 
-def _write_sdtm(where: Path) -> list[Path]:
-    from ikema.cdisc.sdtm import write_domains
+def _write_sdtm(where: Path, cutoff: dt.date) -> list[Path]:
+    from ikema.cdisc.sdtm import data_cut, write_domains
 
-    return write_domains(_SHARED["sdtm"], where)
+    # the SDTM package is the cut the ADaM package comes from: deaths, dates and disposition agree across them
+    return write_domains(data_cut(_SHARED["sdtm"], cutoff), where, define=True)
 
 
 def _analyse_secondary(name: str) -> tuple[dict, dict]:
@@ -307,11 +308,12 @@ DEMO_STAGES = 10  # advance() calls of one demo run: 4 until the store is read, 
 
 def analyse_trial(sdtm: dict, setup: TrialSetup, out: Path, enrollment: dict, seed: int | None = None,
                   advance: Callable[[str], None] = lambda _s: None) -> dict:
-    """Every published cut of a trial's SDTM through ADaM and the SAP: OUT/sdtm (as stored), OUT/adam (main cut),
+    """Every published cut of a trial's SDTM through ADaM and the SAP: OUT/sdtm and OUT/adam (main cut, each with
+    define.xml),
     OUT/results.json and OUT/report.html; returns the results."""
     from ikema.analysis.outcomes import analyze_outcomes
     from ikema.analysis.sap import apply_group_sequential, consort, forest_rows
-    from ikema.cdisc.sdtm import write_domains
+    from ikema.cdisc.sdtm import disease_assessments, write_domains
     from ikema.report.trial import render_trial
 
     exp, ctl = setup.arms
@@ -320,7 +322,7 @@ def analyse_trial(sdtm: dict, setup: TrialSetup, out: Path, enrollment: dict, se
     by_cut, adams = {}, {}
     with _second_core(sdtm=sdtm, setup=setup) as pool:
         # the other core writes out/sdtm and analyses the secondary cuts while this one analyses the main cut
-        jobs = {"SDTM written": pool.submit(_write_sdtm, out / "sdtm")}
+        jobs = {"SDTM written": pool.submit(_write_sdtm, out / "sdtm", cutoffs[main])}
         for name in cutoffs:
             if name != main:
                 jobs[f"analysed the {name} cut"] = pool.submit(_analyse_secondary, name)
@@ -328,16 +330,15 @@ def analyse_trial(sdtm: dict, setup: TrialSetup, out: Path, enrollment: dict, se
         by_cut[main] = analyse_adam(adams[main], setup, cut["DS"], True)
         advance(f"analysed the {main} cut")
         adam = adams[main]
-        adam_written = pool.submit(write_domains, dict(adam), out / "adam")
         outcomes_res = analyze_outcomes(adam, reference_arm=ctl)
         advance("safety, PK, ADA and QoL analysed")
+        write_domains(dict(adam), out / "adam", ("csv", "xpt"), True)  # here: the other core writes the larger SDTM
         for label, job in jobs.items():
             value = job.result()
             if label.startswith("analysed the "):
                 name = label[len("analysed the "):-len(" cut")]
                 adams[name], by_cut[name] = value
             advance(label)
-        adam_written.result()
     by_cut = {name: by_cut[name] for name in cutoffs}  # protocol order in results.json
     apply_group_sequential(by_cut, setup.sap)
     comparison = compare(by_cut, exp, ctl)
@@ -362,8 +363,7 @@ def analyse_trial(sdtm: dict, setup: TrialSetup, out: Path, enrollment: dict, se
         results["group_sequential"] = by_cut[main]["group_sequential"]
     results = jsonable(results)
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
-    xd = sdtm["XD"]
-    assess = pd.DataFrame({"USUBJID": xd["USUBJID"], "ADY": xd["XDDY"], "PARAM": xd["XDTESTCD"], "AVAL": xd["XDSTRESN"]})
+    assess = disease_assessments(sdtm)[["USUBJID", "ADY", "PARAM", "AVAL"]]
     render_trial(results, adams, out / "report.html", assessments=assess)
     advance("report written")
     return results
@@ -401,7 +401,7 @@ def replicate(seed: int) -> dict[str, float | None]:
 
     setup = trial_setup()
     records = simulate_records_only(seed)
-    sdtm = build_sdtm(records, setup.studyid, setup.strata_labels)
+    sdtm = build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria)
     by_cut = {}
     for name, date in setup.cutoffs.items():
         cut, adam = adam_at_cut(sdtm, setup, date, "safety")

@@ -180,7 +180,7 @@ def test_analysis_flags_one_record_per_subject_and_parameter(pilot):
     _, adrs = pilot
     anl = adrs[adrs["ANL01FL"] == "Y"]
     assert not anl.duplicated(["USUBJID", "PARAMCD"]).any()
-    assert set(anl["PARAMCD"]) == {"CBOR", "RSP", "VGPRRSP", "CRRSP", "PD"}
+    assert set(anl["PARAMCD"]) == {"BOR", "CBOR", "RSP", "VGPRRSP", "CRRSP", "PD"}
     ovr = adrs[adrs["PARAMCD"] == "OVR"]
     assert (ovr["ANL01FL"] == "").all()
     # 01-701-1148: its 2014-02-08 assessment is after further therapy started on 2014-02-07

@@ -41,7 +41,8 @@ def test_cuts_of_the_demo_store_give_the_demos_adam_and_hazard_ratios(demo, tmp_
             for key in ("hazard_ratio", "hazard_ratio_ci", "logrank_p", "mh_common_odds_ratio", "arms"):
                 assert got.get(key) == want.get(key), (name, p, key)
     files = json.loads((tmp_path / "final" / "cut.json").read_text())["sha256"]
-    assert "adam/adsl.xpt" in files and "sdtm/dm.csv" in files and len(files) == 2 * (13 + 9)
+    # CSV and XPT of the 24 SDTM and 9 ADaM datasets, and each package's define.xml
+    assert "adam/adsl.xpt" in files and "sdtm/dm.csv" in files and "sdtm/define.xml" in files and len(files) == 2 * (24 + 9) + 2
 
 
 def test_rerun_gives_the_same_bytes(demo, tmp_path):
@@ -82,11 +83,11 @@ def test_as_of_ignores_a_later_correction(tmp_path, demo):
     then = run_cut(date, tmp_path / "then", url, as_of=before.isoformat())
     now = run_cut(date, tmp_path / "now", url)
     assert then["as_of"] == before.isoformat() and now["as_of"] > then["as_of"]
-    xd = {w: pd.read_csv(tmp_path / w / "sdtm" / "xd.csv") for w in ("then", "now")}
+    xd = {w: pd.read_csv(tmp_path / w / "sdtm" / "lb.csv") for w in ("then", "now")}
 
     def value(d: pd.DataFrame) -> float:
-        m = (d["USUBJID"] == key[0]) & (d["XDDTC"] == key[1]) & (d["XDTESTCD"] == "SMPROT")
-        return float(d.loc[m, "XDSTRESN"].iloc[0])
+        m = (d["USUBJID"] == key[0]) & (d["LBDTC"] == key[1]) & (d["LBTESTCD"] == "SMPROT")
+        return float(d.loc[m, "LBSTRESN"].iloc[0])
 
     assert value(xd["then"]) == old and value(xd["now"]) == old + 1.25
     original = run_cut(date, tmp_path / "orig", f"sqlite:///{out / 'ikema.db'}", as_of=before.isoformat())

@@ -1,13 +1,12 @@
-"""Done when (issue 14): patients entered in the web application (screening form, randomization through the JSON
-API; assessments, an administration, an adverse event and deaths through ikema.conduct.capture, the capture path
-the API has no write route for yet) go through `ikema cut`, `ikema analyze` and `ikema report` and are found in
+"""Done when (issue 14): patients entered through the web application's JSON API (screening and randomization;
+assessments, an administration, an adverse event and deaths through ikema.conduct.capture, the path the API's
+write routes call) go through `ikema cut`, `ikema analyze` and `ikema report` and are found in
 SDTM, ADaM and the report."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -30,10 +29,10 @@ class Clock:
         return self.t
 
 
-def candidate(usubjid: str) -> dict[str, str]:
-    """Screening-form values that pass every criterion of the packaged protocol."""
+def findings() -> dict[str, str]:
+    """Screening findings (the protocol's screening fields) that pass every criterion of the packaged protocol."""
     return {
-        "usubjid": usubjid, "site": "101", "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
+        "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
         "serum_mprotein_g_dl": "2.4", "urine_mprotein_mg_24h": "150", "flc_involved_mg_l": "60", "riss": "II",
         "prior_carfilzomib": "N", "carfilzomib_minor_response": "N", "days_since_last_therapy": "40",
         "neutrophils_10e9_l": "2.1", "platelets_10e9_l": "180", "hemoglobin_g_dl": "11.2",
@@ -63,16 +62,15 @@ def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
         auth.create_user(db, "cora", "coordinator", PW, site="101", full_name="Cora Coordinator", now=Clock(START)())
         db.commit()
     web = TestClient(app, base_url="https://testserver")
-    pre = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text).group(1)
-    web.post("/login", data={"username": "cora", "password": PW, "csrf_token": pre, "next": "/"})
-    csrf = re.search(r'data-csrf="([^"]+)"', web.get("/").text).group(1)
     token = web.post("/api/v1/token", data={"username": "cora", "password": PW}).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert {f["name"] for f in web.get("/api/v1/screening/fields", headers=bearer).json()} == set(findings())
     ids = [f"IKEMA-101-{900 + i}" for i in range(8)]
     arms = {}
     for u in ids:
-        r = web.post("/screening", data={**candidate(u), "csrf_token": csrf})
-        assert r.status_code == 200 and "eligible" in r.text.lower(), r.text[:400]
-        r = web.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {token}"})
+        r = web.post("/api/v1/screening", headers=bearer, json={"usubjid": u, "findings": findings()})
+        assert r.status_code == 200 and r.json()["eligible"] is True, r.text[:400]
+        r = web.post(f"/api/v1/subjects/{u}/randomize", headers=bearer)
         assert r.status_code == 200, r.text
         arms[u] = r.json()["arm"]
     assert set(arms.values()) == {"IKd", "Kd"}
@@ -98,11 +96,12 @@ def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["cut", "--date", dt.date.today().isoformat(), "--database-url", url, "--out", str(tmp_path / "cut")])
     assert res.exit_code == 0, res.output
-    sdtm = {n: pd.read_csv(tmp_path / "cut" / "sdtm" / f"{n}.csv", keep_default_na=False) for n in ("dm", "ae", "ds", "xd")}
+    sdtm = {n: pd.read_csv(tmp_path / "cut" / "sdtm" / f"{n}.csv", keep_default_na=False) for n in ("dm", "ae", "ds", "lb")}
     assert set(sdtm["dm"]["USUBJID"]) == set(ids) and dict(zip(sdtm["dm"]["USUBJID"], sdtm["dm"]["ARMCD"])) == arms
     assert list(sdtm["ae"]["AEDECOD"]) == ["Pneumonia"] and sdtm["ae"]["USUBJID"].iloc[0] == ids[0]
     assert set(sdtm["ds"].loc[sdtm["ds"]["DSDECOD"] == "DEATH", "USUBJID"]) == set(dead)
-    assert len(sdtm["xd"]) == 8 * 8 and str(START + dt.timedelta(days=31)) in set(sdtm["xd"]["XDDTC"])
+    dis = sdtm["lb"][sdtm["lb"]["LBCAT"] == "DISEASE ASSESSMENT"]  # the IMWG disease assessments are LB records
+    assert len(dis) == 8 * 8 and str(START + dt.timedelta(days=31)) in set(dis["LBDTC"])
     adsl = pd.read_csv(tmp_path / "cut" / "adam" / "adsl.csv")
     adtte = pd.read_csv(tmp_path / "cut" / "adam" / "adtte.csv")
     assert set(adsl["USUBJID"]) == set(ids)

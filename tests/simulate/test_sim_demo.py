@@ -19,7 +19,7 @@ def test_demo_end_to_end_small(tmp_path):
     stages: list[str] = []
     results = run_demo(out, seed=11, enrollment=60, advance=stages.append)
     assert len(stages) == DEMO_STAGES  # the progress bar's total
-    for f in ("report.html", "results.json", "enrollment.json", "ikema.db", "sdtm/dm.xpt", "sdtm/xd.csv", "adam/adsl.xpt", "adam/adtte.csv"):
+    for f in ("report.html", "results.json", "enrollment.json", "ikema.db", "sdtm/dm.xpt", "sdtm/lb.csv", "sdtm/ts.xpt", "sdtm/define.xml", "adam/define.xml", "adam/adsl.xpt", "adam/adtte.csv"):
         assert (out / f).exists(), f
     saved = json.loads((out / "results.json").read_text())
     assert saved["parameters"]["PFS"]["kind"] == "tte"

@@ -19,6 +19,14 @@ from ikema.web.app import create_app
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+# where the app writes a random token: CSRF form fields, the page's data-csrf, and cookie values
+_SECRET_RE = re.compile(r'(name="csrf_token" value=|data-csrf=)"[^"]*"|((?:^|\n)set-cookie: [^=;\s]+=)[^;\n]*', re.IGNORECASE)
+
+
+def without_secrets(text: str) -> str:
+    """`text` with every random token blanked (the attribute and the cookie name stay): a token can spell an
+    arm such as "Kd" by chance, so leak scans read this; anything else the page shows is still scanned."""
+    return _SECRET_RE.sub(lambda m: f'{m.group(1)}""' if m.group(1) else m.group(2), text)
 
 
 class Clock:
@@ -110,6 +118,7 @@ class Kit:
     LiveServer = LiveServer
     login = staticmethod(login)
     csrf_of = staticmethod(csrf_of)
+    without_secrets = staticmethod(without_secrets)
     make_app = staticmethod(_make_app)
     seed_journey = staticmethod(lambda app: seed_journey(app))
     seed_trial = staticmethod(lambda db, clock: seed_trial(db, clock))
@@ -145,6 +154,8 @@ class World:
         self.tokens: dict[str, str] = {}
         self.arms: dict[str, str] = {}
         self.randomized: list[str] = []
+
+    without_secrets = staticmethod(without_secrets)
 
     def call(self, role: str, method: str, url: str):
         """Call a route as a role: the API with the bearer token, pages with the session and CSRF token."""

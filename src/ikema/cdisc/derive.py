@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from ikema.cdisc.sdtm import disease_assessments, exposure_with_planned_dose
 from ikema.response import Criteria
 
 
@@ -19,11 +19,7 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
     from ikema.cdisc.adam.adtte import derive_adtte
 
     adsl = derive_adsl(sdtm)
-    xd = sdtm["XD"]
-    assess = pd.DataFrame({
-        "USUBJID": xd["USUBJID"], "ADT": xd["XDDTC"], "PARAM": xd["XDTESTCD"],
-        "AVAL": xd["XDSTRESN"], "AVALC": np.where(pd.isna(xd["XDSTRESN"]), xd["XDSTRESC"], ""),
-    })
+    assess = disease_assessments(sdtm).drop(columns="ADY")
     adrs = derive_adrs(adsl, assess, criteria)
     adtte = derive_adtte(adsl, adrs, max_gap_days=2 * cycle_days, cutoff=cutoff)
     out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
@@ -35,14 +31,15 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
         from ikema.cdisc.adam.adpc import derive_adpc
         from ikema.cdisc.adam.adqs import derive_adqs
 
-        ex = sdtm["EX"]
+        ex = exposure_with_planned_dose(sdtm)
         out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=teae_window_days)
         out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
         if outcomes == "safety":
             return out
         out["ADEX"] = derive_adex(ex, cycle_days=cycle_days)
         drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
-        analyte = {a: drugs[a] for a in sdtm["PC"]["PCTESTCD"].unique() if a in drugs}
+        pcs = sdtm["PC"].drop_duplicates("PCTESTCD")  # PCTESTCD (8 characters) -> the drug named by PCTEST
+        analyte = {c: drugs[t.upper()] for c, t in zip(pcs["PCTESTCD"], pcs["PCTEST"]) if t.upper() in drugs}
         pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
         # a dataset whose domain holds no record yet (early in a live trial) is not derived
         if len(pc):

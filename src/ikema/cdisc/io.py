@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ikema.errors import InputError
@@ -48,8 +49,91 @@ def find_dataset(directory: str | Path, name: str) -> Path | None:
     return hits[0] if hits else None
 
 
+def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Dataset NAME as the metadata table describes it: its variables in the table's order, numbers as floats,
+    dates as dates; a column the table does not describe, or a Req variable missing, is an InputError."""
+    from ikema.cdisc.metadata import dataset
+
+    meta = dataset(name)
+    if meta.standard == "ADaM" and "DOMAIN" in df.columns:
+        df = df.drop(columns="DOMAIN")  # carried from SDTM by the record-level derivations; ADaM has no DOMAIN
+    extra = [c for c in df.columns if c not in meta.names]
+    if extra:
+        raise InputError(f"dataset {meta.name}: variables {extra} are not in the metadata table; "
+                         f"expected only {meta.names}")
+    missing = [v.name for v in meta.variables if v.core == "Req" and v.name not in df.columns]
+    if missing:
+        raise InputError(f"dataset {meta.name}: required variables {missing} are missing")
+    out = df[[c for c in meta.names if c in df.columns]].copy()
+    for v in meta.variables:
+        if v.name not in out.columns:
+            continue
+        col = out[v.name]
+        if v.type == "Num":
+            if v.format.startswith("DATE") and not v.format.startswith("DATETIME"):
+                out[v.name] = pd.to_datetime(col, errors="coerce").dt.normalize().astype("datetime64[ns]")
+            elif v.format.startswith("DATETIME"):
+                out[v.name] = pd.to_datetime(col, errors="coerce").astype("datetime64[ns]")
+            else:
+                kind = str(col.dtype)
+                if kind.startswith("timedelta"):
+                    col = col.dt.days
+                try:
+                    num = pd.to_numeric(col, errors="raise")
+                    # integers stay integers in the CSV; nullable and object numbers become floats
+                    out[v.name] = num if str(num.dtype) in ("int64", "float64") else num.astype(float)
+                except (ValueError, TypeError):
+                    bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
+                    i = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise InputError(f"dataset {meta.name}, record {i + 1}, variable {v.name}: {col.iloc[i]!r}; "
+                                     "expected a number") from None
+        else:
+            if str(col.dtype) == "bool":
+                col = pd.Series(np.where(col, "Y", "N"), index=col.index)
+            txt = col.astype(object).where(col.notna(), "").astype(str)
+            num = pd.api.types.is_float_dtype(col.dtype)
+            if num:  # a character variable held as numbers (e.g. a grade): 3.0 -> "3"
+                txt = col.map(lambda x: "" if pd.isna(x) else f"{x:g}")
+            out[v.name] = pd.Series(txt.to_numpy(dtype=object), index=out.index, dtype=object)  # pyreadstat iterates object faster
+            too_long = txt.str.len() > (v.length or 200)
+            if too_long.any():
+                i = int(np.flatnonzero(too_long.to_numpy())[0])
+                raise InputError(f"dataset {meta.name}, record {i + 1}, variable {v.name}: {txt.iloc[i]!r} has "
+                                 f"{len(txt.iloc[i])} characters; expected at most {v.length or 200}")
+    return out.reset_index(drop=True)
+
+
+def write_xpt(df: pd.DataFrame, path: str | Path, name: str, conformed: bool = False) -> Path:
+    """Write dataset NAME as SAS transport version 5 with the metadata table's dataset and variable labels,
+    DATE9. / DATETIME20. formats on dates (SAS dates and datetimes), character lengths = the longest value.
+    `conformed`: DF is already `conform(df, name)`'s result."""
+    import pyreadstat
+
+    from ikema.cdisc.metadata import dataset
+
+    meta = dataset(name)
+    x = df.copy() if conformed else conform(df, name)
+    fmt: dict[str, str] = {}
+    for v in meta.variables:
+        if v.name in x.columns and v.type == "Num" and not v.format.startswith("DATE"):
+            x[v.name] = x[v.name].astype(float)  # SAS numbers are doubles
+        if v.name in x.columns and v.type == "Num" and v.format.startswith("DATE"):
+            fmt[v.name] = v.format
+            if not v.format.startswith("DATETIME"):  # a SAS date (days since 1960), not a datetime
+                x[v.name] = pd.Series(x[v.name].dt.date, index=x.index, dtype=object).where(x[v.name].notna(), None)
+    labels = {v.name: v.label for v in meta.variables if v.name in x.columns}
+    p = Path(path)
+    try:
+        pyreadstat.write_xport(x, str(p), file_label=meta.label, column_labels=labels, table_name=meta.name,
+                               file_format_version=5, variable_format=fmt)
+    except Exception as exc:  # pyreadstat reports unwritable columns here
+        raise InputError(f"{p}: dataset {meta.name} cannot be written as SAS transport v5 ({exc})") from exc
+    return p
+
+
 def write_dataset(df: pd.DataFrame, path: str | Path, label: str | None = None) -> Path:
-    """Write a dataset as .csv or .xpt (SAS transport v5) by extension; returns the path."""
+    """Write any dataset as .csv or .xpt (SAS transport v5, no metadata) by extension; returns the path. The
+    package's own datasets go through `write_xpt`, which takes names, labels and formats from the metadata table."""
     p = Path(path)
     ext = p.suffix.lower()
     if ext == ".csv":

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ikema.errors import InputError, input_error
+from ikema.protocol.questionnaires import C30, EQ5D, MY20, item_spec
 from ikema.store.audit import bulk_insert
 from ikema.store.db import acting
 from ikema.store.models import (
@@ -51,12 +52,7 @@ AE_ACTIONS = ("DOSE NOT CHANGED", "DOSE REDUCED", "DOSE INCREASED", "DRUG INTERR
               "NOT APPLICABLE", "UNKNOWN")  # CDISC AEACN
 ADA_RESULTS = ("POSITIVE", "NEGATIVE", "INCONCLUSIVE")
 # Questionnaire items (SDTM QSCAT, QSTESTCD) and their answer ranges.
-C30, MY20, EQ5D = "EORTC QLQ-C30 V3.0", "EORTC QLQ-MY20", "EQ-5D-5L"
-QS_ITEMS: dict[tuple[str, str], tuple[int, int]] = (
-    {(C30, f"EOR01{i:02d}"): ((1, 7) if i >= 29 else (1, 4)) for i in range(1, 31)}
-    | {(MY20, f"EOR19{i:02d}"): (1, 4) for i in range(31, 51)}
-    | {(EQ5D, f"EQ5D020{i}"): (1, 5) for i in range(1, 6)} | {(EQ5D, "EQ5D0206"): (0, 100)}
-)
+QS_ITEMS: dict[tuple[str, str], tuple[int, int]] = {k: (lo, hi) for k, (lo, hi, _) in item_spec().items()}
 
 
 # ---------------------------------------------------------------- field checks

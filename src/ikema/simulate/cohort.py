@@ -91,3 +91,11 @@ def draw_candidates(rng: np.random.Generator, n: int, start_index: int = 0) -> p
             "ANC": anc, "PLATELETS": plt_, "HGB": hgb, "CRCL": crcl, "BILIRUBIN": bili, "AST": ast, "ALT": alt,
         }
     )
+
+
+def draw_demography(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Race and ethnicity of `n` candidates (CDISC CT terms), from their own Generator."""
+    race = np.array(list(P.RACE_P))[_categorical(rng, n, list(P.RACE_P.values()))]
+    ethnic = np.where(rng.random(n) < P.HISPANIC_P, "HISPANIC OR LATINO", "NOT HISPANIC OR LATINO")
+    return pd.DataFrame({"RACE": race, "ETHNIC": np.where(race == "NOT REPORTED", "NOT REPORTED", ethnic)})
+

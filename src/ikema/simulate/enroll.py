@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from ikema.simulate import params as P
-from ikema.simulate.cohort import draw_candidates
+from ikema.simulate.cohort import draw_candidates, draw_demography
 from ikema.simulate.facts import TrialFacts
 from ikema.simulate.entry import store_rows
 from ikema.simulate.virtual import accrual_dates
@@ -66,8 +66,10 @@ def enroll(
     failures: Counter = Counter()
     screened = 0
     drawn = 0
+    demo_rng = rng.spawn(1)[0]  # race and ethnicity from a child stream: the trial's own draws stay as they were
     while len(chosen) < target:
         batch = draw_candidates(rng, BATCH, start_index=drawn)
+        batch[["RACE", "ETHNIC"]] = draw_demography(demo_rng, len(batch)).set_axis(batch.index).to_numpy()
         drawn += BATCH
         for _, cand in batch.iterrows():
             if len(chosen) >= target:
@@ -76,7 +78,7 @@ def enroll(
             screened += 1
             site = sites[int(rng.integers(len(sites)))]
             usubjid = f"{facts.studyid}-{site}-{screened:04d}"
-            fields = screening_fields(cand)
+            fields = {**screening_fields(cand), "country": P.SITE_COUNTRIES[(int(site) - 1) % len(P.SITE_COUNTRIES)]}
             result = screen(fields)
             when = dt.datetime.combine(randdt - dt.timedelta(days=int(rng.integers(3, 28))), dt.time(10), tzinfo=dt.timezone.utc)
             record_screening(session, usubjid, fields, result, USER, site_id=site, when=when)
@@ -89,7 +91,7 @@ def enroll(
                 continue
             a = randomize(session, usubjid, USER, when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt=randdt)
             row = cand.to_dict()
-            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
+            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, COUNTRY=fields["country"], ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
                        RANDDT=randdt, ICDT=when.date(), STRATUM=a.stratum, **_stratum_columns(a.stratum))
             chosen.append(row)
     subjects = pd.DataFrame(chosen)

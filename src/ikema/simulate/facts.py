@@ -106,6 +106,8 @@ def screening_fields(c: Any) -> dict:
         "gain_1q21": bool(c["GAIN1Q"]), "prior_lenalidomide": bool(c["PRIOR_LENALIDOMIDE"]),
         "prior_bortezomib": bool(c["PRIOR_BORTEZOMIB"]), "lenalidomide_refractory": bool(c["LEN_REFRACTORY"]),
         "isotype": str(c["ISOTYPE"]), "light_chain": str(c["LIGHT_CHAIN"]),
+        "prior_asct": bool(c["PRIOR_ASCT"]),
+        **({"race": str(c["RACE"]), "ethnicity": str(c["ETHNIC"])} if "RACE" in c else {}),
     }
 
 

@@ -19,6 +19,14 @@ SCREENED, SCREEN_FAILURES = 341, 39  # [1]
 # 56.7 months; Beta(1, 1.5) gave 20.1, 43.0, 56.3).
 ACCRUAL_BETA = 1.65
 N_SITES = 69  # centres [1][2]
+# ASSUMPTION: sites spread over 16 countries [1] (ISO 3166-1 alpha-3; which countries and how many sites each is
+# not in the record); site k is in SITE_COUNTRIES[k % 16]
+SITE_COUNTRIES = ("FRA", "ESP", "ITA", "DEU", "GBR", "BEL", "CZE", "GRC", "POL", "RUS", "TUR", "USA", "CAN", "JPN",
+                  "KOR", "AUS")
+# ASSUMPTION: race and ethnicity shares (not in the record; roughly the published baseline table's majority white,
+# about a fifth Asian): drawn from their own child stream so the trial's other draws are unchanged
+RACE_P = MappingProxyType({"WHITE": 0.73, "ASIAN": 0.19, "BLACK OR AFRICAN AMERICAN": 0.03, "NOT REPORTED": 0.05})
+HISPANIC_P = 0.03
 
 # ---------------------------------------------------------------- baseline (pooled over arms: the published
 # by-arm differences are chance under randomization, and candidates exist before their arm is known;

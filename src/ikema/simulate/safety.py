@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ikema.analysis.qol import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code
+from ikema.protocol.questionnaires import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code
 from ikema.simulate import params as P
 from ikema.simulate.facts import TrialFacts
 

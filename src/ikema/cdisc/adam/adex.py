@@ -75,6 +75,8 @@ def derive_adex(ex: pd.DataFrame, cycle_days: int | None = None, planned: pd.Dat
     if "PLANDOSE" in out.columns:
         out["RDI"] = out["CUMDOSE"] / out["PLANDOSE"]
         out.loc[~(out["PLANDOSE"] > 0), "RDI"] = np.nan
+    if "STUDYID" in ex.columns and len(ex):
+        out.insert(0, "STUDYID", ex["STUDYID"].iloc[0])
     return out
 
 

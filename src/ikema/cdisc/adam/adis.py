@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ikema.cdisc.adam.adae import _require, iso_to_date
+from ikema.cdisc.adam.structure import finish_bds
 
 _POS = {"POSITIVE", "POS", "P", "DETECTED", "Y"}
 _NEG = {"NEGATIVE", "NEG", "N", "NOT DETECTED"}
@@ -54,7 +55,8 @@ def derive_adis(is_: pd.DataFrame, adsl: pd.DataFrame | None = None, result_test
     base_order = order[d["ABLFL"] == "Y"].groupby(d["USUBJID"]).max()
     bo = d["USUBJID"].map(base_order)
     d["POSTFL"] = np.where((d["ABLFL"] != "Y") & (bo.isna() | (order > bo)), "Y", "")
-    return d.reset_index(drop=True)
+    d["PARAMCD"] = result_testcd
+    return finish_bds(d.reset_index(drop=True), "ADIS")
 
 
 def _baseline(d: pd.DataFrame) -> pd.Series:

@@ -15,6 +15,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.structure import finish_bds
 from ikema.cdisc.adam.adae import _require, iso_to_date, study_day
 from ikema.errors import input_error
 
@@ -116,7 +117,9 @@ def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     base = base[~base.index.duplicated(keep="last")]
     out["BTOXGRN"] = base.reindex(pd.MultiIndex.from_arrays([out["USUBJID"], out["PARAMCD"]])).to_numpy()
     out["ONTRTFL"] = np.where(out["ADT"] > out["TRTSDT"], "Y", "")
-    return out.sort_values(["USUBJID", "PARAMCD", "ADT"]).reset_index(drop=True)
+    if "LBSTRESC" in out.columns:
+        out["AVALC"] = out["LBSTRESC"]
+    return finish_bds(out.sort_values(["USUBJID", "PARAMCD", "ADT"]).reset_index(drop=True), "ADLB")
 
 
 def derive_ablfl(adlb: pd.DataFrame) -> pd.Series:

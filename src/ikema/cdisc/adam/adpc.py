@@ -15,6 +15,7 @@ import pandas as pd
 
 from ikema.cdisc.adam.adae import _require
 from ikema.cdisc.adam.adex import derive_cycle
+from ikema.cdisc.adam.structure import finish_bds
 from ikema.errors import input_error
 
 
@@ -68,13 +69,13 @@ def derive_adpc(pc: pd.DataFrame, ex: pd.DataFrame, analyte_drug: Mapping[str, s
     x["CYCLE"] = derive_cycle(x, cycle_days)
     x = x[x["EXDOSE"] > 0].copy()
     x["DOSEDTM"] = iso_to_datetime(x["EXSTDTC"], "EX", "EXSTDTC")
-    x["DOSEENDTM"] = iso_to_datetime(x["EXENDTC"], "EX", "EXENDTC") if "EXENDTC" in x.columns else x["DOSEDTM"]
-    x["DOSEENDTM"] = x["DOSEENDTM"].fillna(x["DOSEDTM"])
+    x["DOSENDTM"] = iso_to_datetime(x["EXENDTC"], "EX", "EXENDTC") if "EXENDTC" in x.columns else x["DOSEDTM"]
+    x["DOSENDTM"] = x["DOSENDTM"].fillna(x["DOSEDTM"])
     x = x.sort_values(["USUBJID", "EXTRT", "DOSEDTM"])
     x["DOSENUM"] = x.groupby(["USUBJID", "EXTRT"]).cumcount() + 1
     first = x.groupby(["USUBJID", "EXTRT"])["DOSEDTM"].min()
     x["AVISIT"] = x["VISIT"].astype("string") if "VISIT" in x.columns else "CYCLE " + x["CYCLE"].astype("string")
-    cols = ["DOSENUM", "CYCLE", "AVISIT", "DOSEDTM", "DOSEENDTM"]
+    cols = ["DOSENUM", "CYCLE", "AVISIT", "DOSEDTM", "DOSENDTM"]
     rows = []
     for (u, trt), g in d.groupby(["USUBJID", "EXTRT"], sort=False):
         doses = x[(x["USUBJID"] == u) & (x["EXTRT"] == trt)]
@@ -91,11 +92,12 @@ def derive_adpc(pc: pd.DataFrame, ex: pd.DataFrame, analyte_drug: Mapping[str, s
     hours = pd.Timedelta(hours=1)
     out["AFRLT"] = (out["ADTM"] - out["_first"]) / hours
     out["ARRLT"] = (out["ADTM"] - out["DOSEDTM"]) / hours
-    out["DOSEEND"] = (out["DOSEENDTM"] - out["DOSEDTM"]) / hours
+    out["DOSEEND"] = (out["DOSENDTM"] - out["DOSEDTM"]) / hours
     out["NRRLT"] = pd.to_numeric(out["PCTPTNUM"], errors="coerce") if "PCTPTNUM" in out.columns else out["ARRLT"]
     out["NRRLT"] = out["NRRLT"].fillna(out["ARRLT"])
     out["AVALU"] = out["PCSTRESU"] if "PCSTRESU" in out.columns else ""
     if adsl is not None and "TRT01A" in adsl.columns:
         out = out.drop(columns=["TRTA"], errors="ignore").merge(
             adsl[["USUBJID", "TRT01A"]].rename(columns={"TRT01A": "TRTA"}), on="USUBJID", how="left")
-    return out.drop(columns=["_first"]).reset_index(drop=True)
+    out["PARAMCD"] = out["ANALYTE"]
+    return finish_bds(out.drop(columns=["_first"]).reset_index(drop=True), "ADPC")

@@ -27,12 +27,11 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.structure import finish_bds
 from ikema.cdisc.adam.adae import iso_to_date
 from ikema.errors import input_error
+from ikema.protocol.questionnaires import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code, item_spec  # noqa: F401
 
-C30 = "EORTC QLQ-C30 V3.0"
-MY20 = "EORTC QLQ-MY20"
-EQ5D = "EQ-5D-5L"
 DEFAULT_VALUE_SET = "England"
 
 
@@ -71,32 +70,12 @@ MY20_SCALES = (
     Scale("MYBI", "Body image", (47,), "functional", 3),
     Scale("MYFP", "Future perspective", (48, 49, 50), "functional", 3),
 )
-EQ5D_DIMENSIONS = {"EQ5D0201": "MO", "EQ5D0202": "SC", "EQ5D0203": "UA", "EQ5D0204": "PD", "EQ5D0205": "AD"}
-EQ5D_VAS = "EQ5D0206"
 # C30 summary score (Giesinger et al. 2016): mean of 13 scales with symptom scales reversed; QL2 and FI excluded.
 SUMMARY_FUNCTIONAL = ("PF2", "RF2", "EF", "CF", "SF")
 SUMMARY_SYMPTOM = ("FA", "NV", "PA", "DY", "SL", "AP", "CO", "DI")
 LABELS = {s.code: s.label for s in (*C30_SCALES, *MY20_SCALES)} | {
     "C30SUM": "QLQ-C30 summary score", "EQ5DIDX": "EQ-5D-5L index", "EQ5DVAS": "EQ VAS",
     **{f"EQ5D{d}": f"EQ-5D-5L {d} level" for d in EQ5D_DIMENSIONS.values()}}
-
-
-def item_code(category: str, item: int) -> str:
-    """SDTM QSTESTCD of item `item` (C30: EOR0101..EOR0130; MY20 items 31..50: EOR1931..EOR1950)."""
-    return f"EOR01{item:02d}" if category == C30 else f"EOR19{item:02d}"
-
-
-def item_spec() -> dict[tuple[str, str], tuple[float, float, bool]]:
-    """Valid answers per (QSCAT, QSTESTCD): (min, max, integer required)."""
-    spec: dict[tuple[str, str], tuple[float, float, bool]] = {}
-    for i in range(1, 31):
-        spec[(C30, item_code(C30, i))] = (1, 7, True) if i >= 29 else (1, 4, True)
-    for i in range(31, 51):
-        spec[(MY20, item_code(MY20, i))] = (1, 4, True)
-    for code in EQ5D_DIMENSIONS:
-        spec[(EQ5D, code)] = (1, 5, True)
-    spec[(EQ5D, EQ5D_VAS)] = (0, 100, False)
-    return spec
 
 
 @lru_cache(maxsize=1)
@@ -327,6 +306,8 @@ def derive_adqs(qs: pd.DataFrame, adsl: pd.DataFrame | None = None, value_set: s
     base = base[~base.index.duplicated(keep="last")]
     scores["BASE"] = base.reindex(pd.MultiIndex.from_arrays([scores["USUBJID"], scores["PARAMCD"]])).to_numpy()
     scores["CHG"] = np.where(scores["ABLFL"] == "Y", np.nan, scores["AVAL"] - scores["BASE"])
+    studyid = qs["STUDYID"].iloc[0] if "STUDYID" in qs.columns and len(qs) else None
+    scores = finish_bds(scores, "ADQS", studyid)
     scores.attrs["rejected"] = rejected
     return scores
 

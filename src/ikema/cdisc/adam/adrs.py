@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.structure import finish_bds
 from ikema.errors import input_error
 from ikema.response import Criteria, confirm_labels, default_criteria, evaluate
 from ikema.response.contract import validate_assessments
@@ -55,6 +56,7 @@ PARAMS = {
     "COVR": "Confirmed Response at Assessment (IMWG 2016)",
     "OVRADJ": "Overall Response at Assessment, Adjusted for Isatuximab IFE Interference",
     "COVRADJ": "Confirmed Response at Assessment, Adjusted for Isatuximab IFE Interference",
+    "BOR": "Best Overall Response (IMWG 2016), Unconfirmed",
     "CBOR": "Best Confirmed Overall Response (IMWG 2016)",
     "CBORADJ": "Best Confirmed Overall Response, Adjusted for Isatuximab IFE Interference",
     "RSP": "Confirmed Response PR or Better (IMWG 2016)",
@@ -174,6 +176,26 @@ def derive_param_ovr(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: s
     return out
 
 
+def derive_param_bor(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "BOR") -> pd.DataFrame:
+    """Best overall response, unconfirmed (admiralonco BOR): the best per-assessment response up to the first PD
+    and before further therapy (NE when none); ADT = its first date."""
+    order = {"sCR": 7, "CR": 6, "VGPR": 5, "PR": 4, "MR": 3, "SD": 2, "PD": 1, "NE": 0}
+    r = responses[["USUBJID", "ADY", "RESP"]].copy()
+    newth = r["USUBJID"].map(subjects.set_index("USUBJID")["NEWTHDY"]).astype("Float64").fillna(np.inf).to_numpy()
+    r = r[r["ADY"].to_numpy() <= newth]
+    first_pd = r[r["RESP"] == "PD"].groupby("USUBJID")["ADY"].min()
+    r = r[r["ADY"].to_numpy() <= r["USUBJID"].map(first_pd).fillna(np.inf).to_numpy()]
+    r = r.assign(_rank=r["RESP"].map(order).fillna(0)).sort_values(["USUBJID", "_rank", "ADY"], ascending=[True, False, True], kind="stable")
+    best = r.drop_duplicates("USUBJID").set_index("USUBJID")
+    s = subjects[["USUBJID", "REFDT"]].copy()
+    resp = s["USUBJID"].map(best["RESP"]).fillna("NE")
+    dy = s["USUBJID"].map(best["ADY"])
+    out = _frame(subjects, s["USUBJID"], paramcd, resp, date_of_day(dy, s["REFDT"]), dy)
+    out["AVAL"] = resp.map(AVAL_RESPONSE).astype(float).to_numpy()
+    out["RESPFL"] = ""  # the response rate is RSP (confirmed); an unconfirmed one would read as the ORR
+    return out
+
+
 def derive_param_cbor(summary: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "CBOR") -> pd.DataFrame:
     """Best confirmed overall response per subject; ADT = first date of the best response."""
     s = subjects[["USUBJID", "REFDT"]].merge(summary, on="USUBJID", how="left")
@@ -250,7 +272,7 @@ def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
     cols = [c for c in CARRY if c in out.columns and c != "STUDYID"]
     lead = (["STUDYID"] if "STUDYID" in out.columns else []) + ["USUBJID", *cols]
     rest = ["PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL", "ADT", "ADY", "RESPFL", "ANL01FL", "ANL02FL"]
-    return out[lead + rest].reset_index(drop=True)
+    return finish_bds(out[lead + rest].reset_index(drop=True), "ADRS")
 
 
 # ---------------------------------------------------------------- pipelines
@@ -271,6 +293,7 @@ def derive_adrs(adsl: pd.DataFrame, assessments: pd.DataFrame, criteria: Criteri
             derive_param_ovr(ev.responses, subjects, "COVR", "CONFIRMED"),
             derive_param_ovr(adj.responses, subjects, "OVRADJ", "RESP"),
             derive_param_ovr(adj.responses, subjects, "COVRADJ", "CONFIRMED"),
+            derive_param_bor(ev.responses, subjects),
             derive_param_cbor(ev.summary, subjects, "CBOR"),
             derive_param_cbor(adj.summary, subjects, "CBORADJ"),
             derive_param_rsp(ev.summary, subjects),
@@ -305,6 +328,7 @@ def derive_adrs_from_labels(adsl: pd.DataFrame, responses: pd.DataFrame) -> pd.D
         [
             derive_param_ovr(resp, subjects, "OVR", "RESP"),
             derive_param_ovr(resp, subjects, "COVR", "CONFIRMED"),
+            derive_param_bor(resp, subjects),
             derive_param_cbor(summary, subjects, "CBOR"),
             derive_param_rsp(summary, subjects),
             derive_param_vgprrsp(summary, resp, subjects),

@@ -1,10 +1,12 @@
-"""ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS and the dated findings domains), one row per randomized subject.
+"""ADSL from SDTM (DM, SUPPDM, DS, EX, CM, RS, SS, VS and the dated findings domains), one row per randomized subject.
 
-Variables: STUDYID, USUBJID, SUBJID, SITEID, AGE, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX,
-TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT, TRTSDT/TRTEDT (first/last EX), DTHDT, LSTALVDT (death date, else the
-latest dated record of the subject: SS, XD, EX, LB, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
-therapy), PD2DT (first RS PD2), ITTFL (randomized), SAFFL (any dose), and the SUPPDM qualifiers
-(STRAT1R, STRAT2R, ECOG, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
+Variables (ADaMIG 1.3 order and names; labels in ikema.cdisc.metadata): STUDYID, USUBJID, SUBJID, SITEID, COUNTRY,
+AGE, AGEU, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX, RACE, ETHNIC, ARM, ARMCD, ACTARM, ACTARMCD,
+TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT (DS RANDOMIZED; DM.RANDDTC where an external DM carries it),
+TRTSDT/TRTEDT (first/last EX), RANDFL/ITTFL (randomized), SAFFL (any dose), DTHFL, DTHDT, LSTALVDT (death date,
+else the latest dated record of the subject: SS, LB, EX, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
+therapy), PD2DT (first RS PD2), ECOG (RS ECOG101 at screening), HEIGHTBL/WEIGHTBL (VS), and the SUPPDM
+qualifiers (STRAT1R, STRAT2R, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
     return ids.map(allp.groupby("USUBJID")["DT"].max())
 
 
+def _lookup(ids: pd.Series, by_subject: pd.Series) -> pd.Series:
+    """by_subject's value for each id (NaT where absent; pandas' map fails on an empty datetime Series)."""
+    return pd.Series(pd.to_datetime(by_subject.reindex(ids.to_numpy()).to_numpy()), index=ids.index)
+
+
+def _randomized(ds: pd.DataFrame | None) -> pd.Series:
+    """Randomization date per subject: DSSTDTC of the DS RANDOMIZED milestone."""
+    if ds is None or not len(ds):
+        return pd.Series(dtype="datetime64[ns]")
+    r = ds[ds["DSDECOD"] == "RANDOMIZED"]
+    return _date(r["DSSTDTC"]).groupby(r["USUBJID"].to_numpy()).min()
+
+
 def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """ADSL from the SDTM domains (see module docstring)."""
     dm = sdtm["DM"]
@@ -41,10 +56,22 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({
         "STUDYID": dm["STUDYID"], "USUBJID": ids, "SUBJID": dm["SUBJID"], "SITEID": dm["SITEID"],
         "AGE": dm["AGE"].astype(int), "SEX": dm["SEX"], "TRT01P": dm["ARMCD"], "TRT01A": dm["ACTARMCD"],
-        "RANDDT": _date(dm["RANDDTC"]),
+        "RANDDT": _date(dm["RANDDTC"]) if "RANDDTC" in dm else ids.map(_randomized(sdtm.get("DS"))),
     })
+    for col in ("COUNTRY", "AGEU", "RACE", "ETHNIC", "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DTHFL"):
+        if col in dm:
+            out[col] = dm[col].to_numpy()
+    out["RANDFL"] = np.where(out["RANDDT"].notna(), "Y", "N")
     out["AGEGR1"] = np.select([out["AGE"] < 65, out["AGE"] < 75], ["<65", "65-74"], ">=75")
     out["AGEGR70"] = np.where(out["AGE"] < 70, "<70", ">=70")
+    rs = sdtm.get("RS")
+    if rs is not None and len(rs) and "ECOG101" in set(rs["RSTESTCD"]):
+        out["ECOG"] = ids.map(rs[rs["RSTESTCD"] == "ECOG101"].groupby("USUBJID")["RSSTRESC"].first()).to_numpy()
+    vs = sdtm.get("VS")
+    if vs is not None and len(vs):
+        base = vs[vs.get("VSLOBXFL", pd.Series("Y", index=vs.index)) == "Y"]
+        for test, col in (("HEIGHT", "HEIGHTBL"), ("WEIGHT", "WEIGHTBL")):
+            out[col] = ids.map(base[base["VSTESTCD"] == test].groupby("USUBJID")["VSSTRESN"].first()).to_numpy()
     supp = sdtm["SUPPDM"].pivot(index="USUBJID", columns="QNAM", values="QVAL")
     for q in supp.columns:
         out[q] = ids.map(supp[q]).to_numpy()
@@ -54,10 +81,10 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     out["TRTEDT"] = ids.map(exd.max())
     out["DTHDT"] = _date(dm["DTHDTC"])
     cm = sdtm.get("CM")
-    out["NEWTHDT"] = ids.map(cm[cm["CMCAT"] == FURTHER_THERAPY].assign(D=lambda d: _date(d["CMSTDTC"])).groupby("USUBJID")["D"].min()) if cm is not None and len(cm) else pd.NaT
+    out["NEWTHDT"] = _lookup(ids, cm[cm["CMCAT"] == FURTHER_THERAPY].assign(D=lambda d: _date(d["CMSTDTC"])).groupby("USUBJID")["D"].min()) if cm is not None and len(cm) else pd.NaT
     rs = sdtm.get("RS")
-    out["PD2DT"] = ids.map(rs[rs["RSTESTCD"] == "PD2"].assign(D=lambda d: _date(d["RSDTC"])).groupby("USUBJID")["D"].min()) if rs is not None and len(rs) else pd.NaT
-    out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids))
+    out["PD2DT"] = _lookup(ids, rs[rs["RSTESTCD"] == "PD2"].assign(D=lambda d: _date(d["RSDTC"])).groupby("USUBJID")["D"].min()) if rs is not None and len(rs) else pd.NaT
+    out["LSTALVDT"] = out["DTHDT"].fillna(pd.to_datetime(derive_lstalvdt(sdtm, ids)))
     out["ITTFL"] = "Y"
     out["SAFFL"] = np.where(out["TRTSDT"].notna(), "Y", "N")
     for c in ("TRTSDT", "TRTEDT", "DTHDT", "NEWTHDT", "PD2DT", "LSTALVDT", "RANDDT"):

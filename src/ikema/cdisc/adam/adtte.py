@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ikema.cdisc.adam.adrs import CARRY, prepare_subjects
+from ikema.cdisc.adam.structure import derive_srcseq, finish_bds
 from ikema.errors import ProtocolError, input_error
 
 Profile = Literal["FDA", "ITT"]
@@ -383,4 +384,7 @@ def derive_adtte(
     out = pd.concat([p for p in parts if len(p)], ignore_index=True)
     order = {p: k for k, p in enumerate(PARAMS)}
     out = out.sort_values(["USUBJID", "PARAMCD"], key=lambda c: c.map(order) if c.name == "PARAMCD" else c, kind="stable")
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out["AVALU"] = "DAYS"
+    out.insert(out.columns.get_loc("SRCVAR") + 1, "SRCSEQ", derive_srcseq(out, adrs))
+    return finish_bds(out, "ADTTE")

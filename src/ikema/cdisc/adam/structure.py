@@ -1,0 +1,48 @@
+"""ADaM BDS structure common to every BDS dataset (ADaMIG 1.3): STUDYID, PARAM and PARAMN from the metadata
+table's parameters, ASEQ, and the ADTTE source trace (SRCDOM / SRCVAR / SRCSEQ)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def finish_bds(df: pd.DataFrame, name: str, studyid: object = None) -> pd.DataFrame:
+    """DF with STUDYID (where missing, `studyid`), PARAM (where missing) and PARAMN from the metadata table's
+    parameters of dataset NAME, and ASEQ (1, 2, ... per subject in the dataset's row order). Parameters the table
+    does not list keep PARAM = PARAMCD and a missing PARAMN (the conformance tests flag them for this package)."""
+    from ikema.cdisc.metadata import parameters
+
+    table = {r["paramcd"]: r for r in parameters().get(name.upper(), [])}
+    out = df.copy()
+    if "STUDYID" not in out.columns:
+        out.insert(0, "STUDYID", studyid if studyid is not None else "")
+    code = out["PARAMCD"].astype(str)
+    if "PARAM" not in out.columns:
+        out.insert(out.columns.get_loc("PARAMCD") + 1, "PARAM", code.map(lambda c: table[c]["param"] if c in table else c))
+    out["PARAMN"] = code.map(lambda c: float(table[c]["paramn"]) if c in table else np.nan)
+    out["ASEQ"] = out.groupby("USUBJID", sort=False).cumcount() + 1
+    return out
+
+
+# the ADRS parameter an ADTTE date comes from, by ADTTE parameter, for events (CNSR 0) and censorings (CNSR 1)
+SOURCE_PARAM = {"PFS": "PD", "TTP": "PD", "DOR": "PD", "TTFR": "RSP", "TTBR": "CBOR"}
+
+
+def derive_srcseq(adtte: pd.DataFrame, adrs: pd.DataFrame) -> pd.Series:
+    """SRCSEQ of each ADTTE record whose SRCDOM is ADRS: the ASEQ of the ADRS record holding its date (the
+    confirmed PD / response / best response record for events, the OVR assessment for censorings)."""
+    out = pd.Series(np.nan, index=adtte.index)
+    if "ASEQ" not in adrs.columns or "SRCDOM" not in adtte.columns:
+        return out
+    m = adtte["SRCDOM"] == "ADRS"
+    if not m.any():
+        return out
+    want = np.where(adtte.loc[m, "CNSR"].to_numpy() == 0, adtte.loc[m, "PARAMCD"].map(SOURCE_PARAM).fillna("OVR").to_numpy(), "OVR")
+    key = pd.DataFrame({"USUBJID": adtte.loc[m, "USUBJID"].to_numpy(), "ADT": pd.to_datetime(adtte.loc[m, "ADT"]).to_numpy(),
+                        "PARAMCD": want}, index=adtte.index[m])
+    src = adrs[["USUBJID", "ADT", "PARAMCD", "ASEQ"]].assign(ADT=lambda d: pd.to_datetime(d["ADT"]))
+    src = src.drop_duplicates(["USUBJID", "ADT", "PARAMCD"])
+    hit = key.reset_index().merge(src, on=["USUBJID", "ADT", "PARAMCD"], how="left").set_index("index")["ASEQ"]
+    out[hit.index] = hit.to_numpy(float)
+    return out
