@@ -23,6 +23,14 @@ class StoreError(IkemaError):
     """The store refused a write (locked record, missing reason, integrity)."""
 
 
+class AllocationExhaustedError(StoreError):
+    """The allocation list of a subject's stratum has no unused position left (the IRT cannot randomize)."""
+
+    def __init__(self, message: str, stratum: str | None = None) -> None:
+        super().__init__(message)
+        self.stratum = stratum
+
+
 class PermissionDenied(IkemaError):
     """The user's role does not allow the action."""
 

@@ -140,13 +140,14 @@ def _set(df, i, col, v):
 
 
 @pytest.mark.parametrize("mutate,message", [
-    (lambda s, t: (s, _set(t, 3, "AVAL", -4)), r"ADTTE: record 3 \(USUBJID VET-004, PARAMCD OS\), field AVAL: got -4"),
-    (lambda s, t: (s, _set(t, 5, "AVAL", None)), r"ADTTE: record 5 \(USUBJID VET-006, PARAMCD OS\), field AVAL: got nan"),
+    (lambda s, t: (s, _set(t, 3, "AVAL", -4)), r"ADTTE \(\S+adtte.csv\): record 3 \(USUBJID VET-004, PARAMCD OS\), field AVAL: got -4"),
+    (lambda s, t: (s, _set(t, 5, "AVAL", None)), r"ADTTE \(\S+adtte.csv\): record 5 \(USUBJID VET-006, PARAMCD OS\), field AVAL: got nan"),
     (lambda s, t: (s, _set(t, 2, "CNSR", 2)), r"field CNSR: got 2, expected 0 \(event\) or 1 \(censored\)"),
     (lambda s, t: (s.assign(STRAT1R=["only-here" if i == 0 else v for i, v in enumerate(s["STRAT1R"])]), t),
      r"stratum 'only-here' holds only arm"),
     (lambda s, t: (s.assign(TRT01P="Standard"), t), r"arms \['Standard'\]; expected at least two arms"),
-    (lambda s, t: (s, pd.concat([t, t.iloc[[0]]])), r"field USUBJID: got 'VET-001', expected one record per subject"),
+    (lambda s, t: (s, pd.concat([t, t.iloc[[0]]])), r"no parameter could be analysed: ADTTE PARAMCD OS: 138 records for 137 subjects \(e.g. record 137, USUBJID "
+     r"VET-001\); expected one record per subject"),
 ])
 def test_bad_input_messages(tmp_path, mutate, message):
     res = _analyze(_bad_folder(tmp_path, mutate), tmp_path / "out", "--reference-arm", "Standard")
@@ -162,13 +163,9 @@ def test_ambiguous_reference_arm_refused(tmp_path):
     assert "cannot tell the reference arm among ['Female', 'Male']" in str(res.exception)
 
 
-def test_outcome_sections_joined_when_present(tmp_path):
+def test_outcome_sections_joined_when_present(tmp_path, pilot_adam):
     """ADAE beside ADSL/ADTTE: the safety section is added to results.json and the page; ADAE alone is enough."""
-    adam = tmp_path / "adam"
-    adam.mkdir()
-    src = SHARED / "data" / "rconsortium-pilot1" / "adam"
-    for n in ("adsl", "adtte", "adae"):
-        shutil.copy(src / f"{n}.xpt", adam / f"{n}.xpt")
+    adam = pilot_adam("adsl", "adtte", "adae")
     assert _analyze(adam, tmp_path / "o1", "--arm-var", "TRT01A").exit_code == 0
     r = json.loads((tmp_path / "o1" / "results.json").read_text())
     assert "TTDE" in r["parameters"] and "safety" in r
@@ -178,4 +175,4 @@ def test_outcome_sections_joined_when_present(tmp_path):
     assert r["parameters"] == {} and "safety" in r
     (adam / "adae.xpt").unlink()
     res = _analyze(adam, tmp_path / "o3")
-    assert "no analysis dataset (.csv/.xpt) besides ADSL" in str(res.exception)
+    assert "no analysis dataset besides ADSL" in str(res.exception) and "found ['adsl.xpt']" in str(res.exception)

@@ -42,7 +42,7 @@ def test_every_record_kind_is_stored_and_audited(engine):
         assert a.study_day == 29  # randomization day is day 1
         C.record_assessment(s, "P-1", "2018-03-29", "SIFE", "site1", avalc="positive")
         C.record_lab(s, "P-1", "2018-03-01", "NEUT", 2.1, "10^9/L", "site1", low=1.8, high=7.5)
-        C.record_administration(s, "P-1", 1, 1, "2018-03-02", "isatuximab", "IV", 700.0, "site1", planned_dose_mg=700.0)
+        C.record_administration(s, "P-1", 1, 1, "2018-03-02", "dexamethasone", "oral", 20.0, "site1", planned_dose_mg=20.0)
         C.record_adverse_event(s, "P-1", "Infusion related reaction", "Injury, poisoning and procedural complications",
                                2, False, True, "2018-03-02", "RECOVERED/RESOLVED", "DRUG INTERRUPTED", "site1",
                                resolution="2018-03-02", infusion_reaction=True)

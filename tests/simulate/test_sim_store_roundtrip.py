@@ -33,7 +33,8 @@ def stored(tmp_path_factory, toy_facts, toy_criteria):
     store_allocation_list(session, generate_allocation_list(scheme, rng, len(subjects)), "test")
     arms = []
     for u, randdt in zip(subjects["USUBJID"], subjects["RANDDT"]):
-        record_screening(session, u, {"age": 60}, {"eligible": True, "verdicts": [("I1", "pass", "ok")], "stratum": {"F": "x"}}, "test")
+        record_screening(session, u, {"age": 60}, {"eligible": True, "verdicts": [("I1", "pass", "ok")], "stratum": {"F": "x"}}, "test",
+                         when=dt.datetime.combine(randdt - dt.timedelta(days=14), dt.time(9), tzinfo=dt.timezone.utc))  # consent first
         session.commit()
         arms.append(randomize(session, u, "test", when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt=randdt).arm)
     subjects["ARM"] = arms

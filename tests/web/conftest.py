@@ -105,6 +105,16 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def all_routes(app):
+    """(path, methods, in the OpenAPI document) of every route, also inside included routers."""
+    for r in app.routes:
+        if hasattr(r, "effective_route_contexts"):  # FastAPI >= 0.16x wraps included routers
+            for ctx in r.effective_route_contexts():
+                yield ctx.path, set(ctx.methods or ()), bool(ctx.include_in_schema)
+        elif getattr(r, "methods", None):
+            yield r.path, set(r.methods), bool(getattr(r, "include_in_schema", True))
+
+
 def _make_app(tmp_path: Path, **kw):
     """A fresh app on a SQLite file under tmp_path."""
     return create_app(f"sqlite:///{tmp_path / 'web.db'}", **kw)
@@ -122,6 +132,8 @@ class Kit:
     make_app = staticmethod(_make_app)
     seed_journey = staticmethod(lambda app: seed_journey(app))
     seed_trial = staticmethod(lambda db, clock: seed_trial(db, clock))
+    all_routes = staticmethod(all_routes)
+    eligible = staticmethod(lambda usubjid: _eligible_candidate(usubjid))
 
 
 @pytest.fixture()
@@ -170,7 +182,7 @@ class World:
 
 def seed_trial(db, clock) -> dict:
     """Sites, screened subjects (one ineligible) and a stored allocation list, all through the store's models."""
-    from datetime import timezone
+    from datetime import timedelta, timezone
 
     import numpy as np
 
@@ -188,7 +200,7 @@ def seed_trial(db, clock) -> dict:
             u = f"IKEMA-{site}-{i:03d}"
             eligible = i != 5
             db.add(Subject(usubjid=u, site_id=site, status="SCREENED" if eligible else "SCREEN_FAILED",
-                           screening={"weight_kg": 70 + i, "height_cm": 170}, screened_at=clock().replace(tzinfo=timezone.utc),
+                           screening={"weight_kg": 70 + i, "height_cm": 170}, screened_at=(clock() - timedelta(days=120)).replace(tzinfo=timezone.utc),
                            eligible=eligible, stratum="AGE=<65" if i % 2 else "AGE=>=65"))
             db.flush()
             db.add(ScreeningResult(usubjid=u, criterion_id="I01", verdict="pass" if eligible else "fail",

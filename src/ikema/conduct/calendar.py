@@ -41,6 +41,29 @@ def _positive(name: str, value: Any) -> float:
     return v
 
 
+def _mg(ds: Any, drug: Any, weight_kg: float, bsa: float) -> float:
+    if ds.basis == "mg/kg":
+        return ds.dose * weight_kg
+    if ds.basis == "mg/m2":
+        return ds.dose * (min(bsa, drug.bsa_cap_m2) if drug.bsa_cap_m2 is not None else bsa)
+    return ds.dose
+
+
+def planned_dose_mg(protocol: Protocol, arm: str, weight_kg: float, height_cm: float, drug: str, cycle: int,
+                    day: int) -> float | None:
+    """The calendar's mg dose of `drug` on (cycle, day) for this body size, or None when the arm does not give the
+    drug that day (the same computation as dosing_calendar, for one administration)."""
+    w = _positive("weight_kg", weight_kg)
+    h = _positive("height_cm", height_cm)
+    for d in protocol.arm(arm).drugs:
+        if d.name != drug:
+            continue
+        for ds in d.dosing:
+            if ds.covers(cycle) and day in ds.days:
+                return _round(_mg(ds, d, w, bsa_m2(w, h, protocol.treatment.bsa_method)), protocol.treatment.dose_rounding_mg)
+    return None
+
+
 def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict[str, Any]]:
     """Every administration of `arm` in cycles 1..`cycles`: dicts with cycle, day, study_day, drug, route, dose, basis, dose_mg."""
     w = _positive("weight_kg", weight_kg)
@@ -65,12 +88,7 @@ def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: f
             routes_on.setdefault((cycle, day), set()).add(drug.route)
     rows = []
     for cycle, day, drug, ds in given:
-        if ds.basis == "mg/kg":
-            mg = ds.dose * w
-        elif ds.basis == "mg/m2":
-            mg = ds.dose * (min(bsa, drug.bsa_cap_m2) if drug.bsa_cap_m2 is not None else bsa)
-        else:
-            mg = ds.dose
+        mg = _mg(ds, drug, w, bsa)
         route = drug.route
         if drug.route_with_infusion is not None and drug.route_with_infusion in routes_on.get((cycle, day), set()):
             route = drug.route_with_infusion

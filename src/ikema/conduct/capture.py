@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ikema.conduct.edit_checks import Finding, in_range, number
 from ikema.errors import InputError, input_error
 from ikema.protocol.questionnaires import C30, EQ5D, MY20, item_spec
 from ikema.store.audit import bulk_insert
@@ -85,18 +86,9 @@ def _num(kind: str, rec: object, fld: str, v: Any, lo: float = -math.inf, hi: fl
         if required:
             raise _fail(kind, rec, fld, v, "a number")
         return None
-    if isinstance(v, bool):
-        raise _fail(kind, rec, fld, v, "a number")
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise _fail(kind, rec, fld, v, "a number") from None
-    if not math.isfinite(x) or not lo <= x <= hi:
+    x = number(kind, rec, fld, v, integer=integer)  # ASCII digits only, finite, whole numbers within 32 bits
+    if not lo <= x <= hi:
         raise _fail(kind, rec, fld, v, f"a number in [{lo:g}, {hi:g}]")
-    if integer:
-        if x != int(x):
-            raise _fail(kind, rec, fld, v, "a whole number")
-        return int(x)
     return x
 
 
@@ -144,19 +136,45 @@ def _order(kind: str, rec: object, first: str, a: dt.date | None, second: str, b
 
 @dataclass
 class _Context:
-    """Per-call lookups: which subjects exist and their randomization dates."""
+    """Per-call lookups (which subjects exist, their randomization and consent dates, arm and body size, the
+    protocol's edit checks) and the soft findings of the rows checked so far."""
 
     session: Session
     subjects: dict[str, dt.date | None | bool] = field(default_factory=dict)
+    consent: dict[str, dt.date | None] = field(default_factory=dict)
+    body: dict[str, tuple[str | None, Any, Any]] = field(default_factory=dict)  # usubjid -> (arm, weight, height)
+    findings: list[Finding] = field(default_factory=list)
+    planned: dict[tuple, float | None] = field(default_factory=dict)  # calendar doses already computed
+    _protocol: Any = None
+
+    @property
+    def protocol(self) -> Any:
+        if self._protocol is None:
+            self._protocol = protocol_of(self.session)
+        return self._protocol
+
+    @property
+    def checks(self) -> Any:
+        """The protocol's [edit_checks] (None when the protocol file has none)."""
+        return getattr(self.protocol, "edit_checks", None)
 
     def load(self, ids: Iterable[str]) -> None:
         need = sorted({i for i in ids if i not in self.subjects})
         for chunk in (need[i:i + 900] for i in range(0, len(need), 900)):
-            found = set(self.session.scalars(select(Subject.usubjid).where(Subject.usubjid.in_(chunk))))
-            q = select(Randomization.usubjid, Randomization.randdt).where(Randomization.usubjid.in_(chunk))
-            rand = {u: d for u, d in self.session.execute(q).all()}
+            found = {u: (at, scr) for u, at, scr in self.session.execute(
+                select(Subject.usubjid, Subject.screened_at, Subject.screening).where(Subject.usubjid.in_(chunk)))}
+            q = select(Randomization.usubjid, Randomization.randdt, Randomization.arm).where(Randomization.usubjid.in_(chunk))
+            rand = {u: (d, arm) for u, d, arm in self.session.execute(q).all()}
             for u in chunk:
-                self.subjects[u] = rand.get(u) if u in found else False
+                if u not in found:
+                    self.subjects[u] = False
+                    continue
+                at, scr = found[u]
+                d, arm = rand.get(u, (None, None))
+                self.subjects[u] = d
+                self.consent[u] = at.date() if at is not None else None
+                scr = scr or {}
+                self.body[u] = (arm, scr.get("weight_kg"), scr.get("height_cm"))
 
     def subject(self, kind: str, rec: object, usubjid: Any, randomized: bool = True) -> tuple[str, dt.date | None]:
         u = _text(kind, rec, "usubjid", usubjid, maxlen=40)
@@ -170,6 +188,51 @@ class _Context:
             raise _fail(kind, rec, "usubjid", u, "a randomized subject")
         return u, state or None
 
+    def after_consent(self, kind: str, rec: object, fld: str, u: str, d: dt.date | None) -> None:
+        """Refuse a date before the patient's informed consent (the screening date): nothing of the trial precedes it."""
+        c = self.consent.get(u)
+        if d is not None and c is not None and d < c:
+            raise _fail(kind, rec, fld, d.isoformat(), f"a date on or after informed consent ({c.isoformat()})")
+
+    def range(self, kind: str, rec: object, fld: str, x: Any, table: str, key: str, u: str) -> None:
+        """The protocol's plausibility range `[edit_checks.<table>.<key>]` on x (refused outside hard, a finding outside soft)."""
+        checks = self.checks
+        if x is None or checks is None:
+            return
+        f = in_range(kind, rec, fld, x, getattr(checks, table).get(key), u)
+        if f is not None:
+            self.findings.append(f)
+
+
+PROTOCOL_KEY = "ikema.protocol"
+FINDINGS_KEY = "ikema.edit_check_findings"
+
+
+def use_protocol(session: Session, protocol: Any) -> None:
+    """Run this session's edit checks on `protocol` (default: the packaged IKEMA protocol)."""
+    session.info[PROTOCOL_KEY] = protocol
+
+
+def protocol_of(session: Session) -> Any:
+    """The protocol whose edit checks this session's writes pass (use_protocol, else the packaged one)."""
+    p = session.info.get(PROTOCOL_KEY)
+    if p is None:
+        from ikema.protocol import load_protocol
+
+        p = session.info[PROTOCOL_KEY] = load_protocol()
+    return p
+
+
+def take_findings(session: Session) -> list[Finding]:
+    """The soft edit-check findings of this session's writes since the last call (values stored but outside their
+    soft range), each with its table, record id and field: the caller opens an automatic query for each."""
+    return session.info.pop(FINDINGS_KEY, [])
+
+
+def _keep(session: Session, findings: list[Finding]) -> None:
+    if findings:
+        session.info.setdefault(FINDINGS_KEY, []).extend(findings)
+
 
 # ---------------------------------------------------------------- per-kind validators (row dict -> clean row)
 def _v_assessment(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
@@ -178,6 +241,7 @@ def _v_assessment(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     u, randdt = c.subject(k, rec, r.get("usubjid"))
     param = _code(k, rec, "param", r.get("param"), tuple(NUMERIC_PARAMS) + tuple(CODED_PARAMS))
     d = _date(k, rec, "date", r.get("date"))
+    c.after_consent(k, rec, "date", u, d)
     aval, avalc, unit = r.get("aval"), r.get("avalc"), r.get("unit")
     if param in NUMERIC_PARAMS:
         want, lo, hi = NUMERIC_PARAMS[param]
@@ -189,6 +253,7 @@ def _v_assessment(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
         if str(unit).replace(" ", "") != want.replace(" ", ""):
             raise _fail(k, rec, "unit", unit, want)
         unit, avalc = want, None
+        c.range(k, rec, "aval", aval, "assessments", param, u)
     else:
         avalc = _code(k, rec, "avalc", avalc, CODED_PARAMS[param])  # type: ignore[index]
         if aval not in (None, ""):
@@ -210,6 +275,8 @@ def _v_lab(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     k = "lab_results"
     rec = f"{r.get('usubjid')} {r.get('date')} {r.get('test')}"
     u, _ = c.subject(k, rec, r.get("usubjid"), randomized=False)
+    d = _date(k, rec, "date", r.get("date"))
+    c.after_consent(k, rec, "date", u, d)
     test = _text(k, rec, "test", r.get("test"), maxlen=8)
     assert test is not None
     if not test.replace("_", "").isalnum() or test.upper() != test:
@@ -218,10 +285,14 @@ def _v_lab(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     high = _num(k, rec, "high", r.get("high"), required=False)
     if low is not None and high is not None and high < low:
         raise _fail(k, rec, "high", high, f"at least low {low:g}")
-    return dict(usubjid=u, visit=_text(k, rec, "visit", r.get("visit"), required=False),
-                date=_date(k, rec, "date", r.get("date")), test=test,
-                value=_num(k, rec, "value", r.get("value"), 0.0), unit=_text(k, rec, "unit", r.get("unit"), maxlen=20),
-                low=low, high=high)
+    value = _num(k, rec, "value", r.get("value"), 0.0)
+    unit = _text(k, rec, "unit", r.get("unit"), maxlen=20)
+    known = c.checks.labs.get(test) if c.checks is not None else None
+    if known is not None and unit != known.unit:
+        raise _fail(k, rec, "unit", unit, f"{known.unit} (the unit the protocol records {test} in)")
+    c.range(k, rec, "value", value, "labs", test, u)
+    return dict(usubjid=u, visit=_text(k, rec, "visit", r.get("visit"), required=False), date=d, test=test,
+                value=value, unit=unit, low=low, high=high)
 
 
 def _v_administration(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
@@ -230,13 +301,48 @@ def _v_administration(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     u, randdt = c.subject(k, rec, r.get("usubjid"))
     d = _date(k, rec, "date", r.get("date"))
     _order(k, rec, "randomization date", randdt, "date", d)
-    return dict(usubjid=u, cycle=_num(k, rec, "cycle", r.get("cycle"), 1, integer=True),
-                day=_num(k, rec, "day", r.get("day"), 1, integer=True), date=d,
-                drug=_text(k, rec, "drug", r.get("drug"), maxlen=40), route=_text(k, rec, "route", r.get("route"), maxlen=40),
-                dose_mg=_num(k, rec, "dose_mg", r.get("dose_mg"), 0.0),
+    cycle_days = getattr(c.protocol, "cycle_length_days", None) or math.inf
+    cycle = _num(k, rec, "cycle", r.get("cycle"), 1, integer=True)
+    day = _num(k, rec, "day", r.get("day"), 1, cycle_days, integer=True)  # a day beyond the cycle is refused
+    drug = _text(k, rec, "drug", r.get("drug"), maxlen=40)
+    dose = _num(k, rec, "dose_mg", r.get("dose_mg"), 0.0)
+    adjustment = _text(k, rec, "adjustment_reason", r.get("adjustment_reason"), required=False)
+    if c.checks is not None:
+        _dose_checks(k, rec, c, u, cycle, day, drug, dose, adjustment)
+    return dict(usubjid=u, cycle=cycle, day=day, date=d, drug=drug, route=_text(k, rec, "route", r.get("route"), maxlen=40),
+                dose_mg=dose,
                 planned_dose_mg=_num(k, rec, "planned_dose_mg", r.get("planned_dose_mg"), 0.0, required=False),
                 infusion_interrupted=_flag(k, rec, "infusion_interrupted", r.get("infusion_interrupted"), required=False),
-                adjustment_reason=_text(k, rec, "adjustment_reason", r.get("adjustment_reason"), required=False))
+                adjustment_reason=adjustment)
+
+
+def _dose_checks(k: str, rec: str, c: _Context, u: str, cycle: int, day: int, drug: Any, dose: float,
+                 adjustment: str | None) -> None:
+    """A drug of the patient's arm, a dose inside the drug's hard range, and within the tolerance of the dosing
+    calendar's dose for that patient, cycle and day (a finding otherwise, unless a lower dose carries its reason)."""
+    from ikema.conduct.calendar import planned_dose_mg
+
+    arm, weight, height = c.body.get(u, (None, None, None))
+    if arm is not None and arm not in {a.code for a in c.protocol.arms}:
+        return  # an arm of another protocol than the session's (use_protocol): this protocol cannot judge its doses
+    if arm is not None:
+        drugs = [x.name for x in c.protocol.arm(arm).drugs]
+        if drug not in drugs:
+            raise _fail(k, rec, "drug", drug, f"a study drug of the patient's arm {arm} ({' | '.join(drugs)})")
+    c.range(k, rec, "dose_mg", dose, "doses", str(drug), u)
+    if arm is None or weight is None or height is None:
+        return
+    key = (arm, weight, height, drug, cycle, day)
+    planned = c.planned.get(key, False)
+    if planned is False:
+        planned = c.planned[key] = planned_dose_mg(c.protocol, arm, weight, height, str(drug), cycle, day)
+    if planned is None:
+        c.findings.append(Finding(k, rec, "day", day, f"a dosing day of {drug} in cycle {cycle} of the {arm} calendar", u))
+        return
+    tol = c.checks.dose_tolerance
+    if abs(dose - planned) > tol * planned and not (dose < planned and adjustment):
+        c.findings.append(Finding(k, rec, "dose_mg", dose, f"dose within {tol:.0%} of the calendar's {planned:g} mg "
+                                  "(a lower dose needs its adjustment reason)", u))
 
 
 def _v_adverse_event(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
@@ -244,6 +350,7 @@ def _v_adverse_event(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     rec = f"{r.get('usubjid')} {r.get('pt')} {r.get('onset')}"
     u, _ = c.subject(k, rec, r.get("usubjid"))
     onset = _date(k, rec, "onset", r.get("onset"))
+    c.after_consent(k, rec, "onset", u, onset)
     resolution = _date(k, rec, "resolution", r.get("resolution"), required=False)
     _order(k, rec, "onset", onset, "resolution", resolution)
     grade = _num(k, rec, "grade", r.get("grade"), 1, 5, integer=True)
@@ -262,6 +369,7 @@ def _v_death(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     rec = f"{r.get('usubjid')}"
     u, randdt = c.subject(k, rec, r.get("usubjid"), randomized=False)
     d = _date(k, rec, "date", r.get("date"))
+    c.after_consent(k, rec, "date", u, d)
     _order(k, rec, "randomization date", randdt, "date", d)
     return dict(usubjid=u, date=d, cause=_text(k, rec, "cause", r.get("cause")))
 
@@ -322,8 +430,9 @@ def _v_ada(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     titer = _num(k, rec, "titer", r.get("titer"), 1.0, required=False)
     if titer is not None and result != "POSITIVE":
         raise _fail(k, rec, "titer", titer, "empty unless the result is POSITIVE")
-    return dict(usubjid=u, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40),
-                date=_date(k, rec, "date", r.get("date")), result=result, titer=titer)
+    d = _date(k, rec, "date", r.get("date"))
+    c.after_consent(k, rec, "date", u, d)
+    return dict(usubjid=u, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40), date=d, result=result, titer=titer)
 
 
 def _v_questionnaire(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
@@ -335,8 +444,9 @@ def _v_questionnaire(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
     if (inst, item) not in QS_ITEMS:
         raise _fail(k, rec, "item", r.get("item"), f"an item code of {inst}")
     lo, hi = QS_ITEMS[(inst, item)]  # type: ignore[index]
-    return dict(usubjid=u, instrument=inst, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40),
-                date=_date(k, rec, "date", r.get("date")), item=item,
+    d = _date(k, rec, "date", r.get("date"))
+    c.after_consent(k, rec, "date", u, d)
+    return dict(usubjid=u, instrument=inst, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40), date=d, item=item,
                 answer=_num(k, rec, "answer", r.get("answer"), lo, hi, required=False, integer=True))
 
 
@@ -356,11 +466,13 @@ KINDS: dict[str, tuple[type[Base], Callable[[Mapping[str, Any], _Context], dict[
 
 def _one(session: Session, kind: str, row: Mapping[str, Any], user: str, reason: str | None) -> Any:
     model, check = KINDS[kind]
-    clean = check(row, _Context(session))
+    ctx = _Context(session)
+    clean = check(row, ctx)
     obj = model(**clean)
     with acting(session, user, reason):
         session.add(obj)
         session.flush()
+    _keep(session, [replace(f, record_id=obj.id if isinstance(getattr(obj, "id", None), int) else None) for f in ctx.findings])
     return obj
 
 
@@ -377,6 +489,7 @@ def record_many(session: Session, kind: str, rows: Iterable[Mapping[str, Any]], 
     if clean:
         with acting(session, user, reason):
             bulk_insert(session, model, clean)
+    _keep(session, ctx.findings)  # bulk rows: the finding names the record by its key, not its id
     return len(clean)
 
 
@@ -408,12 +521,16 @@ def correct(session: Session, kind: str, key: Any, user: str, reason: str, **cha
     unknown = set(changes) - set(current)
     if unknown:
         raise _fail(model.__tablename__, key, sorted(unknown)[0], changes[sorted(unknown)[0]], "a field of the record")
-    clean = check({**current, **changes}, _Context(session))
+    ctx = _Context(session)
+    clean = check({**current, **changes}, ctx)
     with acting(session, user, reason):
         for f, v in clean.items():
             if getattr(obj, f) != v:
                 setattr(obj, f, v)
         session.flush()
+    # only the changed fields raise new queries (an unchanged value was queried when it was entered)
+    _keep(session, [replace(f, record_id=key if isinstance(key, int) else None) for f in ctx.findings
+                    if f.field in changes or (f.field == "day" and "day" in changes)])
     return obj
 
 
@@ -423,6 +540,9 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
     """Store a subject's screening record and the per-criterion verdicts (a rescreen updates them, with a reason)."""
     k = "subjects"
     u = _text(k, usubjid, "usubjid", usubjid, maxlen=40)
+    from ikema.conduct.edit_checks import check_screening
+
+    _, findings = check_screening(candidate, protocol_of(session), u, k)  # the store holds no implausible value
     eligible = getattr(result, "eligible", None) if not isinstance(result, Mapping) else result.get("eligible")
     if not isinstance(eligible, bool):
         raise _fail(k, u, "eligible", eligible, "True or False from screening")
@@ -472,6 +592,7 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
                 else:
                     session.add(ScreeningResult(usubjid=u, criterion_id=c, verdict=v, reason=w))
         session.flush()
+    _keep(session, findings)
     return subject
 
 

@@ -2,7 +2,8 @@
 
 The ratio, the block sizes and the stratification factors come from the protocol (`scheme_from_protocol`).
 The allocation list is generated up front from a seeded Generator (`generate_allocation_list`) and stored
-(`store_allocation_list`); `randomize` hands out the next unused position of the subject's stratum, once per
+(`store_allocation_list`); `randomize` hands out the next unused position of the subject's stratum (concurrent requests skip the
+positions another open transaction holds, PostgreSQL's SKIP LOCKED, instead of queueing on one row and retrying), once per
 subject (a repeat returns the original assignment), refusing unscreened and ineligible subjects with the reason.
 Block ids and sizes stay in the allocation list: no function here returns them to a site.
 """
@@ -20,7 +21,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ikema.errors import EligibilityError, ProtocolError, StoreError
+from ikema.errors import AllocationExhaustedError, EligibilityError, ProtocolError, StoreError
 from ikema.store.db import acting
 from ikema.store.models import AllocationEntry, Randomization, ScreeningResult, Subject, utcnow
 
@@ -125,6 +126,13 @@ def store_allocation_list(session: Session, rows: Sequence[Mapping[str, Any]], u
     return len(rows)
 
 
+def positions(session: Session) -> dict[str, tuple[int, int]]:
+    """Stratum label -> (positions used, positions in the stored allocation list); no arm is revealed."""
+    q = (select(AllocationEntry.stratum, func.count(), func.count(AllocationEntry.used_by))
+         .group_by(AllocationEntry.stratum).order_by(AllocationEntry.stratum))
+    return {st: (int(used), int(total)) for st, total, used in session.execute(q)}
+
+
 def refusal(session: Session, usubjid: str) -> str | None:
     """Why `usubjid` cannot be randomized (not screened, ineligible with the failed criteria), or None."""
     subject = session.get(Subject, usubjid)
@@ -177,14 +185,17 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
     assert subject is not None
     entry = session.scalars(select(AllocationEntry)
                             .where(AllocationEntry.stratum == subject.stratum, AllocationEntry.used_by.is_(None))
-                            .order_by(AllocationEntry.position).limit(1).with_for_update()).one_or_none()
+                            .order_by(AllocationEntry.position).limit(1).with_for_update(skip_locked=True)).one_or_none()
     if entry is None:
         left = session.scalar(select(func.count()).select_from(AllocationEntry).where(
             AllocationEntry.stratum == subject.stratum, AllocationEntry.used_by.is_(None)))
         if left:
-            raise _Retry()  # PostgreSQL re-checked a row another request just used
+            raise _Retry()  # every position left is held by a concurrent request: look again once they commit
+        stratum = subject.stratum
         session.rollback()
-        raise StoreError(f"{usubjid}: the allocation list of stratum {subject.stratum!r} is exhausted or not stored")
+        raise AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
+                                       "no position is left to randomize this patient (data management must extend the "
+                                       "list)", stratum)
     now = when or utcnow()
     with acting(session, user, REASON):
         entry.used_by, entry.used_at = usubjid, now

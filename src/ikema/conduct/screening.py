@@ -2,7 +2,8 @@
 
 `screen(candidate, protocol)` evaluates each criterion's `pass_if` rule (ikema.protocol.rules: pass / fail /
 missing); a field absent or empty is reported missing, never assumed, and the candidate is eligible only when every
-criterion passes. Values are coerced to the protocol's `screening_fields` types (numeric strings, yes/no booleans);
+criterion passes. Values pass the protocol's plausibility checks first (ikema.conduct.edit_checks: a value
+outside a hard range is refused, one outside a soft range comes back in `findings`). Values are coerced to the protocol's `screening_fields` types (numeric strings, yes/no booleans);
 a value that cannot be read raises InputError naming the record, field and value. `ikema screen FILE` screens a JSON
 object, a JSON list or a CSV file of candidates (each with an `id` field).
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ikema.conduct.edit_checks import check_screening
 from ikema.errors import InputError, ProtocolError
 from ikema.protocol.models import Protocol
 from ikema.protocol.rules import MISSING, PASS, evaluate
@@ -51,6 +53,7 @@ class ScreeningResult:
     stratum: Optional[dict[str, str]]
     stratum_levels: dict[str, Optional[str]] = field(default_factory=dict)
     stratum_reasons: dict[str, str] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)  # soft edit-check findings (ikema.conduct.edit_checks.Finding)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -111,7 +114,8 @@ def screen(candidate: Mapping[str, Any], protocol: Protocol | None = None, recor
     if not isinstance(candidate, Mapping):
         raise InputError(f"{where}: record {record or '-'}: got {type(candidate).__name__}, expected a mapping of fields")
     rec = record if record is not None else next((candidate[k] for k in ID_FIELDS if k in candidate), "-")
-    values = normalize(candidate, protocol, rec, where)
+    checked, findings = check_screening(candidate, protocol, rec, where)  # plausibility first: refused values stop here
+    values = normalize(checked, protocol, rec, where)
     verdicts = []
     for c in protocol.eligibility:
         out = evaluate(c.pass_if, values)
@@ -132,7 +136,7 @@ def screen(candidate: Mapping[str, Any], protocol: Protocol | None = None, recor
                 x for _, o in results for x in o.reasons)
     stratum = {k: v for k, v in levels.items() if v is not None} if all(v is not None for v in levels.values()) else None
     eligible = all(v.verdict == PASS for v in verdicts)
-    return ScreeningResult(eligible, verdicts, stratum, levels, reasons)
+    return ScreeningResult(eligible, verdicts, stratum, levels, reasons, findings)
 
 
 # --- reading candidate files ------------------------------------------------------------------------------------

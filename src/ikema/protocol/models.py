@@ -223,12 +223,52 @@ class Randomization(_Model):
 
 
 class ScreeningField(_Model):
-    """A named field of the screening record."""
+    """A named field of the screening record (`codes`: the only values a text field takes)."""
 
     type: Literal["int", "float", "bool", "str"]
     unit: Optional[str] = None
     label: Optional[str] = None
+    codes: Optional[list[str]] = Field(None, min_length=1)
     subject_column: Optional[str] = None  # the column of the subject records (SDTM DM/SUPPDM input) it fills
+
+    @model_validator(mode="after")
+    def _codes(self) -> "ScreeningField":
+        if self.codes is not None and self.type != "str":
+            raise ValueError(f"codes are for text fields, not type {self.type!r}")
+        return self
+
+
+class Range(_Model):
+    """A plausibility range in `unit`: refused outside `hard`, stored with an automatic query outside `soft`."""
+
+    unit: str
+    hard: tuple[float, float]
+    soft: Optional[tuple[float, float]] = None
+    source: Optional[str] = None
+    assumption: bool = True
+    note: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        lo, hi = self.hard
+        if not lo <= hi:
+            raise ValueError(f"hard range [{lo:g}, {hi:g}] is not low <= high")
+        if self.soft is not None:
+            slo, shi = self.soft
+            if not (lo <= slo <= shi <= hi):
+                raise ValueError(f"soft range [{slo:g}, {shi:g}] is not inside the hard range [{lo:g}, {hi:g}]")
+        return self
+
+
+class EditChecks(_Model):
+    """Plausibility checks: ranges by screening field, lab test (LBTESTCD), assessment PARAMCD and drug (mg)."""
+
+    dose_tolerance: float = Field(0.10, gt=0, lt=1)
+    dose_tolerance_source: Optional[str] = None
+    screening: dict[str, Range] = {}
+    labs: dict[str, Range] = {}
+    assessments: dict[str, Range] = {}
+    doses: dict[str, Range] = {}
 
 
 class Criterion(_Model):
@@ -380,6 +420,7 @@ class Protocol(_Model):
     eligibility: list[Criterion] = Field(min_length=1)
     schedules: list[Schedule] = []
     design: Optional[Design] = None
+    edit_checks: Optional[EditChecks] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Protocol":
@@ -418,6 +459,22 @@ class Protocol(_Model):
             for a in s.arms or []:
                 if a not in codes:
                     raise ValueError(f"schedules[{i}] ({s.id}).arms: arm {a!r} is not among the arms {codes}")
+        if self.edit_checks is not None:
+            ec = self.edit_checks
+            recorded = {**self.screening_fields, **self.baseline_fields}  # both are entered on the screening record
+            for name, spec in recorded.items():
+                rng = ec.screening.get(name)
+                if spec.type in ("int", "float") and rng is None:
+                    raise ValueError(f"edit_checks.screening: no range for the numeric screening field {name!r}")
+                if rng is not None and (rng.unit or None) != (spec.unit or None):
+                    raise ValueError(f"edit_checks.screening.{name}: unit {rng.unit!r} is not the field's unit {spec.unit!r}")
+            for name in ec.screening:
+                if name not in recorded or recorded[name].type not in ("int", "float"):
+                    raise ValueError(f"edit_checks.screening.{name}: not a numeric screening field")
+            for arm in self.arms:
+                for d in arm.drugs:
+                    if d.name not in ec.doses:
+                        raise ValueError(f"edit_checks.doses: no range for the drug {d.name!r} of arm {arm.code}")
         if self.sap is not None and self.sap.group_sequential is not None:
             cuts = {"interim", "final", "final_os"}
             bad = [c for c in self.sap.group_sequential.looks if c not in cuts]

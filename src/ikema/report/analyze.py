@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+import matplotlib.pyplot as plt
+
 from ikema.report.figures import figure_data_uri, km_plot
 
 MONTH = 30.4375
@@ -22,26 +24,40 @@ def _num(v: object, digits: int = 2) -> str:
     return f"{float(v):.{digits}f}"
 
 
+def _pct(v: object, digits: int = 1) -> str:
+    return "—" if v is None else f"{100 * float(v):.{digits}f}"
+
+
 def _months(v: object) -> str:
     return "NR" if v is None else f"{float(v) / MONTH:.1f}"
 
 
-def _pval(p: object) -> str:
-    if p is None:
-        return "—"
+def format_p(p: object, missing: str = "—") -> str:
+    """A p-value with 4 decimals, '<0.0001' below 0.0001 (never 0.0000); `missing` for None or NaN."""
+    if p is None or (isinstance(p, float) and not math.isfinite(p)):
+        return missing
     p = float(p)
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+_pval = format_p
+
+
+def _pphrase(p: object) -> str:
+    """'< 0.0001' or '= 0.0123' after the letter p."""
+    text = _pval(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
 
 
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
                       autoescape=select_autoescape(["html"]))
-    env.filters.update(num=_num, months=_months, pval=_pval)
+    env.filters.update(num=_num, months=_months, pval=_pval, pphrase=_pphrase, pct=_pct)
     return env
 
 
-def km_figures(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame) -> dict[str, str]:
-    """KM plot (data URI) of each time-to-event parameter of the results, arms in results order."""
+def km_plots(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame) -> dict[str, plt.Figure]:
+    """KM plot (matplotlib figure) of each time-to-event parameter of the results, arms in results order."""
     if adtte is None:
         return {}
     arm_var = results.get("arm_var", "TRT01P")
@@ -51,11 +67,18 @@ def km_figures(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame)
         if r.get("kind") != "tte":
             continue
         d = adtte[adtte["PARAMCD"] == p].drop(columns=[arm_var], errors="ignore").merge(subj, on="USUBJID")
+        d = d[d[arm_var].astype(str).isin(list(r["arms"]))]
         title = f"{p}: {r['param']}" if r.get("param") else p
-        fig = km_plot(d, arm_var=arm_var, title=title, time_scale=MONTH, arms=list(r["arms"]),
-                      time_label="Months since randomization")
-        out[p] = figure_data_uri(fig)
+        unit = r.get("time_unit", "days")
+        out[p] = km_plot(d, arm_var=arm_var, title=title, time_scale=MONTH if unit == "days" else 1.0,
+                         arms=list(r["arms"]), time_label="Months since randomization" if unit == "days" else
+                         f"Time ({unit})")
     return out
+
+
+def km_figures(results: Mapping, adtte: pd.DataFrame | None, adsl: pd.DataFrame) -> dict[str, str]:
+    """KM plot (data URI) of each time-to-event parameter of the results, arms in results order."""
+    return {p: figure_data_uri(fig) for p, fig in km_plots(results, adtte, adsl).items()}
 
 
 def render_analyze_html(results: Mapping, figures: Mapping[str, str] | None = None,

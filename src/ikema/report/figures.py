@@ -82,6 +82,26 @@ def km_plot(adtte: pd.DataFrame, arm_var: str = "TRT01P", title: str = "", time_
     return fig
 
 
+def forest_plot(rows: Sequence[dict], xlabel: str = "Hazard ratio (95% CI), log scale") -> plt.Figure:
+    """Forest plot, one row per {"label", "hr", "lcl", "ucl"} (rows without an estimate are listed, not drawn)."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(rows) + 1.2))
+    n = len(rows)
+    for i, r in enumerate(rows):
+        y = n - 1 - i
+        if r.get("hr") is None:
+            continue
+        if r.get("lcl") is not None and r.get("ucl") is not None:
+            ax.plot([r["lcl"], r["ucl"]], [y, y], color="k", lw=1)
+        ax.plot([r["hr"]], [y], "s", color=COLORS[0])
+    ax.set_yticks(range(n), [r["label"] for r in reversed(rows)], fontsize=8)
+    ax.axvline(1.0, color="grey", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.25)
+    fig.tight_layout()
+    return fig
+
+
 def figure_data_uri(fig: plt.Figure, dpi: int = 96) -> str:
     """A figure as a base64 PNG data URI (closes the figure)."""
     buf = io.BytesIO()

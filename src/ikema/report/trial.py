@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
+from ikema.report.analyze import format_p  # noqa: E402
 
 from ikema.report.common import decision_sentence, png_data_uri as png  # noqa: E402
 from ikema.report.figures import km_plot  # noqa: E402
@@ -74,6 +75,7 @@ def render(context: dict, out: Path) -> Path:
     env = Environment(loader=PackageLoader("ikema.report", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["fmt"] = lambda v, d=2: "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (f"{v:.{d}f}" if isinstance(v, (float, np.floating)) else str(v))
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1)
+    env.filters["pval"] = format_p
     html = env.get_template("trial.html").render(**context)
     out.write_text(html, encoding="utf-8")
     return out

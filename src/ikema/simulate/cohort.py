@@ -50,7 +50,7 @@ def draw_candidates(rng: np.random.Generator, n: int, start_index: int = 0) -> p
     hs = np.array([P.HEIGHT_CM[s][1] for s in sex])
     height = np.round(rng.normal(hm, hs), 0)
     # disease burden
-    serum_m0 = np.where(iso == "LC", 0.0, P.SERUM_M0_MEDIAN * np.exp(rng.normal(0.0, P.SERUM_M0_SDLOG, n)))
+    serum_m0 = np.where(iso == "LC", 0.0, np.minimum(P.SERUM_M0_MEDIAN * np.exp(rng.normal(0.0, P.SERUM_M0_SDLOG, n)), P.SERUM_M0_MAX))
     urine_pos = (iso == "LC") | (rng.random(n) < P.URINE_ALSO_P)
     urine_m0 = np.where(urine_pos, P.URINE_M0_MEDIAN * np.exp(rng.normal(0.0, P.URINE_M0_SDLOG, n)), 0.0)
     urine_m0 = np.where(iso == "LC", np.maximum(urine_m0, 250.0 + 50 * rng.random(n)), urine_m0)

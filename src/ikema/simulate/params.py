@@ -65,6 +65,7 @@ WEIGHT_MEDIAN_KG, WEIGHT_SDLOG = 74.0, 0.19  # ASSUMPTION
 HEIGHT_CM = MappingProxyType({"M": (175.0, 7.0), "F": (162.0, 6.5)})  # ASSUMPTION
 # Disease burden at screening, ASSUMPTION: serum M-protein lognormal (g/dL), urine M-protein (mg/24 h).
 SERUM_M0_MEDIAN, SERUM_M0_SDLOG = 2.0, 0.75
+SERUM_M0_MAX = 20.0  # g/dL: the lognormal's tail cut where the protocol's plausibility check refuses (edit_checks)
 URINE_M0_MEDIAN, URINE_M0_SDLOG = 700.0, 0.9
 URINE_ALSO_P = 0.18  # ASSUMPTION: heavy-chain patients with measurable urine M-protein as well
 INVOLVED_FLC_MEDIAN, INVOLVED_FLC_SDLOG = 180.0, 1.0  # mg/L, ASSUMPTION

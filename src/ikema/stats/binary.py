@@ -108,14 +108,29 @@ def cmh_tables(tables: object, correct: bool = False, conf_level: float = 0.95, 
         j = int(np.flatnonzero(nk < 2)[0])
         raise StatsInputError(f"cmh: stratum {strata[j] if strata else j!r} has {int(nk[j])} subject(s); expected at least 2 "
                               f"(as R mantelhaen.test)")
-    # statsmodels' StratifiedTable gives mantelhaen.test's statistic and the Robins-Breslow-Greenland CI
+    chisq, p = _mantelhaen_chisq(tab, correct)
+    # statsmodels' StratifiedTable gives the MH common odds ratio with the Robins-Breslow-Greenland CI
     st = StratifiedTable(np.moveaxis(tab, 0, -1))
-    test = st.test_null_odds(correction=correct)
     alpha = 1 - conf_level
-    lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
-    return CMHResult(chisq=float(test.statistic), p=float(test.pvalue), correct=correct,
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
+    return CMHResult(chisq=chisq, p=p, correct=correct,
                      common_odds_ratio=float(st.oddsratio_pooled), or_lcl=float(lo), or_ucl=float(hi),
                      conf_level=conf_level, tables=tab, strata=list(strata) if strata is not None else list(range(len(tab))))
+
+
+def _mantelhaen_chisq(tab: np.ndarray, correct: bool) -> tuple[float, float]:
+    """R mantelhaen.test's 2 x 2 x K statistic and p; NaN when the variance is 0 (a degenerate table, never p = 0)."""
+    # own: statsmodels' correction always subtracts 0.5; R only when |O - E| >= 0.5
+    row1, row2 = tab[:, 0].sum(axis=1), tab[:, 1].sum(axis=1)
+    col1, n = tab[:, :, 0].sum(axis=1), tab.sum(axis=(1, 2))
+    delta = float((tab[:, 0, 0] - row1 * col1 / n).sum())
+    var = float((row1 * row2 * col1 * (n - col1) / (n ** 2 * (n - 1))).sum())
+    yates = 0.5 if correct and abs(delta) >= 0.5 else 0.0
+    if not var > 0:
+        return float("nan"), float("nan")
+    chisq = (abs(delta) - yates) ** 2 / var
+    return float(chisq), float(sps.chi2.sf(chisq, 1))
 
 
 def clopper_pearson(x: int, n: int, conf_level: float = 0.95) -> tuple[float, float]:

@@ -7,10 +7,10 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ikema.errors import EligibilityError
+from ikema.errors import AllocationExhaustedError, EligibilityError
 from ikema.web import auth, blinding, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import NotAuthenticated, NotFoundError, api_user, get_db, now
+from ikema.web.deps import NotAuthenticated, NotFoundError, api_user, get_db, now, require_site_authority
 from ikema.web.permissions import allowed, can_see_site, require, site_scope
 
 router = APIRouter(prefix="/api/v1", tags=["ikema"])
@@ -110,14 +110,15 @@ def api_subject(usubjid: str, user: Principal = Depends(api_user), db: Session =
     return _subject_out(user, _visible(db, user, usubjid))
 
 
-@router.post("/subjects/{usubjid}/randomize", response_model=Allocation)
+@router.post("/subjects/{usubjid}/randomize", response_model=Allocation,
+             responses={409: {"description": "refused: not screened, not eligible, or the stratum's allocation list is used up (named)"}})
 def api_randomize(request: Request, usubjid: str, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Randomize an eligible patient (409 with the reason when refused; a repeat returns the same arm)."""
     require(user, "randomize")
-    _visible(db, user, usubjid)
+    require_site_authority(db, user, usubjid)
     try:
         out = trial.randomize(db, user, usubjid, now(request))
-    except EligibilityError as exc:
+    except (EligibilityError, AllocationExhaustedError) as exc:
         db.rollback()
         raise HTTPException(status_code=409, detail=str(exc)) from None
     db.commit()

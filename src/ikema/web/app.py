@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ikema.errors import PermissionDenied, ProtocolError
+from ikema.errors import AllocationExhaustedError, InputError, PermissionDenied, ProtocolError
 from ikema.store import database_url as store_database_url
 from ikema.web import store_glue
 from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundError, templates
@@ -124,6 +124,19 @@ def create_app(
             return JSONResponse({"detail": str(exc)}, status_code=423)
         return _page(request, 423, "Locked", str(exc))
 
+    @app.exception_handler(AllocationExhaustedError)
+    async def _exhausted(request: Request, exc: AllocationExhaustedError):
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc), "stratum": exc.stratum}, status_code=409)
+        return _page(request, 409, "Allocation list used up", str(exc))
+
+    @app.exception_handler(InputError)
+    async def _bad_input(request: Request, exc: InputError):
+        # an edit check of ikema.conduct that a route did not map to its form's field: still the user's input (422)
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return _page(request, 422, "Invalid value", str(exc))
+
     @app.exception_handler(ProtocolError)
     async def _noprotocol(request: Request, exc: ProtocolError):
         if _is_api(request):
@@ -138,7 +151,8 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        # loc, msg and type: the ValidationError schema the OpenAPI document promises for a 422
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "value_error")} for e in exc.errors()]
         if _is_api(request):
             return JSONResponse({"detail": errors}, status_code=422)
         text = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in errors)

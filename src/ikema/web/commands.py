@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", help="TCP port"),
         demo: bool = typer.Option(False, "--demo", help="serve out/ikema.db (from `make demo`) with one demo user per role"),
         database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (default IKEMA_DATABASE_URL or sqlite:///out/ikema.db)"),
+        workers: int = typer.Option(1, "--workers", min=1, max=64, help="server processes (PostgreSQL only; SQLite serves from one)"),
+        access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="log every request"),
     ) -> None:
         """Serve the web application (pages, JSON API under /api/v1, docs at /api/v1/docs)."""
         import uvicorn
@@ -127,4 +129,15 @@ def register(app: typer.Typer) -> None:
             for username, role, site, password in ensure_demo_users(app):
                 typer.echo(f"  {role:<13} user {username:<14} password {password}{'  (site ' + site + ')' if site else ''}")
         typer.echo(f"ikema EDC on http://{host}:{port}/  (API docs: /api/v1/docs)")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+            return
+        if app.state.engine.dialect.name == "sqlite":
+            raise IkemaError(f"--workers {workers}: SQLite serializes writers in one file, so it is served by one process; "
+                             "use PostgreSQL (--database-url postgresql+psycopg://...) for several")
+        app.state.engine.dispose()  # migrated above; each worker builds its own app and engine on the same URL
+        os.environ["IKEMA_DATABASE_URL"] = url
+        # a worker imports the whole package before it can answer uvicorn's health check (5 s by default: too short
+        # on a busy machine, where the workers were killed and restarted in a loop)
+        uvicorn.run("ikema.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                    access_log=access_log, timeout_worker_healthcheck=120)

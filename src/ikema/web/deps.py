@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from ikema.conduct.edit_checks import MAX_INT
 from ikema.errors import IkemaError
-from ikema.web import auth
+from ikema.web import auth, store_glue
 from ikema.web.auth import Principal
 from ikema.web.forms import text
-from ikema.web.permissions import allowed
+from ikema.web.permissions import allowed, can_see_site
 from ikema.web.security import same
 
 COOKIE = "ikema_session"
@@ -24,6 +27,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["allowed"] = lambda user, action: bool(user) and allowed(user.role, action)
 templates.env.filters["txt"] = text  # a value as shown, compared for SDV and hashed for signatures (60.0 -> 60)
+
+
+# A record id in a URL: the store's integer keys (a larger number once reached SQLite and ended in HTTP 500).
+RecordId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="a record id (1 to 2^31-1)")]
 
 
 class NotAuthenticated(IkemaError):
@@ -44,6 +51,28 @@ class NotFoundError(IkemaError):
 
 class LockedError(IkemaError):
     """The form is locked: every change is refused (423)."""
+
+
+def require_site_authority(db: Session, user: Principal, usubjid: str, *, may_be_new: bool = False) -> dict | None:
+    """The site-authority check of every write that creates or changes a patient's data: call it before anything
+    else is read or written. Returns the patient (as trial.get_subject gives it) when the user's site owns it or the
+    role spans all sites; NotFoundError (404, the same answer as for a patient that does not exist) otherwise.
+    `may_be_new`: a write that may create the patient (screening) gets None for an unknown USUBJID instead."""
+    s = store_glue.subject(db, str(usubjid))
+    if s is None:
+        if may_be_new:
+            return None
+        raise NotFoundError(usubjid)
+    if not can_see_site(user, s["site"]):
+        raise NotFoundError(usubjid)
+    return s
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """The posted form's fields as text, without the CSRF token. Read in this async dependency so that the
+    handler itself can be a plain `def`: it then runs in the thread pool, and its blocking store calls never
+    stall the event loop (an `async def` handler waiting on SQLite's write lock froze every other request)."""
+    return {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -7,10 +7,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from ikema.errors import EligibilityError, IkemaError, PermissionDenied
-from ikema.web import auth, blinding, dm, trial
+from ikema.errors import AllocationExhaustedError, EligibilityError, IkemaError, PermissionDenied
+from ikema.web import auth, blinding, dm, store_glue, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import LockedError, NotFoundError, csrf_guard, current_user, get_db, now
+from ikema.web.deps import (
+    LockedError, NotFoundError, RecordId, csrf_guard, current_user, form_values, get_db, now, require_site_authority,
+)
 from ikema.web.permissions import allowed, can_see_site, require, site_scope
 from ikema.web.views import page
 
@@ -22,9 +24,8 @@ MEANINGS = ("I approve the content of this casebook as accurate and complete", "
 
 def visible_subject(db: Session, user: Principal, usubjid: str) -> dict:
     """The patient if it exists inside the user's site scope; 404 otherwise (same answer for both)."""
-    s = trial.get_subject(db, usubjid)
-    if s is None or not can_see_site(user, s["site"]):
-        raise NotFoundError(usubjid)
+    s = require_site_authority(db, user, usubjid)
+    assert s is not None
     return s
 
 
@@ -79,10 +80,12 @@ def screening_form(request: Request, user: Principal = Depends(current_user)):
 
 
 @router.post("/screening", response_class=HTMLResponse)
-async def screening_submit(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def screening_submit(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db),
+                     form_data: dict[str, str] = Depends(form_values)):
     """Screen a candidate: per-criterion verdicts; a bad field shows at the field and nothing is saved."""
     require(user, "screening.enter")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
+    require_site_authority(db, user, values.get("usubjid", "").strip(), may_be_new=True)  # re-screening: own site only
     if site_scope(user) is not None:
         values["site"] = site_scope(user)  # a site user screens for their own site, whatever the form says
     try:
@@ -107,12 +110,12 @@ def randomize_confirm(request: Request, usubjid: str, user: Principal = Depends(
 def randomize_do(request: Request, usubjid: str, confirm: str = Form(""), user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Randomize after confirmation; then show the arm and the dosing calendar."""
     require(user, "randomize")
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     if confirm != "yes":
         return page(request, "randomize.html", user, s=s, error=None, status_code=422)
     try:
         trial.randomize(db, user, usubjid, now(request))
-    except EligibilityError as exc:
+    except (EligibilityError, AllocationExhaustedError) as exc:
         db.rollback()
         return page(request, "randomize.html", user, s=s, error=str(exc), status_code=409)
     db.commit()
@@ -142,14 +145,15 @@ def form_view(request: Request, usubjid: str, form: str, user: Principal = Depen
 
 
 @router.post("/subjects/{usubjid}/forms/{form}", response_class=HTMLResponse)
-async def form_add(request: Request, usubjid: str, form: str, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def form_add(request: Request, usubjid: str, form: str, user: Principal = Depends(current_user), db: Session = Depends(get_db),
+             form_data: dict[str, str] = Depends(form_values)):
     """Add records through the store's edit checks; all or nothing."""
     spec = _spec(form)
     require(user, spec.enter_action)
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     if dm.is_locked(db, usubjid, form):
         raise LockedError(f"{usubjid}: the {spec.title.lower()} form is locked; no change is possible")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
     try:
         n = trial.add(db, user, s, form, values, now(request))
     except trial.FieldErrors as exc:
@@ -180,7 +184,7 @@ def _record_page(request, user, db, s, form, rid, *, values=None, errors=None, e
 
 
 @router.get("/subjects/{usubjid}/forms/{form}/{rid}", response_class=HTMLResponse)
-def record_view(request: Request, usubjid: str, form: str, rid: int, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def record_view(request: Request, usubjid: str, form: str, rid: RecordId, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """One record: each field with its audit trail one click away, SDV state and queries."""
     spec = _spec(form)
     require(user, spec.view_action)
@@ -189,14 +193,15 @@ def record_view(request: Request, usubjid: str, form: str, rid: int, user: Princ
 
 
 @router.post("/subjects/{usubjid}/forms/{form}/{rid}", response_class=HTMLResponse)
-async def record_change(request: Request, usubjid: str, form: str, rid: int, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def record_change(request: Request, usubjid: str, form: str, rid: RecordId, user: Principal = Depends(current_user),
+                  db: Session = Depends(get_db), form_data: dict[str, str] = Depends(form_values)):
     """Change saved data: a reason is required, edit checks apply, a locked form refuses."""
     spec = _spec(form)
     require(user, spec.enter_action)
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     if dm.is_locked(db, usubjid, form):
         raise LockedError(f"{usubjid}: the {spec.title.lower()} form is locked; no change is possible")
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values = dict(form_data)
     reason = values.pop("reason", "").strip()
     if not reason:
         return _record_page(request, user, db, s, form, rid, values=values, errors={"reason": "a reason for the change is required"}, status_code=422)
@@ -210,7 +215,7 @@ async def record_change(request: Request, usubjid: str, form: str, rid: int, use
 
 
 @router.get("/subjects/{usubjid}/forms/{form}/{rid}/history/{field}", response_class=HTMLResponse)
-def field_history(request: Request, usubjid: str, form: str, rid: int, field: str, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def field_history(request: Request, usubjid: str, form: str, rid: RecordId, field: str, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """The audit trail of one field (an htmx fragment)."""
     spec = _spec(form)
     require(user, spec.view_action)
@@ -221,11 +226,11 @@ def field_history(request: Request, usubjid: str, form: str, rid: int, field: st
 
 
 @router.post("/subjects/{usubjid}/forms/{form}/{rid}/query")
-def record_query(request: Request, usubjid: str, form: str, rid: int, field: str = Form(""), text: str = Form(""),
+def record_query(request: Request, usubjid: str, form: str, rid: RecordId, field: str = Form(""), text: str = Form(""),
                  user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Raise a query on a field (data manager, monitor)."""
     require(user, "query.raise")
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     spec = _spec(form)
     if trial.record(db, s, form, rid) is None:
         raise NotFoundError(f"{form} {rid}")
@@ -241,11 +246,11 @@ def record_query(request: Request, usubjid: str, form: str, rid: int, field: str
 
 
 @router.post("/subjects/{usubjid}/forms/{form}/{rid}/sdv")
-def record_sdv(request: Request, usubjid: str, form: str, rid: int, field: str = Form(""),
+def record_sdv(request: Request, usubjid: str, form: str, rid: RecordId, field: str = Form(""),
                user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Mark a field's current value source-data verified (monitor); refused on a locked form."""
     require(user, "sdv.mark")
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     spec = _spec(form)
     rec = trial.record(db, s, form, rid)
     if rec is None:
@@ -278,7 +283,7 @@ def queries(request: Request, user: Principal = Depends(current_user), db: Sessi
 
 
 @router.post("/queries/{qid}/{action}")
-def query_step(request: Request, qid: int, action: str, text: str = Form(""), user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+def query_step(request: Request, qid: RecordId, action: str, text: str = Form(""), user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Answer, close or re-open a query."""
     if action not in dm.ACTION_PERMISSION:
         raise NotFoundError(action)
@@ -286,7 +291,7 @@ def query_step(request: Request, qid: int, action: str, text: str = Form(""), us
     q = db.get(dm.DataQuery, qid)
     if q is None:
         raise NotFoundError(str(qid))
-    visible_subject(db, user, q.usubjid)
+    require_site_authority(db, user, q.usubjid)
     try:
         dm.step_query(db, user, q, action, text, now(request))
     except dm.WorkflowError as exc:
@@ -303,7 +308,7 @@ def lock(request: Request, usubjid: str, form: str = Form(""), locked: str = For
          user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Lock or unlock one form of a patient (data manager, reason required)."""
     require(user, "lock.set")
-    visible_subject(db, user, usubjid)
+    require_site_authority(db, user, usubjid)
     try:
         dm.set_lock(db, user, usubjid, form, locked == "yes", reason, now(request))
     except dm.WorkflowError as exc:
@@ -326,7 +331,7 @@ def sign(request: Request, usubjid: str, meaning: str = Form(""), password: str 
          user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Sign after re-entering the password; a wrong password counts as a failed log-in."""
     require(user, "casebook.sign")
-    s = visible_subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     h = trial.casebook_hash(db, usubjid)
     if meaning not in MEANINGS:
         return page(request, "sign.html", user, s=s, meanings=MEANINGS, content_hash=h, error="choose a meaning", status_code=422)
@@ -338,6 +343,13 @@ def sign(request: Request, usubjid: str, meaning: str = Form(""), password: str 
     dm.sign_casebook(db, user, usubjid, h, meaning, now(request))
     db.commit()
     return RedirectResponse(f"/subjects/{usubjid}", status_code=303)
+
+
+@router.get("/allocation", response_class=HTMLResponse)
+def allocation(request: Request, user: Principal = Depends(current_user), db: Session = Depends(get_db)):
+    """Positions left per stratum of the allocation list (data manager): the shortage shows before it happens."""
+    require(user, "allocation.view")
+    return page(request, "allocation.html", user, rows=store_glue.allocation_stock(db))
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -380,6 +392,7 @@ def review_verdict(request: Request, usubjid: str, ady: str = Form(""), verdict:
                    user: Principal = Depends(current_user), db: Session = Depends(get_db)):
     """Record the assessor's independent verdict for one assessment day, with a reason."""
     require(user, "verdict.enter")
+    require_site_authority(db, user, usubjid)
     try:
         trial.record_verdict(db, user, usubjid, ady, verdict, reason, now(request))
     except trial.FieldErrors as exc:

@@ -55,6 +55,7 @@ ACTIONS: dict[str, str] = {
     "audit.view": "read the audit trail",
     "users.manage": "create users and change roles",
     "export": "download data exports",
+    "allocation.view": "see the allocation list's positions used and left per stratum (no arm)",
 }
 
 _ALL_VIEW = {"subjects.view", "arm.view", "assessment.view", "ae.view", "exposure.view", "query.view", "verdict.view"}
@@ -72,7 +73,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "pharmacist": frozenset({"subjects.view", "arm.view", "exposure.view", "exposure.enter", "query.view", "query.answer"}),
     "assessor": frozenset({"review.view", "verdict.enter"}),
-    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export", "lab.import", "odm.import"}),
+    "data_manager": frozenset(_ALL_VIEW | {"query.raise", "query.close", "lock.set", "audit.view", "export", "allocation.view", "lab.import", "odm.import"}),
     "monitor": frozenset(_ALL_VIEW | {"query.raise", "sdv.mark"}),
     "statistician": frozenset(_ALL_VIEW | {"export"}),
 }

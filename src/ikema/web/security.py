@@ -87,4 +87,5 @@ def token_digest(token: str) -> str:
 
 def same(a: str | None, b: str | None) -> bool:
     """Constant-time string equality, False when either is missing."""
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    # as UTF-8 bytes: compare_digest refuses str with non-ASCII characters (a TypeError, once an HTTP 500)
+    return bool(a) and bool(b) and hmac.compare_digest(str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass"))

@@ -194,7 +194,30 @@ def randomization_refusal(db: Session, subject_row: dict[str, Any]) -> str | Non
     """The IRT's reason for refusing this subject, or None (already randomized counts as refused here)."""
     if subject_row.get("randomized"):
         return f"{subject_row['usubjid']}: already randomized"
-    return irt.refusal(db, subject_row["usubjid"])
+    why = irt.refusal(db, subject_row["usubjid"])
+    stratum = subject_row.get("stratum")
+    if why is None and stratum:
+        used, total = irt.positions(db).get(stratum, (0, 0))
+        if used >= total:
+            why = (f"{subject_row['usubjid']}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
+                   "no position is left to randomize this patient (data management must extend the list)")
+    return why
+
+
+def allocation_stock(db: Session) -> list[dict[str, Any]]:
+    """Positions used and left per stratum of the stored allocation list (no arm), and which strata run short:
+    'used up' at none left, 'low' when fewer than the protocol's largest block remain."""
+    try:
+        sizes = irt.scheme_from_protocol(protocol()).block_sizes
+    except ProtocolError:
+        sizes = (1,)
+    low = max(sizes)
+    out = []
+    for stratum, (used, total) in irt.positions(db).items():
+        left = total - used
+        out.append({"stratum": stratum, "used": used, "total": total, "left": left,
+                    "state": "used up" if left <= 0 else ("low" if left < low else "ok")})
+    return out
 
 
 def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, Any]:
@@ -207,6 +230,34 @@ def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, 
 def allocations(db: Session) -> list[tuple[str, int, str]]:
     """(usubjid, allocation-list id, arm) of every used allocation-list position."""
     return [(e.used_by, e.id, e.arm) for e in db.scalars(select(AllocationEntry).where(AllocationEntry.used_by.is_not(None)))]
+
+
+# --- automatic queries: the soft findings of conduct's edit checks, opened for the site -----------------------------
+
+EDIT_CHECK_USER = "edit-check"  # the author of automatic queries in the audit trail and the query history
+_FORM_OF_TABLE = {"disease_assessments": "assessment", "adverse_events": "ae", "drug_administrations": "exposure",
+                  "subjects": "screening", "screening": "screening"}
+
+
+def automatic_queries(db: Session, findings: list[Any], now: datetime) -> list[str]:
+    """Open one query per soft edit-check finding (ikema.conduct.capture.take_findings) on the record's field, as
+    an EDC does for a value outside its soft range; returns the query texts. Audited as EDIT_CHECK_USER."""
+    from ikema.web.models import DataQuery, QueryEvent
+
+    texts = []
+    for f in findings:
+        form = _FORM_OF_TABLE.get(f.table, f.table)
+        field = _FORM_INPUT.get(form, {}).get(f.field, f.field)
+        usubjid = f.usubjid or f.record
+        with acting(db, EDIT_CHECK_USER, f"automatic query: {form}.{field}"):
+            q = DataQuery(usubjid=usubjid, form=form, record_id=f.record_id or 0, field=field, status="open", text=f.text,
+                          opened_by=EDIT_CHECK_USER, opened_at=now)
+            db.add(q)
+            db.flush()
+            db.add(QueryEvent(query_id=q.id, action="open", text=f.text, by=EDIT_CHECK_USER, at=now))
+            db.flush()
+        texts.append(f"{field}: {f.text}")
+    return texts
 
 
 # --- writes of site records: through ikema.conduct.capture (its edit checks) plus the web's own checks -----------
@@ -324,6 +375,7 @@ def add(db: Session, user: str, subject_row: dict[str, Any], form: str, values: 
                 errors[fld] = msg
     if errors:
         raise FieldErrors(errors)
+    automatic_queries(db, capture.take_findings(db), now)
     return n
 
 
@@ -354,6 +406,7 @@ def change(db: Session, user: str, subject_row: dict[str, Any], form: str, rid: 
     except InputError as exc:
         fld, msg = _field_error(form, exc, "value" if form == "assessment" else "reason")
         raise FieldErrors({fld: msg}) from None
+    automatic_queries(db, capture.take_findings(db), now)
 
 
 # --- protocol facts (ikema.protocol) and the dosing calendar (ikema.conduct.calendar) -----------------------------
@@ -475,29 +528,25 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
         errors["site"] = "required"
     elif db.get(Site, site) is None:
         errors["site"] = f"unknown site {site!r}"
+    from ikema.conduct.edit_checks import check_screening_field
+
     candidate: dict[str, Any] = {}
     for name, spec in _field_specs().items():
         raw = (values.get(name) or "").strip()
         if raw == "":
             candidate[name] = None  # missing: the criterion that reads it says so
             continue
-        t = spec["type"]
-        try:
-            if t == "int":
-                if not re.fullmatch(r"[+-]?\d+", raw):
-                    raise ValueError
-                candidate[name] = int(raw)
-            elif t == "float":
-                candidate[name] = float(raw)
-            elif t == "bool":
-                if raw.upper() not in ("Y", "N"):
-                    raise ValueError
-                candidate[name] = raw.upper() == "Y"
-            else:
-                candidate[name] = raw
-        except ValueError:
-            want = {"int": "a whole number", "float": "a number", "bool": "Y or N"}.get(t, "text")
-            errors[name] = f"{raw!r}: expected {want}{' in ' + spec['unit'] if spec['unit'] else ''}"
+        if spec["type"] == "bool":
+            if raw.upper() not in ("Y", "N"):
+                errors[name] = f"{raw!r}: expected Y or N"
+                continue
+            candidate[name] = raw.upper() == "Y"
+            continue
+        try:  # the protocol's plausibility checks (ASCII numbers, ranges, codes), field by field to show every error
+            candidate[name], _ = check_screening_field(name, raw, p, u or "-")
+        except InputError as exc:
+            m = _FIELD_RE.search(str(exc))
+            errors[name] = f"got {m.group(2)}, expected {m.group(3)}" if m else str(exc)
     if errors:
         raise FieldErrors(errors)
     try:
@@ -505,8 +554,13 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
     except InputError as exc:
         m = _FIELD_RE.search(str(exc))
         raise FieldErrors({m.group(1) if m else "usubjid": str(exc)}) from None
-    capture.record_screening(db, u, candidate, result, user, site_id=site, reason="re-screening" if db.get(Subject, u) else None,
-                             when=now.replace(tzinfo=timezone.utc))
+    try:
+        capture.record_screening(db, u, candidate, result, user, site_id=site, reason="re-screening" if db.get(Subject, u) else None,
+                                 when=now.replace(tzinfo=timezone.utc))
+    except InputError as exc:
+        m = _FIELD_RE.search(str(exc))
+        raise FieldErrors({m.group(1) if m else "usubjid": str(exc)}) from None
+    queries = automatic_queries(db, capture.take_findings(db), now)
     wording = {str(_attr(c, "id")): f"{_attr(c, 'kind') or ''}: {_attr(c, 'text') or ''}".strip(": ")
                for c in (getattr(p, "eligibility", None) or [])}
     verdicts = []
@@ -515,4 +569,4 @@ def screen(db: Session, user: str, values: dict[str, str], now: datetime) -> dic
         verdicts.append({"id": cid, "verdict": str(getattr(verdict, "value", verdict)).lower(), "reason": reason,
                          "text": wording.get(str(cid), "")})
     return {"usubjid": u, "eligible": bool(result.eligible), "verdicts": verdicts,
-            "stratum": irt.stratum_label(result.stratum) if result.stratum else None}
+            "stratum": irt.stratum_label(result.stratum) if result.stratum else None, "queries": queries}
