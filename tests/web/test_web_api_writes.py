@@ -248,8 +248,8 @@ def test_query_life_cycle_over_the_api(world, qid):
 def test_lab_import_is_all_or_nothing_and_names_every_bad_row(world):
     u, other = world.u101, world.u202
     before, audited = _count(world, LabResult), _count(world, AuditEntry, table_name="lab_results", user="u_data_manager")
-    good = [f"{u},{YESTERDAY},HGB,11.5,g/dL,12,16,C3D1", f"{u},{YESTERDAY},PLAT,180,10^9/L,150,400,C3D1"]
-    bad = _lab_csv([good[0], f"{u},{YESTERDAY},HGB,abc,g/dL,12,16,C3D1", good[1], f"{other},{YESTERDAY},HGB,10,g/dL,,,C3D1",
+    good = [f"{u},{YESTERDAY},HGB,115,g/L,120,160,C3D1", f"{u},{YESTERDAY},PLAT,180,10^9/L,150,400,C3D1"]
+    bad = _lab_csv([good[0], f"{u},{YESTERDAY},HGB,abc,g/L,120,160,C3D1", good[1], f"{other},{YESTERDAY},HGB,100,g/L,,,C3D1",
                     f"{u},2019-02-30,NEUT,2.1,10^9/L,,,C3D1"])
     r = _api(world, "coordinator", "POST", "/api/v1/labs", content=bad, headers={"Content-Type": "text/csv"})
     assert r.status_code == 422, r.text
@@ -259,7 +259,7 @@ def test_lab_import_is_all_or_nothing_and_names_every_bad_row(world):
     assert other not in r.text.replace(f'"value":"{other}"', "")  # the other site's patient is only echoed as sent
     assert _count(world, LabResult) == before
     # the data manager may load any site's rows; the good file is stored whole and audited
-    r = _api(world, "data_manager", "POST", "/api/v1/labs", content=_lab_csv(good + [f"{other},{YESTERDAY},HGB,10,g/dL,,,C3D1"]),
+    r = _api(world, "data_manager", "POST", "/api/v1/labs", content=_lab_csv(good + [f"{other},{YESTERDAY},HGB,100,g/L,,,C3D1"]),
              headers={"Content-Type": "text/csv"})
     assert r.status_code == 201 and r.json() == {"stored": 3}
     assert _count(world, LabResult) == before + 3
