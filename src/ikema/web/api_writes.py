@@ -226,6 +226,7 @@ def api_screening_fields(user: Principal = Depends(api_user)) -> list[dict[str, 
 def api_screen(request: Request, body: ScreeningIn, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Screen a candidate by the protocol's criteria and store the result (per-criterion verdicts back)."""
     require(user, "screening.enter")
+    require_site_authority(db, user, body.usubjid.strip(), may_be_new=True)  # re-screening: own site only, as the form
     known = {f.name for f in trial.screening_fields()} - {"usubjid", "site"}
     unknown = sorted(set(body.findings) - known)
     if unknown:
