@@ -85,7 +85,7 @@ def test_write_matrix(world, qid, method, path, body, allowed):
     url, body = _fill(world, qid, path, body)
     for role in ROLES:
         if path == "/api/v1/labs":
-            r = _api(world, role, method, url, content=_lab_csv([f"{world.u101},{YESTERDAY},HGB,11.5,g/dL,12,16,C3D1"]),
+            r = _api(world, role, method, url, content=_lab_csv([f"{world.u101},{YESTERDAY},HGB,115,g/L,120,160,C3D1"]),
                      headers={"Content-Type": "text/csv"})
         elif path == "/api/v1/odm" and method == "POST":
             r = _api(world, role, method, url, content=b"<not-odm/>", headers={"Content-Type": "application/xml"})
