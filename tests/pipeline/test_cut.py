@@ -133,3 +133,33 @@ def test_report_renders_the_demos_results_from_its_adam(demo, tmp_path):
         gs = results["cuts"][name]["group_sequential"]
         assert f"look {gs['look']}: z = {gs['z']:.3f} against the boundary {gs['boundary_z']:.3f}" in html
     assert html.count("data:image/png;base64,") >= 3 and "forest plot" in html
+
+
+@pytest.mark.parametrize("undosed", ["half", "all"])
+def test_a_cut_with_randomized_patients_not_yet_dosed(demo, undosed):
+    """Early in a live trial some (or all) randomized patients have no dose yet: ADSL keeps them in the ITT
+    population with TRTSDT missing and SAFFL N, their times to event run from randomization, and the SAP runs."""
+    from ikema.pipeline import adam_at_cut, analyse_adam, sdtm_from_store, trial_setup
+    from ikema.store import make_engine, session_factory
+
+    _out, results, url = demo
+    setup = trial_setup()
+    with session_factory(make_engine(url))() as s:
+        sdtm = sdtm_from_store(s, setup)
+    ids = sorted(sdtm["DM"]["USUBJID"])
+    none = set(ids[::2]) if undosed == "half" else set(ids)
+    for dom in ("EX", "PC"):  # no dose: no administration and no drug concentration
+        sdtm[dom] = sdtm[dom][~sdtm[dom]["USUBJID"].isin(none)].reset_index(drop=True)
+    cutoff = dt.date.fromisoformat(results["cutoffs"]["final"])
+    cut, adam = adam_at_cut(sdtm, setup, cutoff)
+    adsl = adam["ADSL"].set_index("USUBJID")
+    assert sorted(adsl.index) == ids and (adsl["ITTFL"] == "Y").all()
+    assert adsl.loc[sorted(none), "TRTSDT"].isna().all() and (adsl.loc[sorted(none), "SAFFL"] == "N").all()
+    dosed = sorted(set(ids) - none)
+    assert adsl.loc[dosed, "TRTSDT"].notna().all() and (adsl.loc[dosed, "SAFFL"] == "Y").all()
+    pfs = adam["ADTTE"][adam["ADTTE"]["PARAMCD"] == "PFS"].set_index("USUBJID")
+    assert sorted(pfs.index) == ids
+    assert (pd.to_datetime(pfs["STARTDT"]) == pd.to_datetime(adsl.loc[pfs.index, "RANDDT"])).all()
+    res = analyse_adam(adam, setup, ds=cut["DS"])
+    assert sum(a["n"] for a in res["parameters"]["PFS"]["arms"].values()) == len(ids)
+    assert sum(res["safety_summary"]["n"].values()) == len(dosed)

@@ -17,15 +17,6 @@ def _complete_screening(world) -> None:
                 s.screening = {**s.screening, "age": 61, "sex": "F"}
             db.flush()
         db.commit()
-        from datetime import date, timedelta
-
-        from ikema.conduct.capture import record_many
-
-        d0 = date.today() - timedelta(days=60)  # the world's randomization date; first dose the same day
-        record_many(db, "administration", [
-            {"usubjid": u, "cycle": 1, "day": 1, "date": d0, "drug": "carfilzomib", "route": "IV", "dose_mg": 40.0,
-             "planned_dose_mg": 40.0} for u in world.randomized], "fixture")
-        db.commit()
 
 
 def test_export_downloads_an_audited_cut_for_data_managers_only(world):
@@ -44,7 +35,13 @@ def test_export_downloads_an_audited_cut_for_data_managers_only(world):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:300]
     z = zipfile.ZipFile(io.BytesIO(r.content))
     names = set(z.namelist())
-    assert {"cut.json", "sdtm/dm.csv", "sdtm/xd.xpt", "adam/adsl.csv", "adam/adtte.xpt"} <= names
+    assert {"cut.json", "sdtm/dm.csv", "sdtm/lb.xpt", "sdtm/rs.xpt", "adam/adsl.csv", "adam/adtte.xpt"} <= names
+    # no patient of the world is dosed yet: all are in the ITT population, none in the safety population
+    import pandas as pd
+
+    adsl = pd.read_csv(io.BytesIO(z.read("adam/adsl.csv")), keep_default_na=False)
+    assert len(adsl) == len(world.randomized) and set(adsl["ITTFL"]) == {"Y"}
+    assert set(adsl["TRTSDT"]) == {""} and set(adsl["SAFFL"]) == {"N"}
     info = json.loads(z.read("cut.json"))
     assert info["rows"]["sdtm"]["DM"] == len(world.randomized) and info["sha256"]["sdtm/dm.csv"]
     rows = world.call("data_manager", "GET", "/api/v1/audit").json()

@@ -304,7 +304,7 @@ def test_journey(browser, tmp_path, kit, artifacts, candidates, chromium_ok):
             page.click("#export button[type=submit]")
         cut = zipfile.ZipFile(download.value.path())
         assert usubjid in cut.read("sdtm/dm.csv").decode() and usubjid in cut.read("adam/adsl.csv").decode()
-        assert usubjid in cut.read("sdtm/xd.csv").decode() and "cut.json" in cut.namelist()
+        assert usubjid in cut.read("sdtm/lb.csv").decode() and "cut.json" in cut.namelist()
         # and the audit trail shows every step, the download included
         page.goto(f"{base}/audit")
         audit = page.locator("#audit").inner_text()

@@ -36,12 +36,13 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
         out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
         if outcomes == "safety":
             return out
-        out["ADEX"] = derive_adex(ex, cycle_days=cycle_days)
+        # a dataset whose domain holds no record yet (early in a live trial: no patient dosed) is not derived
+        if len(ex):
+            out["ADEX"] = derive_adex(ex, cycle_days=cycle_days)
         drugs = {t.upper(): t for t in ex["EXTRT"].unique()}
         pcs = sdtm["PC"].drop_duplicates("PCTESTCD")  # PCTESTCD (8 characters) -> the drug named by PCTEST
         analyte = {c: drugs[t.upper()] for c, t in zip(pcs["PCTESTCD"], pcs["PCTEST"]) if t.upper() in drugs}
         pc = sdtm["PC"][sdtm["PC"]["PCTESTCD"].isin(list(analyte))]
-        # a dataset whose domain holds no record yet (early in a live trial) is not derived
         if len(pc):
             out["ADPC"] = derive_adpc(pc, ex, analyte, adsl=adsl, cycle_days=cycle_days)
         if len(sdtm["IS"]):

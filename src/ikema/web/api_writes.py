@@ -2,8 +2,8 @@
 drug administrations and their changes, disposition and death, queries, SDV, locks, assessor verdicts), the central
 laboratory's CSV import and CDISC ODM 1.3 export and import.
 
-Each route names its permission (`require`), finds the patient inside the caller's site scope (404 otherwise, the
-same answer as for no patient), refuses a locked form (423), and writes through the same functions as the forms
+Each route names its permission (`require`), finds the patient inside the caller's site scope with issue 16's
+`deps.require_site_authority` (404 otherwise, the same answer as for no patient), refuses a locked form (423), and writes through the same functions as the forms
 (`trial.add`, `trial.change`, `ikema.conduct.capture`, `dm`), so their edit checks apply and every write lands in
 the audit trail. A refused write stores nothing: 422 with `detail` a list of {loc, msg}, FastAPI's own shape.
 """
@@ -12,28 +12,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ikema.conduct import capture
+from ikema.conduct.edit_checks import MAX_INT
 from ikema.errors import InputError
 from ikema.web import dm, labimport, odm, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import LockedError, NotFoundError, api_user, get_db, now, require_site_authority
-from ikema.web.permissions import can_see_site, require, site_scope
+from ikema.web.deps import LockedError, NotFoundError, RecordId, api_user, get_db, now, require_site_authority
+from ikema.web.permissions import require, site_scope
 
 router = APIRouter(prefix="/api/v1", tags=["writes"])
 
 # API path segment -> capture form of the web app
 KINDS: dict[str, str] = {"assessments": "assessment", "adverse-events": "ae", "administrations": "exposure"}
 Scalar = str | int | float | bool | None
-MAX_ID = 2**31 - 1  # record ids and days fit a 32-bit INTEGER on every backend
-RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+MAX_ID = MAX_INT  # record ids and days fit a 32-bit INTEGER on every backend
 _FIELD_RE = re.compile(r"field (\w+): got (.*), expected (.*)$")
 
 
@@ -160,16 +159,8 @@ class QueryOut(BaseModel):
 # --- shared steps ---------------------------------------------------------------------------------------------
 
 def refused(errors: dict[str, str], where: str = "body") -> HTTPException:
-    """422 naming every refused field."""
-    # loc, msg and type: the ValidationError schema the OpenAPI document promises for a 422 (the fuzz checks it)
+    """422 naming every refused field, in FastAPI's documented ValidationError shape (loc, msg, type)."""
     return HTTPException(status_code=422, detail=[{"loc": [where, k], "msg": v, "type": "value_error"} for k, v in errors.items()])
-
-
-def _subject(db: Session, user: Principal, usubjid: str) -> dict:
-    s = trial.get_subject(db, usubjid)
-    if s is None or not can_see_site(user, s["site"]):
-        raise NotFoundError(usubjid)
-    return s
 
 
 def _form(kind: str) -> str:
@@ -209,7 +200,7 @@ def _not_future(request: Request, raw: str, name: str) -> None:
 
 def _add(request: Request, db: Session, user: Principal, usubjid: str, form: str, values: dict[str, str]) -> dict:
     require(user, trial.FORM_SPECS[form].enter_action)
-    s = _subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     _unlocked(db, usubjid, form)
     before = {r["id"] for r in trial.records(db, s, form)}
     try:
@@ -235,7 +226,7 @@ def api_screening_fields(user: Principal = Depends(api_user)) -> list[dict[str, 
 def api_screen(request: Request, body: ScreeningIn, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Screen a candidate by the protocol's criteria and store the result (per-criterion verdicts back)."""
     require(user, "screening.enter")
-    require_site_authority(db, user, body.usubjid, may_be_new=True)  # re-screening: the patient's own site only
+    require_site_authority(db, user, body.usubjid.strip(), may_be_new=True)  # re-screening: own site only, as the form
     known = {f.name for f in trial.screening_fields()} - {"usubjid", "site"}
     unknown = sorted(set(body.findings) - known)
     if unknown:
@@ -282,7 +273,7 @@ def api_record(usubjid: str, kind: str, rid: RecordId, user: Principal = Depends
     """One saved record (assessments, adverse-events, administrations)."""
     form = _form(kind)
     require(user, trial.FORM_SPECS[form].view_action)
-    rec = trial.record(db, _subject(db, user, usubjid), form, rid)
+    rec = trial.record(db, require_site_authority(db, user, usubjid), form, rid)
     if rec is None:
         raise NotFoundError(f"{kind} {rid}")
     return rec
@@ -294,7 +285,7 @@ def api_change(request: Request, usubjid: str, kind: str, rid: RecordId, body: C
     """Change a saved record with a reason (the same edit checks; audited field by field)."""
     form = _form(kind)
     require(user, trial.FORM_SPECS[form].enter_action)
-    s = _subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     _unlocked(db, usubjid, form)
     rec = trial.record(db, s, form, rid)
     if rec is None:
@@ -319,7 +310,7 @@ def api_disposition(request: Request, usubjid: str, body: DispositionIn, user: P
                     db: Session = Depends(get_db)) -> dict:
     """Record end of treatment, withdrawal, last contact or a follow-up contact."""
     require(user, "disposition.enter")
-    _subject(db, user, usubjid)
+    require_site_authority(db, user, usubjid)
     _not_future(request, body.date, "date")
     try:
         d = capture.record_disposition(db, usubjid, body.event, body.date, user.username, disposition_reason=body.reason)
@@ -334,7 +325,7 @@ def api_disposition(request: Request, usubjid: str, body: DispositionIn, user: P
 def api_death(request: Request, usubjid: str, body: DeathIn, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Record a patient's death (once)."""
     require(user, "disposition.enter")
-    _subject(db, user, usubjid)
+    require_site_authority(db, user, usubjid)
     _not_future(request, body.date, "date")
     try:
         d = capture.record_death(db, usubjid, body.date, body.cause, user.username)
@@ -366,7 +357,7 @@ def api_raise_query(request: Request, usubjid: str, body: QueryIn, user: Princip
                     db: Session = Depends(get_db)) -> dict:
     """Raise a query on one field of a saved record (data manager, monitor)."""
     require(user, "query.raise")
-    s = _subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     form = KINDS[body.kind]
     if trial.record(db, s, form, body.record_id) is None:
         raise NotFoundError(f"{body.kind} {body.record_id}")
@@ -386,15 +377,9 @@ def api_raise_query(request: Request, usubjid: str, body: QueryIn, user: Princip
 def api_query_step(request: Request, qid: RecordId, action: Literal["answer", "close", "reopen"], body: QueryStepIn,
                    user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Answer (site), close or re-open (data manager) a query; 409 when the step does not follow from its state."""
-    require(user, dm.ACTION_PERMISSION[action])
-    q = db.get(dm.DataQuery, qid)
-    if q is None:
-        raise NotFoundError(str(qid))
-    _subject(db, user, q.usubjid)
     try:
-        dm.step_query(db, user, q, action, body.text, now(request))
+        q = dm.step_query_by_id(db, user, qid, action, body.text, now(request))
     except dm.WorkflowError as exc:
-        db.rollback()
         raise HTTPException(status_code=409, detail=str(exc)) from None
     db.commit()
     return _query_out(q)
@@ -406,7 +391,7 @@ def api_sdv(request: Request, usubjid: str, kind: str, rid: RecordId, body: SdvI
     """Mark a field's current value source-data verified (monitor)."""
     form = _form(kind)
     require(user, "sdv.mark")
-    s = _subject(db, user, usubjid)
+    s = require_site_authority(db, user, usubjid)
     rec = trial.record(db, s, form, rid)
     if rec is None:
         raise NotFoundError(f"{kind} {rid}")
@@ -423,7 +408,7 @@ def api_sdv(request: Request, usubjid: str, kind: str, rid: RecordId, body: SdvI
 def api_lock(request: Request, usubjid: str, body: LockIn, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
     """Lock or unlock one form of a patient (data manager; reason required)."""
     require(user, "lock.set")
-    _subject(db, user, usubjid)
+    require_site_authority(db, user, usubjid)
     try:
         dm.set_lock(db, user, usubjid, KINDS[body.kind], body.locked, body.reason, now(request))
     except dm.WorkflowError as exc:
@@ -502,3 +487,4 @@ async def api_odm_import(request: Request, user: Principal = Depends(api_user), 
         raise HTTPException(status_code=422, detail=str(exc)) from None
     db.commit()
     return counts
+

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ikema.errors import IkemaError
 from ikema.web import store_glue
 from ikema.web.auth import Principal
+from ikema.web.deps import NotFoundError, require_site_authority
 from ikema.web.models import FORMS, DataQuery, FormLock, QueryEvent, SdvMark, Signature
 from ikema.web.permissions import require
 
@@ -79,6 +80,24 @@ def step_query(db: Session, user: Principal, query: DataQuery, action: str, text
         db.add(QueryEvent(query_id=query.id, action=action, text=text.strip(), by=user.username, at=now))
         db.flush()
     return query
+
+
+def step_query_by_id(db: Session, user: Principal, qid: int, action: str, text: str, now: datetime) -> DataQuery:
+    """The query step of the page and of the JSON route alike: the action's permission, the query (404 when absent),
+    the site authority over its patient (404 outside the user's sites), then `step_query`. A step that does not follow
+    from the query's state rolls back and raises WorkflowError (each route answers it in its own way)."""
+    if action not in ACTION_PERMISSION:
+        raise NotFoundError(action)
+    require(user, ACTION_PERMISSION[action])
+    q = db.get(DataQuery, qid)
+    if q is None:
+        raise NotFoundError(str(qid))
+    require_site_authority(db, user, q.usubjid)
+    try:
+        return step_query(db, user, q, action, text, now)
+    except WorkflowError:
+        db.rollback()
+        raise
 
 
 def query_history(db: Session, query_id: int) -> list[QueryEvent]:

@@ -284,20 +284,13 @@ def queries(request: Request, user: Principal = Depends(current_user), db: Sessi
 
 @router.post("/queries/{qid}/{action}")
 def query_step(request: Request, qid: RecordId, action: str, text: str = Form(""), user: Principal = Depends(current_user), db: Session = Depends(get_db)):
-    """Answer, close or re-open a query."""
-    if action not in dm.ACTION_PERMISSION:
-        raise NotFoundError(action)
-    require(user, dm.ACTION_PERMISSION[action])
-    q = db.get(dm.DataQuery, qid)
-    if q is None:
-        raise NotFoundError(str(qid))
-    require_site_authority(db, user, q.usubjid)
+    """Answer, close or re-open a query (dm.step_query_by_id, shared with the JSON route); 409 with the page when the
+    step does not follow from its state."""
     try:
-        dm.step_query(db, user, q, action, text, now(request))
+        dm.step_query_by_id(db, user, qid, action, text, now(request))
     except dm.WorkflowError as exc:
-        db.rollback()
-        qs = [q]
-        return page(request, "queries.html", user, status_code=409, error=str(exc), queries=qs,
+        q = db.get(dm.DataQuery, qid)
+        return page(request, "queries.html", user, status_code=409, error=str(exc), queries=[q],
                     history={q.id: dm.query_history(db, q.id)}, next_steps=_next_steps(user))
     db.commit()
     return RedirectResponse(f"/queries#query-{qid}", status_code=303)

@@ -52,8 +52,8 @@ def derive_adis(is_: pd.DataFrame, adsl: pd.DataFrame | None = None, result_test
         d = d.merge(adsl[keep], on="USUBJID", how="left").rename(columns={"TRT01A": "TRTA"})
     d["ABLFL"] = _baseline(d)
     order = d["ADT"] if "ADT" in d.columns else pd.Series(np.arange(len(d)), index=d.index)
-    base_order = order[d["ABLFL"] == "Y"].groupby(d["USUBJID"]).max()
-    bo = d["USUBJID"].map(base_order)
+    # each subject's baseline position on every row (missing without a baseline, e.g. no dose yet so no TRTSDT)
+    bo = order.where(d["ABLFL"] == "Y").groupby(d["USUBJID"]).transform("max")
     d["POSTFL"] = np.where((d["ABLFL"] != "Y") & (bo.isna() | (order > bo)), "Y", "")
     d["PARAMCD"] = result_testcd
     return finish_bds(d.reset_index(drop=True), "ADIS")

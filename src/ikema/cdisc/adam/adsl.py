@@ -3,7 +3,8 @@
 Variables (ADaMIG 1.3 order and names; labels in ikema.cdisc.metadata): STUDYID, USUBJID, SUBJID, SITEID, COUNTRY,
 AGE, AGEU, AGEGR1 (<65 / 65-74 / >=75), AGEGR70 (<70 / >=70), SEX, RACE, ETHNIC, ARM, ARMCD, ACTARM, ACTARMCD,
 TRT01P/TRT01A (ARMCD/ACTARMCD), RANDDT (DS RANDOMIZED; DM.RANDDTC where an external DM carries it),
-TRTSDT/TRTEDT (first/last EX), RANDFL/ITTFL (randomized), SAFFL (any dose), DTHFL, DTHDT, LSTALVDT (death date,
+TRTSDT/TRTEDT (first/last EX with a dose; missing for a subject randomized but not dosed yet, who
+stays in ITT and whose times to event run from RANDDT as for everyone), RANDFL/ITTFL (randomized), SAFFL (any dose), DTHFL, DTHDT, LSTALVDT (death date,
 else the latest dated record of the subject: SS, LB, EX, AE, QS, DS), NEWTHDT (first CM of further anti-myeloma
 therapy), PD2DT (first RS PD2), ECOG (RS ECOG101 at screening), HEIGHTBL/WEIGHTBL (VS), and the SUPPDM
 qualifiers (STRAT1R, STRAT2R, ISS, RISS, HIGHRISK, GAIN1Q, PRLINES, EGFRLT60, ISOTYPE, ...).
@@ -22,6 +23,12 @@ def _date(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s.astype(str).str.slice(0, 10).replace("", None), format="%Y-%m-%d", errors="coerce")
 
 
+def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str) -> pd.Series:
+    """The first (`how="min"`) or last (`"max"`) of `dates` per subject of `ids`; NaT for a subject without one,
+    also when no subject has one yet (early in a live trial: mapping an empty datetime Series fails in pandas)."""
+    return _lookup(ids, getattr(pd.Series(dates.to_numpy(), index=usubjid.to_numpy()).groupby(level=0), how)())
+
+
 def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
     """Last date known alive: latest dated record of the subject across the dated domains."""
     parts = []
@@ -31,9 +38,8 @@ def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
             if dom == "DS":
                 d = d[sdtm[dom]["DSDECOD"] != "DEATH"]
             parts.append(d)
-    allp = pd.concat(parts, ignore_index=True)
-    allp["DT"] = _date(allp["DT"])
-    return ids.map(allp.groupby("USUBJID")["DT"].max())
+    allp = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"USUBJID": [], "DT": []})
+    return _per_subject(ids, allp["USUBJID"], _date(allp["DT"]), "max")
 
 
 def _lookup(ids: pd.Series, by_subject: pd.Series) -> pd.Series:
@@ -56,7 +62,7 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({
         "STUDYID": dm["STUDYID"], "USUBJID": ids, "SUBJID": dm["SUBJID"], "SITEID": dm["SITEID"],
         "AGE": dm["AGE"].astype(int), "SEX": dm["SEX"], "TRT01P": dm["ARMCD"], "TRT01A": dm["ACTARMCD"],
-        "RANDDT": _date(dm["RANDDTC"]) if "RANDDTC" in dm else ids.map(_randomized(sdtm.get("DS"))),
+        "RANDDT": _date(dm["RANDDTC"]) if "RANDDTC" in dm else _lookup(ids, _randomized(sdtm.get("DS"))),
     })
     for col in ("COUNTRY", "AGEU", "RACE", "ETHNIC", "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DTHFL"):
         if col in dm:
@@ -76,15 +82,17 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for q in supp.columns:
         out[q] = ids.map(supp[q]).to_numpy()
     ex = sdtm["EX"]
-    exd = ex.assign(D=_date(ex["EXSTDTC"]))[lambda d: d["EXDOSE"] > 0].groupby("USUBJID")["D"]
-    out["TRTSDT"] = ids.map(exd.min())
-    out["TRTEDT"] = ids.map(exd.max())
+    ex = ex[ex["EXDOSE"] > 0]  # a randomized subject not dosed yet keeps TRTSDT/TRTEDT missing (SAFFL N, ITTFL Y)
+    out["TRTSDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "min")
+    out["TRTEDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "max")
     out["DTHDT"] = _date(dm["DTHDTC"])
     cm = sdtm.get("CM")
-    out["NEWTHDT"] = _lookup(ids, cm[cm["CMCAT"] == FURTHER_THERAPY].assign(D=lambda d: _date(d["CMSTDTC"])).groupby("USUBJID")["D"].min()) if cm is not None and len(cm) else pd.NaT
+    cm = cm[cm["CMCAT"] == FURTHER_THERAPY] if cm is not None and len(cm) else pd.DataFrame({"USUBJID": [], "CMSTDTC": []})
+    out["NEWTHDT"] = _per_subject(ids, cm["USUBJID"], _date(cm["CMSTDTC"]), "min")
     rs = sdtm.get("RS")
-    out["PD2DT"] = _lookup(ids, rs[rs["RSTESTCD"] == "PD2"].assign(D=lambda d: _date(d["RSDTC"])).groupby("USUBJID")["D"].min()) if rs is not None and len(rs) else pd.NaT
-    out["LSTALVDT"] = out["DTHDT"].fillna(pd.to_datetime(derive_lstalvdt(sdtm, ids)))
+    rs = rs[rs["RSTESTCD"] == "PD2"] if rs is not None and len(rs) else pd.DataFrame({"USUBJID": [], "RSDTC": []})
+    out["PD2DT"] = _per_subject(ids, rs["USUBJID"], _date(rs["RSDTC"]), "min")
+    out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids))
     out["ITTFL"] = "Y"
     out["SAFFL"] = np.where(out["TRTSDT"].notna(), "Y", "N")
     for c in ("TRTSDT", "TRTEDT", "DTHDT", "NEWTHDT", "PD2DT", "LSTALVDT", "RANDDT"):
