@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -97,28 +98,60 @@ def serve(url: str, stack: ExitStack, workers: int) -> str:
         time.sleep(0.2)
 
 
+async def _http(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a kept-alive connection; (status, body). The burst's own client: httpx spent about
+    3 ms of CPU per request, on the same 2 cores as the server it measures, while this spends about 0.1 ms."""
+    r, w = conn
+    w.write((f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+             + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+    status = int((await r.readline()).split()[1])
+    length, chunked = 0, False
+    while (line := await r.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        return status, await r.readexactly(length)
+    body = b""
+    while size := int((await r.readline()).split(b";")[0], 16):
+        body += await r.readexactly(size + 2)
+        body = body[:-2]
+    await r.readline()
+    return status, body
+
+
 async def burst(base: str, usubjids: list[str], rng: random.Random) -> list[tuple[str, int, str | None, float]]:
-    """Every randomization request at once; (usubjid, status, arm or error, seconds) per request."""
-    limits = httpx.Limits(max_connections=len(usubjids) + 10, max_keepalive_connections=len(usubjids) + 10)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as c:
+    """Every randomization request at once, each on its own kept-alive connection opened beforehand (as httpx's
+    pool or a browser keeps them); (usubjid, status, arm or error, seconds) per request."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as c:
         tokens = {}
         for site in SITES:
             r = await c.post("/api/v1/token", data={"username": f"coord{site}", "password": PASSWORD})
             r.raise_for_status()
             tokens[site] = r.json()["access_token"]
-        jobs = list(usubjids)
-        rng.shuffle(jobs)
+    jobs = list(usubjids)
+    rng.shuffle(jobs)
+    host, port = base.split("://", 1)[1].rsplit(":", 1)
+    conns = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in jobs))
 
-        async def one(u: str):
-            t0 = time.perf_counter()
-            try:
-                r = await c.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {tokens[u.split('-')[1]]}"})
-                status, body = r.status_code, (r.json().get("arm") if r.status_code == 200 else r.text[:200])
-            except httpx.HTTPError as exc:
-                status, body = 0, repr(exc)
-            return u, status, body, time.perf_counter() - t0
+    async def one(u: str, conn) -> tuple[str, int, str | None, float]:
+        t0 = time.perf_counter()
+        try:
+            status, body = await asyncio.wait_for(
+                _http(conn, "POST", f"/api/v1/subjects/{u}/randomize", {"Authorization": f"Bearer {tokens[u.split('-')[1]]}"}), 120)
+            arm = json.loads(body).get("arm") if status == 200 else body[:200].decode(errors="replace")
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            status, arm = 0, repr(exc)
+        return u, status, arm, time.perf_counter() - t0
 
-        return list(await asyncio.gather(*(one(u) for u in jobs)))
+    try:
+        return list(await asyncio.gather(*(one(u, conn) for u, conn in zip(jobs, conns))))
+    finally:
+        for _, w in conns:
+            w.close()
 
 
 async def mixed(base: str, usubjids: list[str], seconds: float, users: int, rng: random.Random) -> list[tuple[str, int, float]]:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ikema.errors import AllocationExhaustedError, InputError, PermissionDenied, ProtocolError
 from ikema.store import database_url as store_database_url
@@ -21,9 +22,54 @@ from ikema.web.security import Settings, utcnow
 
 _HERE = Path(__file__).parent
 SQLITE_CONCURRENT_REQUESTS = 4  # requests served at once on SQLite (below the thread pool's 40 and the pool's 15)
+POOLED_CONCURRENT_REQUESTS = 8  # per worker process on a server database: the same bounds, room for queries to overlap
 
 # Content-Security-Policy: everything from this origin only (htmx is vendored), no framing.
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+
+class Admission:
+    """ASGI middleware: at most `limit` requests (static files aside) inside the app at once; the rest wait their turn
+    in the event loop, holding neither a thread nor a store connection."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.gate = app, asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static"):
+            return await self.app(scope, receive, send)
+        async with self.gate:
+            await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP, no framing, no sniffing, same-origin referrers and no caching of pages (each header
+    only where the response did not set it). Plain ASGI rather than @app.middleware("http"), which costs a task and
+    a stream per request."""
+
+    _ALWAYS = ((b"content-security-policy", _CSP.encode()), (b"x-frame-options", b"DENY"),
+               (b"x-content-type-options", b"nosniff"),
+               # same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on form POSTs, which
+               # the CSRF guard's origin check must refuse; same-origin still keeps patient URLs from other sites.
+               (b"referrer-policy", b"same-origin"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        extra = self._ALWAYS if scope["path"].startswith("/static") else (*self._ALWAYS, (b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -54,32 +100,14 @@ def create_app(
     app.include_router(api_writes.router)
     app.include_router(export.router)
 
-    if app.state.engine.dialect.name == "sqlite":
-        # SQLite takes its write lock at BEGIN (the IRT's serialization), so a request holds it from its first query
-        # to its commit. Admitting more requests than the thread pool and connection pool can carry lets the lock
-        # holder starve for a thread while the others wait on its lock (seen: 150 of 200 concurrent randomizations
-        # failed). Admitting at most this many at once keeps one thread and one connection for each of them.
-        admit = asyncio.Semaphore(SQLITE_CONCURRENT_REQUESTS)
-
-        @app.middleware("http")
-        async def _sqlite_admission(request: Request, call_next):
-            if request.url.path.startswith("/static"):
-                return await call_next(request)
-            async with admit:
-                return await call_next(request)
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", _CSP)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        # same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on form POSTs, which the
-        # CSRF guard's origin check must refuse; same-origin still keeps patient URLs from other sites.
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    # Admission: a request holds its store connection from its first query to its end, across several hops through
+    # the thread pool. Admitting more requests than the thread pool (40) and the connection pool (15) can carry lets
+    # the connection holders starve for a thread while the others wait for a connection (seen: on SQLite 150 of 200
+    # concurrent randomizations failed; on PostgreSQL a burst of 250 took 60 s and 74 hit the pool's timeout). SQLite
+    # also takes its write lock at BEGIN (the IRT's serialization), so it admits fewer.
+    sqlite = app.state.engine.dialect.name == "sqlite"
+    app.add_middleware(Admission, limit=SQLITE_CONCURRENT_REQUESTS if sqlite else POOLED_CONCURRENT_REQUESTS)
+    app.add_middleware(SecurityHeaders)
 
     def _is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
