@@ -147,3 +147,23 @@ def test_api_token_and_401(env, kit):
         u.active = False
         db.commit()
         assert auth.resolve_token(db, r.json()["access_token"], clock()) is None  # dies with the user
+
+
+def test_api_token_refused_once_revoked_or_expired(env, kit):
+    """The bearer token's one-query look-up (token joined to its user) still refuses a revoked or expired token."""
+    from ikema.web.models import ApiToken
+    from ikema.web.security import token_digest
+
+    app, clock = env
+    c = TestClient(app, base_url="https://testserver")
+    tokens = [c.post("/api/v1/token", data={"username": "ada", "password": PW}).json()["access_token"] for _ in range(2)]
+    auth_header = [{"Authorization": f"Bearer {t}"} for t in tokens]
+    assert [c.get("/api/v1/subjects", headers=h).status_code for h in auth_header] == [200, 200]
+    with app.state.sessions() as db:
+        db.get(ApiToken, token_digest(tokens[0])).revoked = True
+        db.commit()
+    assert [c.get("/api/v1/subjects", headers=h).status_code for h in auth_header] == [401, 200]
+    clock.t += timedelta(minutes=59)
+    assert c.get("/api/v1/subjects", headers=auth_header[1]).status_code == 200
+    clock.t += timedelta(minutes=1)  # the token's lifetime (1 hour) is over
+    assert c.get("/api/v1/subjects", headers=auth_header[1]).status_code == 401

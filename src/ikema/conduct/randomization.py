@@ -54,6 +54,7 @@ class Assignment:
     randomized_at: dt.datetime
     randomized_by: str
     new: bool  # False when the request repeated an earlier randomization
+    randdt: dt.date | None = None  # the randomization date (RANDDT)
 
 
 def stratum_label(levels: Mapping[str, Any] | str) -> str:
@@ -149,11 +150,8 @@ def refusal(session: Session, usubjid: str) -> str | None:
     return None
 
 
-def _existing(session: Session, usubjid: str) -> Assignment | None:
-    r = session.get(Randomization, usubjid)
-    if r is None:
-        return None
-    return Assignment(r.usubjid, r.arm, r.randno, r.stratum, r.randomized_at, r.randomized_by, new=False)
+def _assignment(r: Randomization, new: bool) -> Assignment:
+    return Assignment(r.usubjid, r.arm, r.randno, r.stratum, r.randomized_at, r.randomized_by, new=new, randdt=r.randdt)
 
 
 def randomize(session: Session, usubjid: str, user: str, when: dt.datetime | None = None,
@@ -173,11 +171,15 @@ class _Retry(Exception):
 
 def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime | None,
                     randdt: dt.date | None) -> Assignment:
-    subject = session.scalars(select(Subject).where(Subject.usubjid == usubjid).with_for_update()).one_or_none()
-    done = _existing(session, usubjid)
+    # the locked row's values replace any copy the session read before the lock (populate_existing)
+    subject = session.scalars(select(Subject).where(Subject.usubjid == usubjid).with_for_update()
+                              .execution_options(populate_existing=True)).one_or_none()
+    # a statement of its own, after the lock: on PostgreSQL it sees a randomization committed while this request waited
+    # for the lock (the same statement would not: its snapshot predates the wait), so a repeat never takes a position
+    done = session.get(Randomization, usubjid)
     if done is not None:
         session.commit()
-        return done
+        return _assignment(done, new=False)
     why = refusal(session, usubjid)
     if why:
         session.rollback()
@@ -200,8 +202,9 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
     with acting(session, user, REASON):
         entry.used_by, entry.used_at = usubjid, now
         subject.status = "RANDOMIZED"
-        session.add(Randomization(usubjid=usubjid, randno=entry.randno, stratum=entry.stratum, arm=entry.arm,
-                                  randomized_at=now, randomized_by=user, randdt=randdt or now.date()))
+        r = Randomization(usubjid=usubjid, randno=entry.randno, stratum=entry.stratum, arm=entry.arm,
+                          randomized_at=now, randomized_by=user, randdt=randdt or now.date())
+        session.add(r)
         session.flush()
     session.commit()
-    return Assignment(usubjid, entry.arm, entry.randno, entry.stratum, now, user, new=True)
+    return _assignment(r, new=True)

@@ -79,8 +79,9 @@ def subjects(db: Session) -> list[dict[str, Any]]:
 
 def subject(db: Session, usubjid: str) -> dict[str, Any] | None:
     """One subject with its randomization, or None."""
-    s = db.get(Subject, usubjid)
-    return None if s is None else _subject_dict(s, db.get(Randomization, usubjid))
+    row = db.execute(select(Subject, Randomization).outerjoin(Randomization, Randomization.usubjid == Subject.usubjid)
+                     .where(Subject.usubjid == usubjid)).one_or_none()
+    return None if row is None else _subject_dict(*row)
 
 
 def assessments(db: Session, usubjid: str) -> list[dict[str, Any]]:
@@ -223,8 +224,7 @@ def allocation_stock(db: Session) -> list[dict[str, Any]]:
 def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, Any]:
     """Randomize through the IRT (commits); a repeat returns the original allocation."""
     a = irt.randomize(db, usubjid, user, when=now.replace(tzinfo=timezone.utc))
-    r = db.get(Randomization, usubjid)
-    return {"usubjid": a.usubjid, "arm": a.arm, "randno": str(a.randno), "randdt": r.randdt.isoformat() if r else None}
+    return {"usubjid": a.usubjid, "arm": a.arm, "randno": str(a.randno), "randdt": a.randdt.isoformat() if a.randdt else None}
 
 
 def allocations(db: Session) -> list[tuple[str, int, str]]:
