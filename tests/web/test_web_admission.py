@@ -39,7 +39,7 @@ def test_static_files_are_not_queued():
 
 def test_both_backends_are_gated_below_the_pools(tmp_path):
     """The limits stay below the thread pool (40) and SQLAlchemy's default connection pool (5 + 10 overflow)."""
-    assert 1 <= SQLITE_CONCURRENT_REQUESTS <= POOLED_CONCURRENT_REQUESTS < 15
+    assert 1 <= SQLITE_CONCURRENT_REQUESTS < 15 and 1 <= POOLED_CONCURRENT_REQUESTS < 15
     app = create_app(f"sqlite:///{tmp_path / 'a.db'}")
     gates = [m for m in app.user_middleware if m.cls is Admission]
     assert len(gates) == 1 and gates[0].kwargs["limit"] == SQLITE_CONCURRENT_REQUESTS

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -75,16 +76,22 @@ async def form_values(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One store session per request; rolled back unless the handler committed."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One store session per request; rolled back unless the handler committed. Opened and, when it holds no
+    transaction (the handler committed), closed right here in the event loop: neither touches the database, and a
+    sync generator would cost two trips through the thread pool per request. Rolling back and closing a session
+    still in a transaction is database I/O, so that goes to the thread pool."""
     db: Session = request.app.state.sessions()
     try:
         yield db
     except Exception:
-        db.rollback()
+        await run_in_threadpool(db.rollback)
         raise
     finally:
-        db.close()
+        if db.in_transaction():
+            await run_in_threadpool(db.close)
+        else:
+            db.close()
 
 
 def now(request: Request):
