@@ -5,10 +5,11 @@
 2. mixed: for 60 s, 20 virtual site users (logged in through the form) view pages (patient list, patient,
    assessment form, queries) and post assessment forms (70% / 30%).
 Each prints p50/p95/p99 latency, errors (HTTP >= 400 or no answer) and throughput, then the PostgreSQL / SQLite
-ratios. The server is `ikema serve` (PostgreSQL: --workers 4; SQLite is served by one process).
+ratios. The server is `ikema serve` (PostgreSQL: --workers = the CPU count, at most 8; SQLite is served by one
+process). The burst line also gives the CPU seconds per randomization of the server's processes and of this client.
 Goal (issue 16): on PostgreSQL no error and p95 below 300 ms for the burst.
 
-Run: .venv/bin/python bench/web_load.py [--seconds 60] [--patients 250] [--users 20] [--pg-workers 4]
+Run: .venv/bin/python bench/web_load.py [--seconds 60] [--patients 250] [--users 20] [--pg-workers N]
 (needs the PostgreSQL server binaries; make bench installs them)
 """
 
@@ -36,6 +37,7 @@ PASSWORD = "Bench-coordinator-2017"
 SITES = ("101", "202")
 PARAMS = ("SMPROT", "UMPROT", "FLCK", "FLCL", "BMPC", "SIFE", "UIFE", "NEWLES")
 VALUES = {"SMPROT": "1.2", "UMPROT": "150", "FLCK": "40", "FLCL": "12", "BMPC": "20", "SIFE": "POSITIVE", "UIFE": "NEGATIVE", "NEWLES": "N"}
+WARM_UP = 16  # patients randomized one by one before the burst (not in its figures)
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -78,8 +80,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(url: str, stack: ExitStack, workers: int) -> str:
-    """Start `ikema serve --workers N` on the store; returns its base URL once it answers."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children still running (Linux /proc; 0 elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(int(c)) for c in children)
+
+
+def serve(url: str, stack: ExitStack, workers: int) -> tuple[str, int]:
+    """Start `ikema serve --workers N` on the store; returns its base URL once it answers, and its process id."""
     port = free_port()
     ikema = str(Path(sys.executable).with_name("ikema"))
     proc = subprocess.Popen([ikema, "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", url,
@@ -90,7 +102,7 @@ def serve(url: str, stack: ExitStack, workers: int) -> str:
     while True:
         try:
             if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                return base
+                return base, proc.pid
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -123,9 +135,13 @@ async def _http(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], method:
     return status, body
 
 
-async def burst(base: str, usubjids: list[str], rng: random.Random) -> list[tuple[str, int, str | None, float]]:
+async def burst(base: str, usubjids: list[str], rng: random.Random, warm: list[str], server_pid: int
+                ) -> tuple[list[tuple[str, int, str | None, float]], dict[str, float]]:
     """Every randomization request at once, each on its own kept-alive connection opened beforehand (as httpx's
-    pool or a browser keeps them); (usubjid, status, arm or error, seconds) per request."""
+    pool or a browser keeps them); (usubjid, status, arm or error, seconds) per request. The `warm` patients are
+    randomized first, one at a time on fresh connections, so that every worker has served the route once (a
+    serving system is warm; a worker's first request pays for imports and query compilation). Also returns the
+    burst's wall seconds and the CPU milliseconds per randomization of the server's processes and of this client."""
     async with httpx.AsyncClient(base_url=base, timeout=120) as c:
         tokens = {}
         for site in SITES:
@@ -135,6 +151,12 @@ async def burst(base: str, usubjids: list[str], rng: random.Random) -> list[tupl
     jobs = list(usubjids)
     rng.shuffle(jobs)
     host, port = base.split("://", 1)[1].rsplit(":", 1)
+    for u in warm:
+        r, w = await asyncio.open_connection(host, int(port))
+        status, body = await _http((r, w), "POST", f"/api/v1/subjects/{u}/randomize", {"Authorization": f"Bearer {tokens[u.split('-')[1]]}"})
+        w.close()
+        if status != 200:
+            raise RuntimeError(f"warm-up randomization of {u}: HTTP {status} {body[:200]!r}")
     conns = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in jobs))
 
     async def one(u: str, conn) -> tuple[str, int, str | None, float]:
@@ -148,7 +170,11 @@ async def burst(base: str, usubjids: list[str], rng: random.Random) -> list[tupl
         return u, status, arm, time.perf_counter() - t0
 
     try:
-        return list(await asyncio.gather(*(one(u, conn) for u, conn in zip(jobs, conns))))
+        t0, server0, client0 = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
+        results = list(await asyncio.gather(*(one(u, conn) for u, conn in zip(jobs, conns))))
+        cost = {"wall": time.perf_counter() - t0, "server_ms": (cpu_seconds(server_pid) - server0) * 1000 / len(jobs),
+                "client_ms": (time.process_time() - client0) * 1000 / len(jobs)}
+        return results, cost
     finally:
         for _, w in conns:
             w.close()
@@ -231,18 +257,17 @@ def _pct(lat: list[float]) -> str:
 
 def run(name: str, url: str, workers: int, args: argparse.Namespace, rng: random.Random) -> dict[str, float]:
     """Seed, serve, burst, mixed workload, check one backend."""
-    usubjids = seed(url, args.patients)
+    warm, usubjids = (lambda us: (us[:WARM_UP], us[WARM_UP:]))(seed(url, args.patients + WARM_UP))
     with ExitStack() as stack:
-        base = serve(url, stack, workers)
-        t0 = time.perf_counter()
-        b = asyncio.run(burst(base, usubjids, rng))
-        wall = time.perf_counter() - t0
+        base, pid = serve(url, stack, workers)
+        b, cost = asyncio.run(burst(base, usubjids, rng, warm, pid))
         m = asyncio.run(mixed(base, usubjids, args.seconds, args.users, rng))
     problems = check(url, b, usubjids)
     b_err = [s for _, s, _, _ in b if s != 200]
     b_lat = [t for *_, t in b]
     bad = {k: v for k, v in problems.items() if v}
-    print(f"burst  {name:<10} x{workers}: {len(b)} randomizations in {wall:6.2f} s  {_pct(b_lat)}  errors {len(b_err)}"
+    print(f"burst  {name:<10} x{workers}: {len(b)} randomizations in {cost['wall']:6.2f} s  {_pct(b_lat)}  errors {len(b_err)}"
+          f"  CPU/randomization: server {cost['server_ms']:.1f} ms, client {cost['client_ms']:.1f} ms"
           f"{'  ' + str(bad) if bad else ''}")
     if b_err:
         print("  first errors:", [(u, s, a) for u, s, a, _ in b if s != 200][:3])
@@ -264,7 +289,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the mixed workload")
     ap.add_argument("--patients", type=int, default=250, help="simultaneous randomizations in the burst")
     ap.add_argument("--users", type=int, default=20, help="virtual users of the mixed workload")
-    ap.add_argument("--pg-workers", type=int, default=4, help="ikema serve --workers on PostgreSQL")
+    # one worker per core: on 2 cores 4 workers cost more CPU per request than 2 (more processes and GIL hand-offs)
+    ap.add_argument("--pg-workers", type=int, default=min(os.cpu_count() or 2, 8), help="ikema serve --workers on PostgreSQL")
     args = ap.parse_args()
     rng = random.Random(20171025)
     print(f"== web_load: {args.patients} simultaneous randomizations, then {args.seconds:.0f} s of {args.users} users "
