@@ -22,9 +22,9 @@ from ikema.web.security import Settings, utcnow
 
 _HERE = Path(__file__).parent
 SQLITE_CONCURRENT_REQUESTS = 4  # requests served at once on SQLite (below the thread pool's 40 and the pool's 15)
-POOLED_CONCURRENT_REQUESTS = 2  # per worker process on a server database: each request's CPU is Python under one GIL, so a
-# few in flight keep the CPU busy while others wait on the database; more only add GIL hand-offs (a burst of 250
-# randomizations on 2 cores: about 6 ms of server CPU per request at 2 in flight per worker, 10 ms at 8)
+POOLED_CONCURRENT_REQUESTS = 4  # per worker process on a server database: a request's CPU is Python under one GIL, so
+# a few in flight keep the CPU busy while others wait on the database; 8 added GIL hand-offs (a warm burst of 250
+# randomizations on 2 cores, 2 workers: about 4-5 ms of server CPU per request at 2 or 4 in flight, more at 8)
 
 # Content-Security-Policy: everything from this origin only (htmx is vendored), no framing.
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
