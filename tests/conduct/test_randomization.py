@@ -156,3 +156,23 @@ def test_exhausted_stratum_list_is_refused_clearly(store_url):
             randomize(s, f"X-{i:02d}", "site1")
         with pytest.raises(StoreError, match="exhausted"):
             randomize(s, f"X-{size:02d}", "site1")
+
+
+def test_eligibility_is_read_from_the_locked_row_not_a_copy_read_earlier(store_url):
+    """The web reads the patient (site authority) before randomizing in the same session. A re-screening that made
+    the patient ineligible in between must still be seen: the IRT's locked read refreshes the session's copy."""
+    engine = _setup(store_url)
+    with session_scope(engine, "site1") as s:
+        screen_ok(s, "P-020", SCHEME.strata[0])
+    factory = session_factory(engine)
+    with factory() as request_session:
+        early = request_session.get(Subject, "P-020")
+        assert early.eligible is True
+        request_session.commit()  # the request's first transaction ends; the copy stays in the session
+        with session_scope(engine, "site1", "re-screening") as other:
+            screen_fail(other, "P-020")
+        with pytest.raises(EligibilityError, match="E03"):
+            randomize(request_session, "P-020", "site1")
+    with factory() as s:
+        assert s.get(Randomization, "P-020") is None
+        assert s.scalars(select(AllocationEntry).where(AllocationEntry.used_by.is_not(None))).all() == []
