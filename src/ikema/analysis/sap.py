@@ -73,8 +73,10 @@ def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str
     """ADSL with STRATAR = the combination of the stratification factors, where strata that do not hold every arm
     are pooled into one stratum (SAP rule for sparse strata; the pool joins the largest stratum if it still lacks
     an arm). Returns the ADSL and the pooled strata labels."""
+    from ikema.analysis.efficacy import stratum_label
+
     d = adsl.copy()
-    label = d[list(strata)].astype(str).agg(" / ".join, axis=1)
+    label = stratum_label(d, list(strata))
     arms = d[arm_var].nunique()
     complete = d.groupby(label)[arm_var].nunique()
     sparse = sorted(complete[complete < arms].index)
@@ -138,8 +140,10 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
 
 def _one_stratum(adsl: pd.DataFrame, strata: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """ADSL with STRATAR = the combination of the stratification factors, no stratum pooled."""
+    from ikema.analysis.efficacy import stratum_label
+
     d = adsl.copy()
-    d["STRATAR"] = d[list(strata)].astype(str).agg(" / ".join, axis=1)
+    d["STRATAR"] = stratum_label(d, list(strata))
     return d, []
 
 
