@@ -15,12 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.adae import per_distinct
+
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
 _DATED = {"SS": "SSDTC", "XD": "XDDTC", "EX": "EXSTDTC", "LB": "LBDTC", "AE": "AESTDTC", "QS": "QSDTC", "DS": "DSSTDTC"}
 
 
 def _date(s: pd.Series) -> pd.Series:
-    return pd.to_datetime(s.astype(str).str.slice(0, 10).replace("", None), format="%Y-%m-%d", errors="coerce")
+    return per_distinct(s, lambda d: pd.to_datetime(d.astype(str).str.slice(0, 10).replace("", None), format="%Y-%m-%d",
+                                                    errors="coerce"))
 
 
 def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str) -> pd.Series:
@@ -31,15 +34,16 @@ def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str)
 
 def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
     """Last date known alive: latest dated record of the subject across the dated domains."""
-    parts = []
+    latest = []  # per domain, then the latest of those (no concatenation of a million records)
     for dom, var in _DATED.items():
         if dom in sdtm and len(sdtm[dom]):
-            d = sdtm[dom][["USUBJID", var]].rename(columns={var: "DT"})
+            d = sdtm[dom]
             if dom == "DS":
-                d = d[sdtm[dom]["DSDECOD"] != "DEATH"]
-            parts.append(d)
-    allp = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"USUBJID": [], "DT": []})
-    return _per_subject(ids, allp["USUBJID"], _date(allp["DT"]), "max")
+                d = d[d["DSDECOD"] != "DEATH"]
+            latest.append(pd.Series(_date(d[var]).to_numpy(), index=d["USUBJID"].to_numpy()).groupby(level=0).max())
+    if not latest:
+        return _per_subject(ids, pd.Series([]), _date(pd.Series([])), "max")
+    return _lookup(ids, pd.concat(latest).groupby(level=0).max())
 
 
 def _lookup(ids: pd.Series, by_subject: pd.Series) -> pd.Series:
