@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.distinct import per_distinct
 from ikema.errors import input_error
 
 # AEACN controlled terminology value meaning the study drug was stopped because of the event.
@@ -20,14 +21,6 @@ def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
     for col in columns:
         if col not in df.columns:
             raise input_error(name, "(header)", col, None, f"a column {col}")
-
-
-def per_distinct(values: pd.Series, convert) -> pd.Series:
-    """`convert` (values -> datetime64 Series) applied to each distinct value once, then spread back to every row:
-    dates repeat (a trial holds a few thousand distinct dates across a million records)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    done = convert(pd.Series(distinct, name=values.name))
-    return pd.Series(done.to_numpy()[codes], index=values.index, name=values.name)
 
 
 def iso_to_date(values: pd.Series, name: str = "data", field: str = "DTC") -> pd.Series:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.adam.adae import per_distinct
+from ikema.cdisc.distinct import per_distinct
 
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
 _DATED = {"SS": "SSDTC", "XD": "XDDTC", "EX": "EXSTDTC", "LB": "LBDTC", "AE": "AESTDTC", "QS": "QSDTC", "DS": "DSSTDTC"}
