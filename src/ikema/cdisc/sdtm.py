@@ -292,7 +292,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     qs = _seq(pd.DataFrame({
         **head("QS", q["USUBJID"]), "QSTESTCD": held(q["QSTESTCD"]), "QSTEST": held(q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()})),
         "QSCAT": held(q["QSCAT"]), "QSORRES": held(q["QSORRES"]), "QSSTRESC": held(q["QSORRES"]),
-        "QSSTRESN": pd.to_numeric(q["QSORRES"], errors="coerce").to_numpy(float), "QSDTC": qdtc,
+        "QSSTRESN": per_distinct(q["QSORRES"], lambda u: pd.to_numeric(u, errors="coerce").astype(float)).to_numpy(float), "QSDTC": qdtc,
     }), "QS")
     qs = with_visit(qs, "QS", None, visit=q["VISIT"])
     qs["QSDY"] = q["ADY"].to_numpy(int)
