@@ -479,7 +479,8 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
         var = DATE_VARS.get(name, next((c for c in (f"{name}DTC", f"{name}STDTC") if c in df.columns), None))
         d = df
         if var is not None and var in d.columns:
-            d = d[d[var].astype(str).str.slice(0, 10) <= cut]
+            kept = d[var].astype(str).str.slice(0, 10) <= cut
+            d = d if kept.all() else d[kept]  # a domain wholly before the cut is not copied
         ends = [c for c in d.columns if c.endswith("ENDTC") or c == "DTHDTC"]
         if ends:
             d = d.copy()
