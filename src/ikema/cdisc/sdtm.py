@@ -463,7 +463,7 @@ def exposure_with_planned_dose(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def disease_assessments(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The IMWG engine's input from SDTM LB (LBCAT DISEASE ASSESSMENT): USUBJID, ADT, ADY, PARAM, AVAL, AVALC."""
     lb = sdtm["LB"]
-    d = lb[lb["LBCAT"] == DISEASE]
+    d = lb[["USUBJID", "LBDTC", "LBDY", "LBTESTCD", "LBSTRESN", "LBSTRESC"]][lb["LBCAT"] == DISEASE]  # columns used first
     return pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), "ADT": d["LBDTC"].to_numpy(), "ADY": d["LBDY"].to_numpy(),
                          "PARAM": d["LBTESTCD"].to_numpy(), "AVAL": d["LBSTRESN"].to_numpy(float),
                          "AVALC": np.where(pd.isna(d["LBSTRESN"]), d["LBSTRESC"], "")})

@@ -45,7 +45,7 @@ def _iso_to_date(values: pd.Series, rows: pd.Series, name: str, field: str) -> p
 def derive_treatment_dates(ex: pd.DataFrame, name: str = "EX") -> pd.DataFrame:
     """First and last dose date per subject (TRTSDT, TRTEDT) from EX records with a dose given."""
     _require(ex, ["USUBJID", "EXSTDTC"], name)
-    d = ex.copy()
+    d = ex[[c for c in ("USUBJID", "EXSTDTC", "EXENDTC", "EXDOSE") if c in ex.columns]].copy()  # the columns used
     d["_st"] = iso_to_date(d["EXSTDTC"], name, "EXSTDTC")
     d["_en"] = iso_to_date(d["EXENDTC"], name, "EXENDTC") if "EXENDTC" in d.columns else d["_st"]
     d["_en"] = d["_en"].fillna(d["_st"])

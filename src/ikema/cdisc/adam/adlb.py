@@ -100,9 +100,10 @@ def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     """Build haematology ADLB from SDTM LB and ADSL: PARAMCD, AVAL, ANRLO, ADT, ADY, ABLFL, ATOXGRN, BTOXGRN."""
     _require(lb, ["USUBJID", "LBTESTCD", "LBSTRESN", "LBDTC"], "LB")
     _require(adsl, ["USUBJID", "TRTSDT"], "ADSL")
-    out = lb.copy()
-    out["PARAMCD"] = out["LBTESTCD"].astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD)
-    out = out[out["PARAMCD"].notna()].copy()
+    paramcd = lb["LBTESTCD"].astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD)
+    graded = paramcd.notna()
+    out = lb[graded].copy()  # the haematology records only, taken once (LB also holds the disease assessments)
+    out["PARAMCD"] = paramcd[graded]
     out["AVAL"] = pd.to_numeric(out["LBSTRESN"], errors="coerce")
     out["AVALU"] = out["LBSTRESU"] if "LBSTRESU" in out.columns else pd.NA
     out["ANRLO"] = pd.to_numeric(out["LBSTNRLO"], errors="coerce") if "LBSTNRLO" in out.columns else np.nan

@@ -86,7 +86,7 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     supp = sdtm["SUPPDM"].pivot(index="USUBJID", columns="QNAM", values="QVAL")
     for q in supp.columns:
         out[q] = ids.map(supp[q]).to_numpy()
-    ex = sdtm["EX"]
+    ex = sdtm["EX"][["USUBJID", "EXSTDTC", "EXDOSE"]]  # the columns used, before selecting records
     ex = ex[ex["EXDOSE"] > 0]  # a randomized subject not dosed yet keeps TRTSDT/TRTEDT missing (SAFFL N, ITTFL Y)
     out["TRTSDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "min")
     out["TRTEDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "max")
