@@ -114,8 +114,10 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
                 todo.append((kind, p, None))
                 continue
             todo.append((kind, p, d))
-            # BOR alone: analysed beside ORR it would not be filed as ORR (ikema.analysis.efficacy.analyze_response)
-            groups.setdefault((frozenset(d["USUBJID"]), p if p == "BOR" else ""), []).append((kind, p, d))
+            # BOR alone (beside ORR it would not be filed as ORR), and response parameters with and without
+            # ANL01FL records apart (analyze_response keeps only ANL01FL = "Y" records where any has it)
+            flagged = kind == "adrs" and "ANL01FL" in d.columns and bool((d["ANL01FL"] == "Y").any())
+            groups.setdefault((frozenset(d["USUBJID"]), p if p == "BOR" else "", flagged), []).append((kind, p, d))
     done: dict[str, tuple[dict, str, list]] = {}
     for members in groups.values():
         adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(members[0][2]["USUBJID"])]
