@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, Date, Float, Integer, JSON, func, select
 from sqlalchemy.orm import Session
 
 from ikema.errors import StoreError
+from ikema.store.columns import per_distinct
 
 # disposition events of the store (ikema.store.models.Disposition)
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
@@ -51,9 +52,22 @@ def _columns(model) -> list[str]:
 
 
 def _live(session: Session, model) -> pd.DataFrame:
+    """The live table in key order: one SELECT through the DBAPI cursor, each column's stored values turned into
+    Python values by the column type's own result processor, once per distinct value (dates, instants, booleans)."""
     cols = _columns(model)
     pk = list(model.__mapper__.primary_key)
-    data = session.execute(select(*[getattr(model, c) for c in cols]).order_by(*pk)).all()
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = select(*[getattr(model, c) for c in cols]).order_by(*pk).compile(dialect=dialect)
+    rows = conn.exec_driver_sql(str(compiled)).fetchall()
+    if not rows:
+        return pd.DataFrame([], columns=cols)
+    data = {}
+    for i, c in enumerate(cols):
+        values = [r[i] for r in rows]
+        column = model.__table__.c[getattr(model, c).property.columns[0].key]
+        proc = column.type._cached_result_processor(dialect, None)
+        data[c] = values if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
 
 

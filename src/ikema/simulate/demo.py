@@ -71,27 +71,6 @@ def simulate_into_store(out: Path, seed: int, database_url: str | None = None,
     return engine, summary
 
 
-def simulate_records_only(seed: int) -> dict:
-    """The site records of the virtual trial from `seed` (enrollment through the IRT in a temporary store; the later
-    records are not captured): what `ikema twin` analyses."""
-    import tempfile
-
-    from ikema.simulate.enroll import enroll
-    from ikema.simulate.facts import response_criteria, screen_candidate, screening_fields
-    from ikema.simulate.virtual import simulate_records
-    from ikema.store import init_db, session_factory
-
-    facts = _facts(None)
-    rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
-        engine = init_db(f"sqlite:///{Path(tmp) / 'twin.db'}")
-        with session_factory(engine)() as session:
-            subjects, _summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),
-                                        per_stratum=facts.enrollment)
-        engine.dispose()
-    return simulate_records(rng, subjects, facts, response_criteria(facts))
-
-
 def _facts(enrollment: int | None):
     import dataclasses
 

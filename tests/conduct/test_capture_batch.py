@@ -1,0 +1,176 @@
+"""The column-wise bulk path (ikema.conduct.batch) stores, audits, queries and refuses exactly what the per-record
+validators do: a small IKEMA virtual trial captured both ways gives the same tables and audit rows, soft-range
+findings come in the same order, and a bad record in a frame is refused naming its record and field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from ikema.cdisc.store import _live, _models
+from ikema.conduct import batch
+from ikema.conduct import capture as C
+from ikema.conduct.randomization import generate_allocation_list, randomize, store_allocation_list
+from ikema.errors import InputError
+from ikema.store import init_db, session_factory, session_scope
+
+from helpers_irt import SCHEME, screen_ok
+
+RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def _dump(db) -> dict[str, list]:
+    """Every table's rows in insert order; the audit trail without its wall-clock time and id, sorted (the order of
+    the update rows one flush writes is the session's, which no seed fixes)."""
+    con = sqlite3.connect(db)
+    out = {}
+    for (t,) in con.execute("select name from sqlite_master where type='table' and name != 'alembic_version'"):
+        cols = [r[1] for r in con.execute(f"pragma table_info({t})") if not (t == "audit_log" and r[1] == "at")]
+        if t == "audit_log":
+            cols.remove("id")
+        out[t] = con.execute(f"select {', '.join(chr(34) + c + chr(34) for c in cols)} from {t} order by rowid").fetchall()
+        if t == "audit_log":
+            out[t] = sorted(out[t], key=repr)
+    con.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """A 16-patient virtual trial (every record kind) captured by the column path and by the per-record path."""
+    from ikema.simulate.demo import simulate_into_store
+
+    got = {}
+    for name, kinds in (("fast", batch.BY_KIND), ("slow", {})):
+        out = tmp_path_factory.mktemp(name)
+        saved = dict(batch.BY_KIND)
+        batch.BY_KIND.clear()
+        batch.BY_KIND.update(kinds)
+        try:
+            engine, _ = simulate_into_store(out, 5, enrollment=16)
+        finally:
+            batch.BY_KIND.clear()
+            batch.BY_KIND.update(saved)
+        got[name] = (engine, out / "ikema.db")
+    yield got
+    for engine, _ in got.values():
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_column_path_stores_and_audits_what_the_per_record_path_does(both):
+    fast, slow = _dump(both["fast"][1]), _dump(both["slow"][1])
+    assert set(fast) == set(slow)
+    for t in fast:
+        assert fast[t] == slow[t], t
+    assert len(fast["questionnaire_answers"]) > 1000 and len(fast["drug_administrations"]) > 500
+    inserts = [json.loads(r[-3]) for r in fast["audit_log"] if r[1] == "lab_results"]  # new_value column
+    assert len(inserts) == len(fast["lab_results"]) and isinstance(inserts[0]["date"], str)
+
+
+@pytest.mark.slow
+def test_read_back_frames_equal_the_orm_select(both):
+    """cdisc.store._live (DBAPI cursor, cached result processors) gives the frame SQLAlchemy's select gives."""
+    engine, _ = both["fast"]
+    with session_factory(engine)() as s:
+        for name, model in _models().items():
+            cols = [c.key for c in model.__mapper__.column_attrs]
+            rows = s.execute(select(*[getattr(model, c) for c in cols]).order_by(*model.__mapper__.primary_key)).all()
+            pd.testing.assert_frame_equal(_live(s, model), pd.DataFrame(rows, columns=cols), obj=name)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = init_db(f"sqlite:///{tmp_path / 'c.db'}")
+    with session_factory(eng)() as s:
+        store_allocation_list(s, generate_allocation_list(SCHEME, np.random.default_rng(1), 10), "irt")
+    with session_scope(eng, "site1") as s:
+        screen_ok(s, "P-1", SCHEME.strata[0])
+    with session_factory(eng)() as s:
+        randomize(s, "P-1", "site1", when=RAND)
+    return eng
+
+
+def _rows(n: int) -> pd.DataFrame:
+    day = [dt.date(2018, 3, 2) + dt.timedelta(days=7 * i) for i in range(n)]
+    return pd.DataFrame({"usubjid": "P-1", "visit": None, "date": day, "test": ["NEUT", "PLAT"] * (n // 2),
+                         "value": [[0.02, 1.0, 3.0, 200.0, 60.0, 1500.0][i % 6] for i in range(n)], "unit": ["10^9/L", "10^9/L"] * (n // 2),
+                         "low": 1.8, "high": None})
+
+
+def _soft(engine, rows, kind, column_path: bool):
+    saved = dict(batch.BY_KIND)
+    if not column_path:
+        batch.BY_KIND.clear()
+    try:
+        with session_scope(engine, "lab") as s:
+            C.record_many(s, kind, rows, "lab")
+            return C.take_findings(s)
+    finally:
+        batch.BY_KIND.update(saved)
+
+
+def test_soft_range_findings_are_the_same_and_in_record_order(tmp_path, engine):
+    rows = _rows(40)
+    fast = _soft(engine, rows, "lab", True)
+    other = init_db(f"sqlite:///{tmp_path / 'd.db'}")
+    with session_factory(other)() as s:
+        store_allocation_list(s, generate_allocation_list(SCHEME, np.random.default_rng(1), 10), "irt")
+    with session_scope(other, "site1") as s:
+        screen_ok(s, "P-1", SCHEME.strata[0])
+    with session_factory(other)() as s:
+        randomize(s, "P-1", "site1", when=RAND)
+    slow = _soft(other, rows, "lab", False)
+    assert fast == slow and len(fast) >= 2  # low neutrophils and platelets, high platelets: queried
+    assert [f.record for f in fast] == sorted((f.record for f in fast), key=lambda r: r.split()[1])
+
+
+@pytest.mark.parametrize("field, bad, expected", [
+    ("value", -1.0, "[0, inf]"),
+    ("value", "12,5", "a number written with the digits 0-9"),
+    ("unit", "mg/L", "10^9/L (the unit the protocol records NEUT in)"),
+    ("date", "2018-02-30", "a date (YYYY-MM-DD)"),
+    ("test", "neut", "an upper-case SDTM LBTESTCD"),
+])
+def test_a_bad_record_in_a_frame_is_refused_naming_record_and_field(engine, field, bad, expected):
+    rows = _rows(10).astype(object)
+    rows.loc[6, field] = bad
+    with session_factory(engine)() as s:
+        with pytest.raises(InputError) as err:
+            C.record_many(s, "lab", rows, "lab")
+        s.rollback()
+    msg = str(err.value)
+    assert f"field {field}:" in msg and expected in msg and "P-1 " in msg
+
+
+def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
+    with session_scope(engine, "site1") as s:
+        C.record_screening(s, "P-3", {"weight_kg": 70.0, "height_cm": 170.0},
+                           {"eligible": True, "stratum": SCHEME.strata[0], "verdicts": [("I01", "pass", "ok")]}, "site1",
+                           when=RAND - dt.timedelta(days=20))
+    with session_factory(engine)() as s:
+        arm = randomize(s, "P-3", "site1", when=RAND).arm
+        drug = C.protocol_of(s).arm(arm).drugs[0].name
+    rows = pd.DataFrame({"usubjid": "P-3", "cycle": [1, 1, 2], "day": [1, 3, 1], "date": [dt.date(2018, 3, 2)] * 3,
+                         "drug": drug, "route": "IV", "dose_mg": [10.0, 10.0, 10.0], "planned_dose_mg": None,
+                         "adjustment_reason": pd.Series([None, None, "DOSE REDUCED"], dtype=object)})
+    got = []
+    for column_path in (True, False):
+        saved = dict(batch.BY_KIND)
+        if not column_path:
+            batch.BY_KIND.clear()
+        try:
+            with session_factory(engine)() as s, C.acting(s, "site1"):
+                C.record_many(s, "administration", rows, "site1")
+                got.append(C.take_findings(s))
+                s.rollback()
+        finally:
+            batch.BY_KIND.update(saved)
+    assert got[0] == got[1]
+    assert [(f.field, f.record) for f in got[0]] == [("dose_mg", f"P-3 cycle 1 day 1 {drug}"), ("day", f"P-3 cycle 1 day 3 {drug}")]
