@@ -174,3 +174,22 @@ def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
             batch.BY_KIND.update(saved)
     assert got[0] == got[1]
     assert [(f.field, f.record) for f in got[0]] == [("dose_mg", f"P-3 cycle 1 day 1 {drug}"), ("day", f"P-3 cycle 1 day 3 {drug}")]
+    # many cycles and days: the calendar's dose per dosing step, the same findings as dose by dose
+    grid = [(cy, dy) for cy in range(1, 8) for dy in (1, 2, 3, 8, 15, 22)]
+    many = pd.DataFrame({"usubjid": "P-3", "cycle": [g[0] for g in grid], "day": [g[1] for g in grid],
+                         "date": [dt.date(2018, 3, 2)] * len(grid), "drug": drug, "route": "IV",
+                         "dose_mg": [700.0 if i % 3 else 500.0 for i in range(len(grid))], "planned_dose_mg": None,
+                         "adjustment_reason": pd.Series([None] * len(grid), dtype=object)})
+    got = []
+    for column_path in (True, False):
+        saved = dict(batch.BY_KIND)
+        if not column_path:
+            batch.BY_KIND.clear()
+        try:
+            with session_factory(engine)() as s, C.acting(s, "site1"):
+                C.record_many(s, "administration", many, "site1")
+                got.append(C.take_findings(s))
+                s.rollback()
+        finally:
+            batch.BY_KIND.update(saved)
+    assert got[0] == got[1] and {f.field for f in got[0]} == {"day", "dose_mg"}

@@ -63,8 +63,7 @@ def _live(session: Session, model) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame([], columns=cols)
     data = {}
-    for i, c in enumerate(cols):
-        values = [r[i] for r in rows]
+    for c, values in zip(cols, map(list, zip(*rows))):
         column = model.__table__.c[getattr(model, c).property.columns[0].key]
         proc = column.type._cached_result_processor(dialect, None)
         data[c] = values if proc is None else per_distinct(values, proc)

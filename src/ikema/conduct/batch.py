@@ -234,15 +234,22 @@ def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list]
         for drug, idx in _groups(drugs).items():
             _range(found, 0, k, "dose_mg", x, idx[judged[idx]], checks.doses.get(str(drug)), users, rec)
         tol = checks.dose_tolerance
+        steps: dict[tuple, tuple | None] = {}
+        doses: dict[tuple, float | None] = {}  # not the context's cache: its keys are (..., cycle, day)
         try:
             for i in range(n):
                 arm, weight, height = bodies[i]
                 if not judged[i] or arm is None or weight is None or height is None:
                     continue
-                key = (arm, weight, height, drugs[i], cycle[i], day[i])
-                planned = c.planned.get(key, False)
+                step = steps.get((arm, drugs[i], cycle[i], day[i]), False)
+                if step is False:
+                    step = steps[(arm, drugs[i], cycle[i], day[i])] = _step(c.protocol, arm, str(drugs[i]), cycle[i], day[i])
+                # the calendar's dose depends on (cycle, day) only through its dosing step: one computation per step
+                key = (arm, weight, height, drugs[i]) + ((step[0], step[1]) if step is not None else (cycle[i], day[i]))
+                planned = doses.get(key, False)
                 if planned is False:
-                    planned = c.planned[key] = planned_dose_mg(c.protocol, arm, weight, height, str(drugs[i]), cycle[i], day[i])
+                    cy, dy = (step[2], step[3]) if step is not None else (cycle[i], day[i])
+                    planned = doses[key] = planned_dose_mg(c.protocol, arm, weight, height, str(drugs[i]), cy, dy)
                 if planned is None:
                     found.append((i, 1, Finding(k, rec(i), "day", day[i], f"a dosing day of {drugs[i]} in cycle {cycle[i]} "
                                                 f"of the {arm} calendar", users[i])))
@@ -256,6 +263,18 @@ def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list]
     interrupted = _each(col("infusion_interrupted"), lambda v: C._flag(k, "-", "infusion_interrupted", v, required=False))
     return dict(usubjid=users, cycle=cycle, day=day, date=dates, drug=drugs, route=routes, dose_mg=dose,
                 planned_dose_mg=planned_mg, infusion_interrupted=interrupted, adjustment_reason=adjustment), _findings(found)
+
+
+def _step(protocol: Any, arm: str, drug: str, cycle: int, day: int) -> tuple | None:
+    """(drug index, dosing-step index, cycle, day) of the first dosing step of `arm` that gives `drug` on (cycle,
+    day), as calendar.planned_dose_mg finds it; None when no step does."""
+    for a, d in enumerate(protocol.arm(arm).drugs):
+        if d.name != drug:
+            continue
+        for j, ds in enumerate(d.dosing):
+            if ds.covers(cycle) and day in ds.days:
+                return (a, j, cycle, day)
+    return None
 
 
 def questionnaires(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
