@@ -391,10 +391,10 @@ def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Cal
 def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | None]:
     """One virtual trial of `ikema twin` from `seed`: the simulated value of every published quantity.
 
-    The replicate runs the demo's path into a temporary SQLite store (ikema.simulate.demo.simulate_into_store:
-    screening and randomization through ikema.conduct, every later record through ikema.conduct.capture, audited)
-    and reads SDTM back from it (`sdtm_from_store`), then takes the path's cut, ADaM and SAP functions: the demo's
-    published comparison at the same seed. Every record is captured, PK, ADA and questionnaires included: no
+    The replicate runs the demo's path into a temporary SQLite store in memory (ikema.simulate.demo.
+    simulate_into_store: screening and randomization through ikema.conduct, every later record through
+    ikema.conduct.capture, audited) and reads SDTM back from it (`sdtm_from_store`), then takes the path's cut,
+    ADaM and SAP functions: the demo's published comparison at the same seed. Every record is captured, PK, ADA and questionnaires included: no
     published quantity is their analysis, but the questionnaire dates count as "last known alive" (ADSL LSTALVDT,
     which censors PFS2), and they are drawn after the rest. Left out: the PK, ADA and QoL analyses, the files and
     the report. `enrollment` overrides the protocol's target (a smaller trial)."""
@@ -406,7 +406,7 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
 
     setup = trial_setup()
     with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
-        engine, _summary = simulate_into_store(Path(tmp), seed, enrollment=enrollment)
+        engine, _summary = simulate_into_store(Path(tmp), seed, "sqlite://", enrollment=enrollment)  # store in memory
         try:
             with session_factory(engine)() as session:
                 sdtm = sdtm_from_store(session, setup)

@@ -135,7 +135,8 @@ def assessments(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], li
             full = np.full(n, np.nan)
             full[idx] = x
             checks = c.checks
-            _range(found, 0, k, "aval", full, idx, checks.assessments.get(param) if checks is not None else None, users, rec)
+            rng = checks.assessments.get(param) if checks is not None else None
+            _range(found, 0, k, "aval", full, idx, rng, users, rec)
             for i, v in zip(idx, vals):
                 aval[i], unit[i] = v, want
         else:
@@ -241,9 +242,10 @@ def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list]
                 arm, weight, height = bodies[i]
                 if not judged[i] or arm is None or weight is None or height is None:
                     continue
-                step = steps.get((arm, drugs[i], cycle[i], day[i]), False)
+                where = (arm, drugs[i], cycle[i], day[i])
+                step = steps.get(where, False)
                 if step is False:
-                    step = steps[(arm, drugs[i], cycle[i], day[i])] = _step(c.protocol, arm, str(drugs[i]), cycle[i], day[i])
+                    step = steps[where] = _step(c.protocol, arm, str(drugs[i]), cycle[i], day[i])
                 # the calendar's dose depends on (cycle, day) only through its dosing step: one computation per step
                 key = (arm, weight, height, drugs[i]) + ((step[0], step[1]) if step is not None else (cycle[i], day[i]))
                 planned = doses.get(key, False)

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 def demo_engine(out: Path, database_url: str | None = None):
     """A fresh demo store: OUT/ikema.db (replaced: the demo database is rebuilt from the seed every run) unless
-    `database_url` names another."""
+    `database_url` names another ("sqlite://": in memory, as a twin replicate's)."""
     from ikema.store import init_db
 
     url = database_url or f"sqlite:///{(out / 'ikema.db').resolve()}"
@@ -24,7 +24,7 @@ def demo_engine(out: Path, database_url: str | None = None):
         for p in (db, db.with_name(db.name + "-journal")):
             p.unlink(missing_ok=True)
     engine = init_db(url)
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):  # (disposing drops a memory store)
         # a throwaway database rebuilt from the seed: no fsync per commit (a crash loses nothing a rerun can't make)
         engine.dispose()
         event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
