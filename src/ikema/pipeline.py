@@ -394,10 +394,10 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
     The replicate runs the demo's path into a temporary SQLite store in memory (ikema.simulate.demo.
     simulate_into_store: screening and randomization through ikema.conduct, every later record through
     ikema.conduct.capture, audited) and reads SDTM back from it (`sdtm_from_store`), then takes the path's cut,
-    ADaM and SAP functions: the demo's published comparison at the same seed. Every record is captured, PK, ADA and questionnaires included: no
-    published quantity is their analysis, but the questionnaire dates count as "last known alive" (ADSL LSTALVDT,
-    which censors PFS2), and they are drawn after the rest. Left out: the PK, ADA and QoL analyses, the files and
-    the report. `enrollment` overrides the protocol's target (a smaller trial)."""
+    ADaM and SAP functions: the demo's published comparison at the same seed. Every record is captured, PK, ADA
+    and questionnaires included: no published quantity is their analysis, but the questionnaire dates count as
+    "last known alive" (ADSL LSTALVDT, which censors PFS2), and they are drawn after the rest. Left out: the PK,
+    ADA and QoL analyses, the files and the report. `enrollment` overrides the protocol's target (a smaller trial)."""
     import tempfile
 
     from ikema.simulate.demo import simulate_into_store
