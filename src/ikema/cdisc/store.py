@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,20 @@ def _live(session: Session, model) -> pd.DataFrame:
     conn = session.connection()
     dialect = conn.dialect
     compiled = select(*[getattr(model, c) for c in cols]).order_by(*pk).compile(dialect=dialect)
-    rows = conn.exec_driver_sql(str(compiled)).fetchall()
+    cursor = conn.connection.dbapi_connection.cursor()  # plain tuples: no Row object per record
+    try:
+        cursor.execute(str(compiled))
+        rows = cursor.fetchall()
+        types = [d[1] for d in cursor.description]  # the driver's type codes (some result processors need them)
+    finally:
+        cursor.close()
     if not rows:
         return pd.DataFrame([], columns=cols)
     data = {}
-    for c, values in zip(cols, map(list, zip(*rows))):
+    for i, c in enumerate(cols):
+        values = list(map(itemgetter(i), rows))
         column = model.__table__.c[getattr(model, c).property.columns[0].key]
-        proc = column.type._cached_result_processor(dialect, None)
+        proc = column.type._cached_result_processor(dialect, types[i])
         data[c] = values if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
 

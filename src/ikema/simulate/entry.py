@@ -23,11 +23,11 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
     """Rows per store table (model column names) for the records of randomized subjects after day 1: a frame per
     large table (one column per field, dates as datetime.date, None where empty), a list of row dicts per small one."""
     ev = records["events"]
-    start = dict(zip(ev["USUBJID"], pd.to_datetime(ev["TRTSDT"]).to_numpy("datetime64[D]")))
+    start = pd.Series(pd.to_datetime(ev["TRTSDT"]).to_numpy("datetime64[D]"), index=ev["USUBJID"].to_numpy())
 
     def date_of(ids: pd.Series, ady) -> np.ndarray:
         """datetime.date of study day `ady` (day 1 = first dose) per subject: numpy days, then one conversion."""
-        base = np.array([start[u] for u in ids], dtype="datetime64[D]")
+        base = ids.map(start).to_numpy("datetime64[D]")
         days = base + (np.asarray(ady, float) - 1).astype("timedelta64[D]")
         return days.astype(object)  # datetime64[D] -> datetime.date
 

@@ -173,7 +173,7 @@ def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, 
 
 def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     """Each record as the JSON text json.dumps(record, sort_keys=True) gives (dates as ISO text), built column by
-    column: each distinct value encoded once (a finite float by its repr, as json does), then one string format
+    column: each distinct value encoded once (an int or a finite float by its repr, as json does), then one string format
     per record."""
     dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
     names = sorted(columns)
@@ -181,8 +181,11 @@ def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     encoded = []
     for k in names:
         values = columns[k]
-        if set(map(type, values)) == {float} and all(map(math.isfinite, values)):
+        classes = set(map(type, values))
+        if classes == {float} and all(map(math.isfinite, values)):
             encoded.append(list(map(float.__repr__, values)))
+        elif classes == {int}:
+            encoded.append(list(map(int.__repr__, values)))
         else:
             encoded.append(per_distinct(values, dumps))
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
