@@ -13,7 +13,7 @@ from ikema.response import PARAMS, evaluate
 from ikema.cdisc.derive import derive_adam
 from ikema.simulate.virtual import simulate_records
 
-from conftest import toy_subjects  # noqa: E402  (tests/simulate/conftest.py)
+from simtoy import toy_subjects  # noqa: E402  (tests/simulate/simtoy.py)
 
 
 def _run(seed, facts, criteria, n=40):

@@ -20,7 +20,7 @@ from ikema.simulate.safety import pk_lloq
 from ikema.simulate.virtual import simulate_records
 from ikema.store import AuditEntry, init_db, session_factory
 
-from conftest import toy_subjects  # noqa: E402  (tests/simulate/conftest.py)
+from simtoy import toy_subjects  # noqa: E402  (tests/simulate/simtoy.py)
 
 
 @pytest.fixture(scope="module")

@@ -120,16 +120,18 @@ def test_statistician_dashboard_counts_pooled_events_and_looks(world):
     assert [r[5:] for r in looks] == [[t["median_date"], f"{t['lower_date']} to {t['upper_date']}"] for t in direct["targets"]]
     assert re.search(rf'id="prediction-as-of">{YESTERDAY}<', html) and re.search(r'id="prediction-seed">20171025<', html)
     assert re.search(rf'id="prediction-model">{direct["event_model"]["model"]}<', html)
-    # cached per store state: another view adds no prediction, a write (audited) makes a new one
-    cached = dict(dashboards._predictions)
-    assert world.clients["statistician"].get("/").text == html and dashboards._predictions == cached
+    # cached per store state: another view computes neither the events nor a prediction again, a write (audited)
+    # makes one of each anew
+    cached = dict(dashboards._by_store_state)
+    assert world.clients["statistician"].get("/").text == html and dashboards._by_store_state == cached
     svg = world.clients["statistician"].get("/figures/pfs-events.svg").text
-    assert f"predicted {direct['targets'][0]['median_date']}" in svg and dashboards._predictions == cached
+    assert f"predicted {direct['targets'][0]['median_date']}" in svg and dashboards._by_store_state == cached
     r = _api(world, "coordinator", "POST", f"/api/v1/subjects/{world.randomized[1]}/death",
              json={"date": YESTERDAY, "cause": "infection"})
     assert r.status_code == 201
     looks = _rows(world.clients["statistician"].get("/").text, "planned-looks")
-    assert len(set(dashboards._predictions) - set(cached)) == 1 and looks[0][2] == str(before + 2)
+    new = sorted(key[2] for key in set(dashboards._by_store_state) - set(cached))
+    assert new == ["pfs_event_dates", "predicted_looks"] and looks[0][2] == str(before + 2)
     assert not ARM_WORDS.search(world.without_secrets(html.split("<main>")[1]))
     svg = world.clients["statistician"].get("/figures/pfs-events.svg")
     assert svg.headers["content-type"] == "image/svg+xml"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
@@ -199,13 +199,34 @@ def pfs_event_dates(db: Session, today: dt.date) -> list[dt.date]:
     the event prediction uses."""
     from ikema.design.predict_commands import pfs_known_at
 
-    pfs = pfs_known_at(db, today, store_glue.protocol())
-    return sorted(pd.to_datetime(pfs.loc[pfs["CNSR"] == 0, "ADT"]).dt.date)
+    def read() -> list[dt.date]:
+        pfs = pfs_known_at(db, today, store_glue.protocol())
+        return sorted(pd.to_datetime(pfs.loc[pfs["CNSR"] == 0, "ADT"]).dt.date)
+
+    return _per_store_state(db, ("pfs_event_dates", today.isoformat()), read)
 
 
 PREDICTION_SEED = 20171025  # fixed: the same store state draws the same page
-PREDICTION_CACHE_SIZE = 16
-_predictions: dict[tuple[str, int, str, tuple[int, ...]], dict[str, Any]] = {}
+STORE_STATE_CACHE_SIZE = 16
+_by_store_state: dict[tuple, Any] = {}
+
+
+def _per_store_state(db: Session, key: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()` once per store state: the store's URL and its latest audit id (every write is audited, so a page
+    view after no write costs a lookup), plus `key`. The read-only transaction is ended after computing (SQLite holds
+    a lock while one is open). The oldest of STORE_STATE_CACHE_SIZE entries goes first."""
+    from ikema.store.models import AuditEntry
+
+    full = (db.get_bind().url.render_as_string(hide_password=False), db.scalar(select(func.max(AuditEntry.id))) or 0, *key)
+    if full not in _by_store_state:
+        try:
+            value = compute()
+        finally:
+            db.rollback()
+        while len(_by_store_state) >= STORE_STATE_CACHE_SIZE:
+            _by_store_state.pop(next(iter(_by_store_state)))
+        _by_store_state[full] = value
+    return _by_store_state[full]
 
 
 def data_date(db: Session, today: dt.date) -> dt.date | None:
@@ -226,24 +247,18 @@ def predicted_looks(db: Session, today: dt.date, targets: list[int]) -> dict[str
     yet) gives {"error": the reason}."""
     from ikema.design.predict import PredictionError
     from ikema.design.predict_commands import predict_from_store
-    from ikema.store.models import AuditEntry
 
     as_of = data_date(db, today)
     if not targets or as_of is None:
         return None
-    key = (db.get_bind().url.render_as_string(hide_password=False), db.scalar(select(func.max(AuditEntry.id))) or 0,
-           as_of.isoformat(), tuple(targets))
-    if key not in _predictions:
+
+    def predict() -> dict[str, Any]:
         try:
-            res = predict_from_store(db, as_of, targets, seed=PREDICTION_SEED)
+            return predict_from_store(db, as_of, targets, seed=PREDICTION_SEED)
         except PredictionError as exc:
-            res = {"error": str(exc), "as_of": as_of.isoformat(), "seed": PREDICTION_SEED}
-        finally:
-            db.rollback()  # predict_from_store only reads; end its transaction (SQLite holds a lock while one is open)
-        while len(_predictions) >= PREDICTION_CACHE_SIZE:
-            _predictions.pop(next(iter(_predictions)))
-        _predictions[key] = res
-    return _predictions[key]
+            return {"error": str(exc), "as_of": as_of.isoformat(), "seed": PREDICTION_SEED}
+
+    return _per_store_state(db, ("predicted_looks", as_of.isoformat(), tuple(targets)), predict)
 
 
 def statistician(db: Session, today: dt.date) -> dict[str, Any]:
