@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import sqlite3
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -16,11 +15,11 @@ from sqlalchemy import select
 from ikema.cdisc.store import _live, _models
 from ikema.conduct import batch
 from ikema.conduct import capture as C
-from ikema.conduct.randomization import generate_allocation_list, randomize, store_allocation_list
+from ikema.conduct.randomization import randomize
 from ikema.errors import InputError
-from ikema.store import init_db, session_factory, session_scope
+from ikema.store import session_factory, session_scope
 
-from helpers_irt import SCHEME, screen_ok
+from helpers_irt import SCHEME, store_with_randomized
 
 RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -87,48 +86,39 @@ def test_read_back_frames_equal_the_orm_select(both):
 
 @pytest.fixture
 def engine(tmp_path):
-    eng = init_db(f"sqlite:///{tmp_path / 'c.db'}")
-    with session_factory(eng)() as s:
-        store_allocation_list(s, generate_allocation_list(SCHEME, np.random.default_rng(1), 10), "irt")
-    with session_scope(eng, "site1") as s:
-        screen_ok(s, "P-1", SCHEME.strata[0])
-    with session_factory(eng)() as s:
-        randomize(s, "P-1", "site1", when=RAND)
-    return eng
+    """A store with P-1 randomized (the IRT scheme of tests/conduct)."""
+    return store_with_randomized(tmp_path / "c.db", RAND)
 
 
 def _rows(n: int) -> pd.DataFrame:
     day = [dt.date(2018, 3, 2) + dt.timedelta(days=7 * i) for i in range(n)]
     return pd.DataFrame({"usubjid": "P-1", "visit": None, "date": day, "test": ["NEUT", "PLAT"] * (n // 2),
-                         "value": [[0.02, 1.0, 3.0, 200.0, 60.0, 1500.0][i % 6] for i in range(n)], "unit": ["10^9/L", "10^9/L"] * (n // 2),
-                         "low": 1.8, "high": None})
+                         "value": [[0.02, 1.0, 3.0, 200.0, 60.0, 1500.0][i % 6] for i in range(n)],
+                         "unit": ["10^9/L", "10^9/L"] * (n // 2), "low": 1.8, "high": None})
 
 
-def _soft(engine, rows, kind, column_path: bool):
-    saved = dict(batch.BY_KIND)
-    if not column_path:
-        batch.BY_KIND.clear()
-    try:
-        with session_scope(engine, "lab") as s:
-            C.record_many(s, kind, rows, "lab")
-            return C.take_findings(s)
-    finally:
-        batch.BY_KIND.update(saved)
+def _findings_both_ways(engine, kind: str, rows) -> list:
+    """The findings of record_many by the column path and by the per-record path (each rolled back)."""
+    got = []
+    for column_path in (True, False):
+        saved = dict(batch.BY_KIND)
+        if not column_path:
+            batch.BY_KIND.clear()
+        try:
+            with session_factory(engine)() as s, C.acting(s, "site1"):
+                C.record_many(s, kind, rows, "site1")
+                got.append(C.take_findings(s))
+                s.rollback()
+        finally:
+            batch.BY_KIND.update(saved)
+    assert got[0] == got[1]
+    return got[0]
 
 
-def test_soft_range_findings_are_the_same_and_in_record_order(tmp_path, engine):
-    rows = _rows(40)
-    fast = _soft(engine, rows, "lab", True)
-    other = init_db(f"sqlite:///{tmp_path / 'd.db'}")
-    with session_factory(other)() as s:
-        store_allocation_list(s, generate_allocation_list(SCHEME, np.random.default_rng(1), 10), "irt")
-    with session_scope(other, "site1") as s:
-        screen_ok(s, "P-1", SCHEME.strata[0])
-    with session_factory(other)() as s:
-        randomize(s, "P-1", "site1", when=RAND)
-    slow = _soft(other, rows, "lab", False)
-    assert fast == slow and len(fast) >= 2  # low neutrophils and platelets, high platelets: queried
-    assert [f.record for f in fast] == sorted((f.record for f in fast), key=lambda r: r.split()[1])
+def test_soft_range_findings_are_the_same_and_in_record_order(engine):
+    found = _findings_both_ways(engine, "lab", _rows(40))
+    assert len(found) >= 2  # low neutrophils and platelets, high platelets: queried
+    assert [f.record for f in found] == sorted((f.record for f in found), key=lambda r: r.split()[1])
 
 
 @pytest.mark.parametrize("field, bad, expected", [
@@ -160,36 +150,14 @@ def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
     rows = pd.DataFrame({"usubjid": "P-3", "cycle": [1, 1, 2], "day": [1, 3, 1], "date": [dt.date(2018, 3, 2)] * 3,
                          "drug": drug, "route": "IV", "dose_mg": [10.0, 10.0, 10.0], "planned_dose_mg": None,
                          "adjustment_reason": pd.Series([None, None, "DOSE REDUCED"], dtype=object)})
-    got = []
-    for column_path in (True, False):
-        saved = dict(batch.BY_KIND)
-        if not column_path:
-            batch.BY_KIND.clear()
-        try:
-            with session_factory(engine)() as s, C.acting(s, "site1"):
-                C.record_many(s, "administration", rows, "site1")
-                got.append(C.take_findings(s))
-                s.rollback()
-        finally:
-            batch.BY_KIND.update(saved)
-    assert got[0] == got[1]
-    assert [(f.field, f.record) for f in got[0]] == [("dose_mg", f"P-3 cycle 1 day 1 {drug}"), ("day", f"P-3 cycle 1 day 3 {drug}")]
+    found = _findings_both_ways(engine, "administration", rows)
+    assert [(f.field, f.record) for f in found] == [("dose_mg", f"P-3 cycle 1 day 1 {drug}"),
+                                                    ("day", f"P-3 cycle 1 day 3 {drug}")]
     # many cycles and days: the calendar's dose per dosing step, the same findings as dose by dose
     grid = [(cy, dy) for cy in range(1, 8) for dy in (1, 2, 3, 8, 15, 22)]
     many = pd.DataFrame({"usubjid": "P-3", "cycle": [g[0] for g in grid], "day": [g[1] for g in grid],
                          "date": [dt.date(2018, 3, 2)] * len(grid), "drug": drug, "route": "IV",
                          "dose_mg": [700.0 if i % 3 else 500.0 for i in range(len(grid))], "planned_dose_mg": None,
                          "adjustment_reason": pd.Series([None] * len(grid), dtype=object)})
-    got = []
-    for column_path in (True, False):
-        saved = dict(batch.BY_KIND)
-        if not column_path:
-            batch.BY_KIND.clear()
-        try:
-            with session_factory(engine)() as s, C.acting(s, "site1"):
-                C.record_many(s, "administration", many, "site1")
-                got.append(C.take_findings(s))
-                s.rollback()
-        finally:
-            batch.BY_KIND.update(saved)
-    assert got[0] == got[1] and {f.field for f in got[0]} == {"day", "dose_mg"}
+    found = _findings_both_ways(engine, "administration", many)
+    assert {f.field for f in found} == {"day", "dose_mg"}
