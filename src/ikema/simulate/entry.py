@@ -43,7 +43,9 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
     rows["drug_administrations"] = pd.DataFrame({
         "usubjid": x["USUBJID"], "cycle": x["CYCLE"].astype(int), "day": x["DAY"].astype(int), "date": date_of(x["USUBJID"], x["ADY"]),
         "drug": x["DRUG"], "route": x["ROUTE"], "dose_mg": x["DOSE_MG"].astype(float), "planned_dose_mg": x["PLANNED_MG"].astype(float),
-        "adjustment_reason": np.where(x["DOSE_MG"] == x["PLANNED_MG"], None, "DOSE REDUCED")})
+        # object dtype: pandas would read None beside text as a string column whose missing value is NaN ("nan")
+        "adjustment_reason": pd.Series(np.where(x["DOSE_MG"] == x["PLANNED_MG"], None, "DOSE REDUCED"), index=x.index,
+                                       dtype=object)})
     ae = records["adverse_events"]
     ongoing = ae["AEOUT"] == "NOT RECOVERED/NOT RESOLVED"
     rows["adverse_events"] = pd.DataFrame({
