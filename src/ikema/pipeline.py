@@ -388,20 +388,30 @@ def run_demo(out: Path, seed: int, database_url: str | None = None, advance: Cal
     return analyse_trial(sdtm, setup, out, summary, seed, advance)
 
 
-def replicate(seed: int) -> dict[str, float | None]:
+def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | None]:
     """One virtual trial of `ikema twin` from `seed`: the simulated value of every published quantity.
 
-    The replicate enrolls through ikema.conduct into a temporary store, simulates the records and builds SDTM from
-    them without the capture and read-back (the store returns exactly the records it was given: tests/simulate),
-    then takes the path's cut, ADaM and SAP functions (safety outcomes only: PK, ADA and QoL have no published
-    quantity)."""
-    from ikema.cdisc.sdtm import build_sdtm
-    from ikema.simulate.demo import simulate_records_only
+    The replicate runs the demo's path into a temporary SQLite store in memory (ikema.simulate.demo.
+    simulate_into_store: screening and randomization through ikema.conduct, every later record through
+    ikema.conduct.capture, audited) and reads SDTM back from it (`sdtm_from_store`), then takes the path's cut,
+    ADaM and SAP functions: the demo's published comparison at the same seed. Every record is captured, PK, ADA
+    and questionnaires included: no published quantity is their analysis, but the questionnaire dates count as
+    "last known alive" (ADSL LSTALVDT, which censors PFS2), and they are drawn after the rest. Left out: the PK,
+    ADA and QoL analyses, the files and the report. `enrollment` overrides the protocol's target (a smaller trial)."""
+    import tempfile
+
+    from ikema.simulate.demo import simulate_into_store
     from ikema.simulate.published import quantities
+    from ikema.store import session_factory
 
     setup = trial_setup()
-    records = simulate_records_only(seed)
-    sdtm = build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria)
+    with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
+        engine, _summary = simulate_into_store(Path(tmp), seed, "sqlite://", enrollment=enrollment)  # store in memory
+        try:
+            with session_factory(engine)() as session:
+                sdtm = sdtm_from_store(session, setup)
+        finally:
+            engine.dispose()
     by_cut = {}
     for name, date in setup.cutoffs.items():
         cut, adam = adam_at_cut(sdtm, setup, date, "safety")

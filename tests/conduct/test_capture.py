@@ -5,31 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from ikema.conduct import capture as C
-from ikema.conduct.randomization import generate_allocation_list, randomize, store_allocation_list
 from ikema.errors import InputError, StoreError
-from ikema.store import AuditEntry, DiseaseAssessment, init_db, session_factory, session_scope
+from ikema.store import AuditEntry, DiseaseAssessment, session_factory, session_scope
 
-from helpers_irt import SCHEME, screen_ok
+from helpers_irt import SCHEME, screen_ok, store_with_randomized
 
 RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
 def engine(tmp_path):
-    eng = init_db(f"sqlite:///{tmp_path / 'c.db'}")
-    with session_factory(eng)() as s:
-        store_allocation_list(s, generate_allocation_list(SCHEME, np.random.default_rng(1), 10), "irt")
-    with session_scope(eng, "site1") as s:
-        screen_ok(s, "P-1", SCHEME.strata[0])
-        screen_ok(s, "P-2", SCHEME.strata[0])
-    with session_factory(eng)() as s:
-        randomize(s, "P-1", "site1", when=RAND)
-    return eng
+    return store_with_randomized(tmp_path / "c.db", RAND, also_screened=("P-2",))
 
 
 def _audit_count(s, table):

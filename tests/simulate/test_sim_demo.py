@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ikema.cli import app
-from ikema.pipeline import DEMO_STAGES, run_demo
+from ikema.pipeline import DEMO_STAGES, jsonable, replicate, run_demo
 
 
 @pytest.mark.slow
@@ -41,6 +41,9 @@ def test_demo_end_to_end_small(tmp_path):
     assert "Time to best response (days, responders)" in html
     rsp = saved["parameters"]["RSP"]  # the report's odds ratio is experimental vs reference
     assert f"{rsp['odds_ratio_experimental_vs_reference']:.2f} [" in html
+    # a twin replicate of the same seed and size runs the same path: the demo's published comparison
+    twin = jsonable(replicate(11, enrollment=60))
+    assert {r["key"]: r["simulated"] for r in saved["published_comparison"]} == twin
 
 
 @pytest.mark.slow

@@ -101,6 +101,14 @@ def resolve_arms(arms: Sequence[str], reference_arm: str | None = None) -> tuple
                      f"expected --reference-arm NAME")
 
 
+def stratum_label(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
+    """The stratum of each row: the columns' text joined by " / " (column-wise: a row-wise join costs a Series per row)."""
+    out = df[cols[0]].astype(str)
+    for c in cols[1:]:
+        out = out + " / " + df[c].astype(str)
+    return out
+
+
 def _subjects(adsl: pd.DataFrame, strata: list[str], arm_var: str) -> pd.DataFrame:
     for col in ("USUBJID", arm_var):
         if col not in adsl.columns:
@@ -116,7 +124,7 @@ def _subjects(adsl: pd.DataFrame, strata: list[str], arm_var: str) -> pd.DataFra
         if bad.any():
             i = s.index[bad.to_numpy()][0]
             raise input_error("ADSL", f"{i} (USUBJID {s.loc[i, 'USUBJID']})", c, s.loc[i, c], "a stratum value")
-    s["_STRATUM"] = s[strata].astype(str).agg(" / ".join, axis=1) if strata else "all"
+    s["_STRATUM"] = stratum_label(s, strata) if strata else "all"
     s["_ARM"] = s[arm_var].astype(str)
     return s
 

@@ -80,7 +80,8 @@ def analyze_qol(datasets: Mapping[str, pd.DataFrame], params: Sequence[str] = ("
     adqs = ds["ADQS"]
     present = [p for p in params if p in set(adqs.loc[adqs["AVAL"].notna(), "PARAMCD"])]
     res = {"change_from_baseline": change_from_baseline(adqs, present), "parameters": present,
-           "value_set": next((str(x).split("(")[1].split(" value")[0] for x in adqs.get("PARAM", pd.Series([], dtype=str))
+           "value_set": next((str(x).split("(")[1].split(" value")[0]
+                              for x in pd.unique(adqs.get("PARAM", pd.Series([], dtype=str)))  # first seen, once each
                               if str(x).startswith("EQ-5D-5L index (")), None)}
     base = adqs[adqs.get("ABLFL", "") == "Y"]
     res["baseline_n"] = {str(k): int(v) for k, v in base.groupby("TRTA")["USUBJID"].nunique().items()} \

@@ -73,8 +73,10 @@ def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str
     """ADSL with STRATAR = the combination of the stratification factors, where strata that do not hold every arm
     are pooled into one stratum (SAP rule for sparse strata; the pool joins the largest stratum if it still lacks
     an arm). Returns the ADSL and the pooled strata labels."""
+    from ikema.analysis.efficacy import stratum_label
+
     d = adsl.copy()
-    label = d[list(strata)].astype(str).agg(" / ".join, axis=1)
+    label = stratum_label(d, list(strata))
     arms = d[arm_var].nunique()
     complete = d.groupby(label)[arm_var].nunique()
     sparse = sorted(complete[complete < arms].index)
@@ -98,25 +100,45 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
         parts.append(("adtte", adam["ADTTE"][adam["ADTTE"]["PARAMCD"].isin(sap.tte_parameters)], sap.tte_parameters))
     if "ADRS" in adam:
         parts.append(("adrs", adam["ADRS"][adam["ADRS"]["PARAMCD"].isin(sap.response_parameters)], sap.response_parameters))
-    # each parameter on the subjects it holds (DOR: responders only), sparse strata pooled within them
+    # each parameter on the subjects it holds (DOR: responders only), sparse strata pooled within them; the
+    # parameters held by the same subjects share that ADSL and one analysis call (a call per parameter cost more
+    # than the statistics), then results are filed in the SAP's order
+    todo: list[tuple[str, str, pd.DataFrame | None]] = []
+    groups: dict[tuple, list[tuple[str, str, pd.DataFrame]]] = {}
     for kind, data, params in parts:
         for p in params:
             d = data[data["PARAMCD"] == p]
             if d.empty:
                 continue
             if kind == "adtte" and not (pd.to_numeric(d["CNSR"], errors="coerce") == 0).any():
-                res.setdefault("not_analysed", {})[p] = "no events yet: no hazard ratio or log-rank test"
+                todo.append((kind, p, None))
                 continue
-            adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(d["USUBJID"])]
-            if not strata:
-                adsl, pooled = adsl, []
-            else:
-                adsl, pooled = pool_sparse_strata(adsl, strata) if sap.pool_sparse else _one_stratum(adsl, strata)
-            one = analyze_adam(adsl=adsl, reference_arm=ctl, strata=["STRATAR"] if strata else [], **{kind: d})
-            res["parameters"].update(one["parameters"])
-            res["reference_arm"] = one["reference_arm"]
-            if pooled:
-                res["strata_pooled"][p] = pooled
+            todo.append((kind, p, d))
+            # BOR alone (beside ORR it would not be filed as ORR), and response parameters with and without
+            # ANL01FL records apart (analyze_response keeps only ANL01FL = "Y" records where any has it)
+            flagged = kind == "adrs" and "ANL01FL" in d.columns and bool((d["ANL01FL"] == "Y").any())
+            groups.setdefault((frozenset(d["USUBJID"]), p if p == "BOR" else "", flagged), []).append((kind, p, d))
+    done: dict[str, tuple[dict, str, list]] = {}
+    for members in groups.values():
+        adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(members[0][2]["USUBJID"])]
+        if not strata:
+            adsl, pooled = adsl, []
+        else:
+            adsl, pooled = pool_sparse_strata(adsl, strata) if sap.pool_sparse else _one_stratum(adsl, strata)
+        frames = {kind: pd.concat([d for k, _p, d in members if k == kind]) for kind in {k for k, _p, _d in members}}
+        one = analyze_adam(adsl=adsl, reference_arm=ctl, strata=["STRATAR"] if strata else [], **frames)
+        for _kind, p, _d in members:
+            key = "ORR" if p == "BOR" and "ORR" in one["parameters"] else p
+            done[p] = ({key: one["parameters"][key]} if key in one["parameters"] else {}, one["reference_arm"], pooled)
+    for _kind, p, d in todo:
+        if d is None:
+            res.setdefault("not_analysed", {})[p] = "no events yet: no hazard ratio or log-rank test"
+            continue
+        found, reference, pooled = done[p]
+        res["parameters"].update(found)
+        res["reference_arm"] = reference
+        if pooled:
+            res["strata_pooled"][p] = pooled
     t = adam.get("ADTTE")
     if t is None:
         return res
@@ -138,8 +160,10 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
 
 def _one_stratum(adsl: pd.DataFrame, strata: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """ADSL with STRATAR = the combination of the stratification factors, no stratum pooled."""
+    from ikema.analysis.efficacy import stratum_label
+
     d = adsl.copy()
-    d["STRATAR"] = d[list(strata)].astype(str).agg(" / ".join, axis=1)
+    d["STRATAR"] = stratum_label(d, list(strata))
     return d, []
 
 

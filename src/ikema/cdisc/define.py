@@ -189,7 +189,8 @@ def _codelist(DEF, name: str, label: str, terms: dict[str, str] | None, seen: se
 def _value_level(DEF, meta: Dataset, v: Variable, df: pd.DataFrame, where_defs: list):
     """The ValueListDef of the variable VLM describes (SDTM LB/QS results by test, ADaM AVAL by PARAMCD), else None."""
     if meta.standard == "ADaM" and v.name == "AVAL" and "PARAMCD" in df:
-        by, codes = "PARAMCD", [r["paramcd"] for r in parameters().get(meta.name, []) if r["paramcd"] in set(df["PARAMCD"])]
+        held = set(df["PARAMCD"])  # once: the dataset may hold half a million records
+        by, codes = "PARAMCD", [r["paramcd"] for r in parameters().get(meta.name, []) if r["paramcd"] in held]
         label = {r["paramcd"]: r["param"] + (f" ({r['unit']})" if r["unit"] else "") for r in parameters().get(meta.name, [])}
     elif VLM.get(meta.name, ("", ""))[0] == v.name and VLM[meta.name][1] in df:
         by = VLM[meta.name][1]

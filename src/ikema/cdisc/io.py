@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -141,12 +142,107 @@ def write_xpt(df: pd.DataFrame, path: str | Path, name: str, conformed: bool = F
                 x[v.name] = pd.Series(x[v.name].dt.date, index=x.index, dtype=object).where(x[v.name].notna(), None)
     labels = {v.name: v.label for v in meta.variables if v.name in x.columns}
     p = Path(path)
+    dates = {c for c, f in fmt.items() if not f.startswith("DATETIME")}
+    records, widths = _xpt_records(x, dates) if len(x) > 1 else (None, {})
     try:
-        pyreadstat.write_xport(x, str(p), file_label=meta.label, column_labels=labels, table_name=meta.name,
+        # pyreadstat writes the headers; the records, when numpy can encode them (see _xpt_records), are written
+        # after them: pyreadstat inserts cell by cell (seconds for half a million records), the bytes are the same
+        head = x if records is None else _xpt_head_row(x, widths)
+        pyreadstat.write_xport(head, str(p), file_label=meta.label, column_labels=labels, table_name=meta.name,
                                file_format_version=5, variable_format=fmt)
     except Exception as exc:  # pyreadstat reports unwritable columns here
         raise InputError(f"{p}: dataset {meta.name} cannot be written as SAS transport v5 ({exc})") from exc
+    if records is not None:
+        data = p.read_bytes()
+        start = data.find(b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!") + 80
+        body = records.tobytes()
+        p.write_bytes(data[:start] + body + b" " * (-len(body) % 80))  # the last 80-byte line padded with blanks
     return p
+
+
+_XPT_MISSING = np.frombuffer(b".\0\0\0\0\0\0\0", dtype=np.uint8)  # SAS transport's missing number
+
+
+def _ibm_doubles(values: np.ndarray) -> np.ndarray | None:
+    """IEEE doubles as IBM System/360 doubles (SAS transport), one row of 8 bytes each; missing (NaN) as '.'.
+    Exact: IBM's 56-bit fraction holds IEEE's 53 bits at any hexadecimal shift. None when a value is infinite,
+    subnormal or out of IBM's range (pyreadstat then writes the records)."""
+    x = np.asarray(values, dtype=np.float64)
+    bits = x.view(np.uint64)
+    biased = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
+    nan, zero = np.isnan(x), x == 0
+    normal = ~nan & ~zero
+    if np.any(normal & ((biased == 0) | (biased == 0x7FF))):
+        return None
+    power = biased - 1075  # x = mantissa * 2**power, mantissa of 53 bits
+    shift = np.mod(power, 4)
+    exponent = (power - shift + 56) // 4 + 64  # x = fraction * 16**(exponent - 64), fraction of 56 bits
+    if np.any(normal & ((exponent < 0) | (exponent > 127))):
+        return None
+    mantissa = (bits & np.uint64((1 << 52) - 1)) | np.uint64(1 << 52)
+    word = ((bits >> np.uint64(63)) << np.uint64(63)) | (exponent.clip(0, 127).astype(np.uint64) << np.uint64(56)) \
+        | (mantissa << shift.astype(np.uint64))
+    word[~normal] = 0
+    out = word.astype(">u8").view(np.uint8).reshape(-1, 8).copy()
+    out[nan] = _XPT_MISSING
+    return out
+
+
+def _xpt_text(values: pd.Series) -> np.ndarray | None:
+    """A character variable's records as blank-padded bytes (width: the longest value, at least 1); None unless
+    every value is ASCII text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        a = pa.array(values.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if a.null_count or not pc.all(pc.string_is_ascii(a)).as_py():
+        return None
+    width = max(1, pc.max(pc.utf8_length(a)).as_py() or 0)
+    padded = pc.utf8_rpad(a, width=width, padding=" ")
+    data = padded.buffers()[2]
+    return np.frombuffer(data, dtype=np.uint8, count=len(a) * width).reshape(len(a), width)
+
+
+def _xpt_records(x: pd.DataFrame, dates: set[str]) -> tuple[np.ndarray | None, dict[str, int]]:
+    """The observation records of a write_xpt frame as bytes (rows x record length) and the character variables'
+    widths; None where a column is not plain numbers, dates (`dates`: SAS dates held as datetime.date), datetimes or
+    ASCII text (pyreadstat then writes it)."""
+    parts, widths = [], {}
+    for c in x.columns:
+        col = x[c]
+        if c in dates:
+            days = (pd.to_datetime(col) - pd.Timestamp("1960-01-01")).dt.days
+            enc = _ibm_doubles(days.to_numpy(dtype=float, na_value=np.nan)) if col.notna().any() else None
+        elif col.dtype == np.float64:
+            enc = _ibm_doubles(col.to_numpy())
+        elif str(col.dtype).startswith("datetime64") and col.notna().any():
+            secs = (col - pd.Timestamp("1960-01-01")).dt.total_seconds()
+            enc = _ibm_doubles(secs.to_numpy(dtype=float, na_value=np.nan))
+        elif col.dtype == object:
+            enc = _xpt_text(col)
+            if enc is not None:
+                widths[c] = enc.shape[1]
+        else:
+            enc = None
+        if enc is None:
+            return None, {}
+        parts.append(enc)
+    return (np.concatenate(parts, axis=1) if parts else None), widths
+
+
+def _xpt_head_row(x: pd.DataFrame, widths: dict[str, int]) -> pd.DataFrame:
+    """One record that gives pyreadstat the headers of all of `x`: each character variable as wide as its longest
+    value (`widths`), every other variable as its first value (its type: a missing date would read as text)."""
+    head = x.iloc[:1].copy()
+    for c in x.columns:
+        if c in widths:
+            head[c] = "x" * widths[c]
+        elif pd.isna(head[c].iloc[0]) and x[c].notna().any():
+            head[c] = pd.Series([x[c].loc[x[c].first_valid_index()]], index=head.index, dtype=x[c].dtype)
+    return head
 
 
 def dataset_files(directory: str | Path) -> list[str]:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.distinct import held, per_distinct
+
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
 PRIOR_THERAPY = "PRIOR ANTI-MYELOMA THERAPY"
 DISEASE = "DISEASE ASSESSMENT"
@@ -56,7 +58,7 @@ def _iso(dates) -> pd.Series:
 
 def _day_to_iso(trtsdt: pd.Series, ady) -> pd.Series:
     d = pd.to_datetime(trtsdt.to_numpy()) + pd.to_timedelta(np.asarray(ady, dtype=float) - 1, unit="D")
-    return pd.Series(d).dt.strftime("%Y-%m-%d")
+    return per_distinct(pd.Series(d), lambda u: u.dt.strftime("%Y-%m-%d"))
 
 
 def _yn(values: pd.Series) -> np.ndarray:
@@ -75,10 +77,16 @@ def _seq(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return df
 
 
+def _ymd(dtc) -> pd.Series:
+    """The dates of ISO date(-time) texts (NaT where not a date), each distinct text parsed once."""
+    return per_distinct(pd.Series(held(dtc)),
+                        lambda u: pd.to_datetime(u.astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce"))
+
+
 def study_day(dtc: pd.Series, rfstdtc: pd.Series) -> np.ndarray:
     """SDTM study day of ISO dates against the reference start dates (no day 0; missing where either is)."""
-    d = pd.to_datetime(pd.Series(dtc).astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-    r = pd.to_datetime(pd.Series(rfstdtc).astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    d = _ymd(dtc)
+    r = _ymd(rfstdtc)
     delta = (d.to_numpy() - r.to_numpy()) / np.timedelta64(1, "D")
     return np.where(delta >= 0, delta + 1, delta)
 
@@ -129,36 +137,36 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     last_by = dict(zip(subj["USUBJID"], last_dose))
 
     def day_iso(ids: pd.Series, ady) -> np.ndarray:
-        return _day_to_iso(ids.map(start), ady).to_numpy()
+        return _day_to_iso(per_distinct(ids, lambda u: u.map(start)), ady).to_numpy()
 
     def head(domain: str, ids) -> dict:
-        return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": np.asarray(ids)}
+        return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": held(ids)}
 
     def epoch(ids, dtc) -> np.ndarray:
-        key = pd.DataFrame({"u": np.asarray(ids), "d": pd.Series(np.asarray(dtc)).astype(str).str.slice(0, 10).to_numpy()})
-        codes, uniq = pd.factorize(pd.MultiIndex.from_frame(key))  # each subject-date once (QS: half a million rows)
-        return _epoch(pd.Series(uniq.get_level_values(0)), uniq.get_level_values(1))[codes]
-
-    def _epoch(ids: pd.Series, dtc) -> np.ndarray:
-        d = pd.to_datetime(pd.Series(np.asarray(dtc)), format="%Y-%m-%d", errors="coerce")
-        f = pd.to_datetime(ids.map(first_by))
-        last = pd.to_datetime(ids.map(last_by))
+        # each subject and each date parsed once (QS: half a million rows), then compared as numpy arrays
+        subj_codes, subj_uniq = pd.factorize(held(ids), use_na_sentinel=False)
+        day = pd.Series(held(dtc)).astype(str).str.slice(0, 10)
+        day_codes, day_uniq = pd.factorize(day, use_na_sentinel=False)
+        d = pd.to_datetime(pd.Series(day_uniq), format="%Y-%m-%d", errors="coerce").to_numpy()[day_codes]
+        who = pd.Series(subj_uniq)
+        f = pd.to_datetime(who.map(first_by)).to_numpy()[subj_codes]
+        last = pd.to_datetime(who.map(last_by)).to_numpy()[subj_codes]
         out = np.where(d < f, "SCREENING", np.where(d <= last, "TREATMENT", "FOLLOW-UP"))
-        out = np.where(f.isna(), "SCREENING", out)
-        return np.where(d.isna(), "", out)
+        out = np.where(np.isnat(f), "SCREENING", out)
+        return np.where(np.isnat(d), "", out)
 
     ids = subj["USUBJID"]
     rfst = _iso(ids.map(ev["TRTSDT"])).to_numpy()
     rfst_by = dict(zip(ids, rfst))
 
     def dy(ids_, dtc) -> np.ndarray:
-        return study_day(pd.Series(np.asarray(dtc)), pd.Series(np.asarray(ids_)).map(rfst_by))
+        return study_day(pd.Series(held(dtc)), per_distinct(pd.Series(held(ids_)), lambda u: u.map(rfst_by)))
 
     def with_visit(df: pd.DataFrame, prefix: str, ady, visit=None) -> pd.DataFrame:
         if visit is None:
             name, num = visit_of_day(ady, cycle_days)
         else:
-            name, num = np.asarray(visit, dtype=object), visitnum(pd.Series(visit))
+            name, num = held(visit) if isinstance(visit, pd.Series) else np.asarray(visit, dtype=object), visitnum(pd.Series(held(visit)))
         df.insert(df.columns.get_loc(f"{prefix}DTC"), "VISITNUM", num)
         df.insert(df.columns.get_loc(f"{prefix}DTC"), "VISIT", name)
         df.insert(df.columns.get_loc(f"{prefix}DTC"), "EPOCH", epoch(df["USUBJID"], df[f"{prefix}DTC"]))
@@ -254,7 +262,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
         "LBLNKID": [f"IMWG {d}" for d in adtc], "ADY": a["ADY"].to_numpy(int),
     })
     lball = pd.concat([hem, dis], ignore_index=True).sort_values(["USUBJID", "ADY", "LBCAT", "LBTESTCD"], kind="stable")
-    lbd = _seq(pd.DataFrame({**head("LB", lball["USUBJID"]), **{c: lball[c].to_numpy() for c in lball.columns if c not in ("USUBJID", "ADY")},
+    lbd = _seq(pd.DataFrame({**head("LB", lball["USUBJID"]), **{c: held(lball[c]) for c in lball.columns if c not in ("USUBJID", "ADY")},
                              "LBDTC": day_iso(lball["USUBJID"], lball["ADY"])}), "LB")
     lbd = with_visit(lbd, "LB", lball["ADY"].to_numpy())
     lbd["LBDY"] = lball["ADY"].to_numpy(int)
@@ -282,11 +290,11 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     q = records["questionnaires"]
     qdtc = day_iso(q["USUBJID"], q["ADY"])
     qs = _seq(pd.DataFrame({
-        **head("QS", q["USUBJID"]), "QSTESTCD": q["QSTESTCD"].to_numpy(), "QSTEST": q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()}).to_numpy(),
-        "QSCAT": q["QSCAT"].to_numpy(), "QSORRES": q["QSORRES"].to_numpy(), "QSSTRESC": q["QSORRES"].to_numpy(),
-        "QSSTRESN": pd.to_numeric(q["QSORRES"], errors="coerce").to_numpy(float), "QSDTC": qdtc,
+        **head("QS", q["USUBJID"]), "QSTESTCD": held(q["QSTESTCD"]), "QSTEST": held(q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()})),
+        "QSCAT": held(q["QSCAT"]), "QSORRES": held(q["QSORRES"]), "QSSTRESC": held(q["QSORRES"]),
+        "QSSTRESN": per_distinct(q["QSORRES"], lambda u: pd.to_numeric(u, errors="coerce").astype(float)).to_numpy(float), "QSDTC": qdtc,
     }), "QS")
-    qs = with_visit(qs, "QS", None, visit=q["VISIT"].to_numpy())
+    qs = with_visit(qs, "QS", None, visit=q["VISIT"])
     qs["QSDY"] = q["ADY"].to_numpy(int)
     pk = records["pk"].sort_values(["USUBJID", "ANALYTE", "ADY", "HOUR"], kind="stable").reset_index(drop=True)
     pdate = day_iso(pk["USUBJID"], pk["ADY"])
@@ -389,10 +397,13 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
 
 def _end_of_participation(sdtm: dict[str, pd.DataFrame]) -> np.ndarray:
     """RFPENDTC: the subject's latest dated record (death, withdrawal, last contact, last assessment)."""
-    parts = [sdtm[k][["USUBJID", v]].rename(columns={v: "D"}) for k, v in DATE_VARS.items() if v and k in sdtm and v in sdtm[k]]
-    allp = pd.concat(parts, ignore_index=True)
-    allp["D"] = allp["D"].astype(str).str.slice(0, 10)
-    last = allp[allp["D"] != ""].groupby("USUBJID")["D"].max()
+    latest = []  # each domain's latest date per subject, then the latest of those (no concatenation of every record)
+    for k, v in DATE_VARS.items():
+        if v and k in sdtm and v in sdtm[k]:
+            d = sdtm[k][v].astype(str).str.slice(0, 10)
+            dated = d != ""
+            latest.append(d[dated].groupby(sdtm[k]["USUBJID"][dated]).max())
+    last = pd.concat(latest).groupby(level=0).max()
     return sdtm["DM"]["USUBJID"].map(last).fillna("").to_numpy()
 
 
@@ -452,7 +463,7 @@ def exposure_with_planned_dose(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def disease_assessments(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The IMWG engine's input from SDTM LB (LBCAT DISEASE ASSESSMENT): USUBJID, ADT, ADY, PARAM, AVAL, AVALC."""
     lb = sdtm["LB"]
-    d = lb[lb["LBCAT"] == DISEASE]
+    d = lb[["USUBJID", "LBDTC", "LBDY", "LBTESTCD", "LBSTRESN", "LBSTRESC"]][lb["LBCAT"] == DISEASE]  # columns used first
     return pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), "ADT": d["LBDTC"].to_numpy(), "ADY": d["LBDY"].to_numpy(),
                          "PARAM": d["LBTESTCD"].to_numpy(), "AVAL": d["LBSTRESN"].to_numpy(float),
                          "AVALC": np.where(pd.isna(d["LBSTRESN"]), d["LBSTRESC"], "")})
@@ -468,7 +479,8 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
         var = DATE_VARS.get(name, next((c for c in (f"{name}DTC", f"{name}STDTC") if c in df.columns), None))
         d = df
         if var is not None and var in d.columns:
-            d = d[d[var].astype(str).str.slice(0, 10) <= cut]
+            kept = d[var].astype(str).str.slice(0, 10) <= cut
+            d = d if kept.all() else d[kept]  # a domain wholly before the cut is not copied
         ends = [c for c in d.columns if c.endswith("ENDTC") or c == "DTHDTC"]
         if ends:
             d = d.copy()

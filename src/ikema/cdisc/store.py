@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from sqlalchemy import Boolean, Date, Float, Integer, JSON, func, select
 from sqlalchemy.orm import Session
 
 from ikema.errors import StoreError
+from ikema.store.columns import per_distinct
 
 # disposition events of the store (ikema.store.models.Disposition)
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
@@ -51,9 +53,28 @@ def _columns(model) -> list[str]:
 
 
 def _live(session: Session, model) -> pd.DataFrame:
+    """The live table in key order: one SELECT through the DBAPI cursor, each column's stored values turned into
+    Python values by the column type's own result processor, once per distinct value (dates, instants, booleans)."""
     cols = _columns(model)
     pk = list(model.__mapper__.primary_key)
-    data = session.execute(select(*[getattr(model, c) for c in cols]).order_by(*pk)).all()
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = select(*[getattr(model, c) for c in cols]).order_by(*pk).compile(dialect=dialect)
+    cursor = conn.connection.dbapi_connection.cursor()  # plain tuples: no Row object per record
+    try:
+        cursor.execute(str(compiled))
+        rows = cursor.fetchall()
+        types = [d[1] for d in cursor.description]  # the driver's type codes (some result processors need them)
+    finally:
+        cursor.close()
+    if not rows:
+        return pd.DataFrame([], columns=cols)
+    data = {}
+    for i, c in enumerate(cols):
+        values = list(map(itemgetter(i), rows))
+        column = model.__table__.c[getattr(model, c).property.columns[0].key]
+        proc = column.type._cached_result_processor(dialect, types[i])
+        data[c] = values if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
 
 

@@ -211,13 +211,15 @@ def subject_elements(dm: pd.DataFrame, ds: pd.DataFrame, ss: pd.DataFrame, study
 
 def subject_visits(domains: dict[str, pd.DataFrame], dm: pd.DataFrame, studyid: str) -> pd.DataFrame:
     """SV: one record per subject and visit held by the findings and exposure domains, from its first to its last date."""
+    from ikema.cdisc.distinct import held
+
     parts = []
     for name, d in domains.items():
         dtc = "EXSTDTC" if name == "EX" else f"{name}DTC"
         if len(d) and "VISITNUM" in d:
-            part = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(object), "VISITNUM": d["VISITNUM"].to_numpy(float),
-                                 "VISIT": d["VISIT"].to_numpy(object), "EPOCH": d["EPOCH"].to_numpy(object),
-                                 "D": d[dtc].astype(str).str.slice(0, 10).to_numpy(object)})
+            part = pd.DataFrame({"USUBJID": held(d["USUBJID"]), "VISITNUM": d["VISITNUM"].to_numpy(float),
+                                 "VISIT": held(d["VISIT"]), "EPOCH": held(d["EPOCH"]),
+                                 "D": held(d[dtc].astype(str).str.slice(0, 10))})
             parts.append(part.drop_duplicates())  # QS: half a million rows, a few thousand visits
     allv = pd.concat(parts, ignore_index=True)
     allv = allv.drop_duplicates().sort_values(["USUBJID", "VISITNUM", "D"], kind="stable")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ikema.conduct.edit_checks import Finding, in_range, number
 from ikema.errors import InputError, input_error
 from ikema.protocol.questionnaires import C30, EQ5D, MY20, item_spec
-from ikema.store.audit import bulk_insert
+from ikema.store.audit import bulk_insert_columns
 from ikema.store.db import acting
 from ikema.store.models import (
     ADASample, AdverseEvent, Base, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
@@ -476,21 +476,54 @@ def _one(session: Session, kind: str, row: Mapping[str, Any], user: str, reason:
     return obj
 
 
-def record_many(session: Session, kind: str, rows: Iterable[Mapping[str, Any]], user: str,
+def record_many(session: Session, kind: str, rows: Iterable[Mapping[str, Any]] | Any, user: str,
                 reason: str | None = None) -> int:
-    """Check and insert many records of one kind (see KINDS) in one audited bulk insert; returns the count."""
+    """Check and insert many records of one kind (see KINDS) in one audited bulk insert; returns the count.
+
+    `rows`: row mappings, or a pandas DataFrame with one column per field. The large kinds are checked column by
+    column (ikema.conduct.batch: the same rules); a batch that path cannot pass takes the per-record validators,
+    which refuse the first bad record naming it, its field and what was expected."""
+    from ikema.conduct.batch import BY_KIND, Slow
+
     if kind not in KINDS:
         raise InputError(f"record_many: kind {kind!r} is not one of {', '.join(KINDS)}")
     model, check = KINDS[kind]
-    rows = list(rows)
+    frame = rows if hasattr(rows, "columns") and hasattr(rows, "to_numpy") else None
+    if frame is None:
+        rows = list(rows)
+    n = len(frame) if frame is not None else len(rows)
+    if not n:
+        return 0
+    cache: dict[str, list] = {}
+
+    def col(name: str) -> list:
+        if name not in cache:
+            if frame is not None:
+                cache[name] = frame[name].tolist() if name in frame.columns else [None] * n
+            else:
+                cache[name] = [r.get(name) for r in rows]
+        return cache[name]
+
     ctx = _Context(session)
-    ctx.load(str(r.get("usubjid")) for r in rows if r.get("usubjid"))
-    clean = [check(r, ctx) for r in rows]
-    if clean:
-        with acting(session, user, reason):
-            bulk_insert(session, model, clean)
-    _keep(session, ctx.findings)  # bulk rows: the finding names the record by its key, not its id
-    return len(clean)
+    ctx.load(str(u) for u in dict.fromkeys(col("usubjid")) if u)
+    columns = None
+    if kind in BY_KIND:
+        try:
+            columns, findings = BY_KIND[kind](col, n, ctx)
+        except Slow:
+            columns = None
+    if columns is None:
+        if frame is not None:  # native Python values, column by column (as the fast path reads them)
+            names = list(frame.columns)
+            rows = [dict(zip(names, vals)) for vals in zip(*(col(c) for c in names))]
+        ctx.findings = []
+        clean = [check(r, ctx) for r in rows]
+        columns = {f: [r[f] for r in clean] for f in clean[0]}
+        findings = ctx.findings
+    with acting(session, user, reason):
+        bulk_insert_columns(session, model, columns)
+    _keep(session, findings)  # bulk rows: the finding names the record by its key, not its id
+    return n
 
 
 def check_rows(session: Session, kind: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, InputError]]:

@@ -20,8 +20,12 @@ def twin(
     out: Path = typer.Option(Path("out/twin"), "--out", help="folder for twin.csv, replicates.csv, twin.json"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler",
                                             help="run the replicates on this Dask scheduler, e.g. tcp://HOST:8786"),
+    enrollment: Optional[int] = typer.Option(None, "--enrollment", min=2,
+                                             help="randomize this many per replicate instead of the protocol's enrollment"),
 ) -> None:
     """Simulate many virtual IKEMA trials and compare each published quantity with the replicates' 95% range."""
+    from functools import partial
+
     from ikema.pipeline import replicate
     from ikema.simulate.facts import facts_from_protocol
     from ikema.simulate.twin import run_replicates, summarize
@@ -30,7 +34,8 @@ def twin(
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("twin"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("replicates", total=replicates)
-        table = run_replicates(replicate, range(seed, seed + replicates), workers, lambda: bar.advance(task), scheduler)
+        one = replicate if enrollment is None else partial(replicate, enrollment=enrollment)
+        table = run_replicates(one, range(seed, seed + replicates), workers, lambda: bar.advance(task), scheduler)
     table.to_csv(out / "replicates.csv", index_label="seed")
     summary = summarize(table, facts.experimental, facts.control)
     summary.to_csv(out / "twin.csv", index=False)

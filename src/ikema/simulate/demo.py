@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 def demo_engine(out: Path, database_url: str | None = None):
     """A fresh demo store: OUT/ikema.db (replaced: the demo database is rebuilt from the seed every run) unless
-    `database_url` names another."""
+    `database_url` names another ("sqlite://": in memory, as a twin replicate's)."""
     from ikema.store import init_db
 
     url = database_url or f"sqlite:///{(out / 'ikema.db').resolve()}"
@@ -24,7 +24,7 @@ def demo_engine(out: Path, database_url: str | None = None):
         for p in (db, db.with_name(db.name + "-journal")):
             p.unlink(missing_ok=True)
     engine = init_db(url)
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):  # (disposing drops a memory store)
         # a throwaway database rebuilt from the seed: no fsync per commit (a crash loses nothing a rerun can't make)
         engine.dispose()
         event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
@@ -69,27 +69,6 @@ def simulate_into_store(out: Path, seed: int, database_url: str | None = None,
     finally:
         session.close()
     return engine, summary
-
-
-def simulate_records_only(seed: int) -> dict:
-    """The site records of the virtual trial from `seed` (enrollment through the IRT in a temporary store; the later
-    records are not captured): what `ikema twin` analyses."""
-    import tempfile
-
-    from ikema.simulate.enroll import enroll
-    from ikema.simulate.facts import response_criteria, screen_candidate, screening_fields
-    from ikema.simulate.virtual import simulate_records
-    from ikema.store import init_db, session_factory
-
-    facts = _facts(None)
-    rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory(prefix="ikema-twin-") as tmp:
-        engine = init_db(f"sqlite:///{Path(tmp) / 'twin.db'}")
-        with session_factory(engine)() as session:
-            subjects, _summary = enroll(session, rng, facts, screening_fields, lambda c: screen_candidate(c, facts),
-                                        per_stratum=facts.enrollment)
-        engine.dispose()
-    return simulate_records(rng, subjects, facts, response_criteria(facts))
 
 
 def _facts(enrollment: int | None):

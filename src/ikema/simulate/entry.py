@@ -19,48 +19,50 @@ def _d(x) -> dt.date | None:
     return pd.Timestamp(x).date()
 
 
-def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
-    """Rows per store table (model column names) for the records of randomized subjects after day 1."""
+def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | list[dict]]:
+    """Rows per store table (model column names) for the records of randomized subjects after day 1: a frame per
+    large table (one column per field, dates as datetime.date, None where empty), a list of row dicts per small one."""
     ev = records["events"]
-    start = dict(zip(ev["USUBJID"], pd.to_datetime(ev["TRTSDT"])))
+    start = pd.Series(pd.to_datetime(ev["TRTSDT"]).to_numpy("datetime64[D]"), index=ev["USUBJID"].to_numpy())
 
-    def date_of(ids: pd.Series, ady) -> list[dt.date]:
-        base = pd.to_datetime(ids.map(start).to_numpy())
-        return list((base + pd.to_timedelta(np.asarray(ady, float) - 1, unit="D")).date)
-
-    def recs(df: pd.DataFrame) -> list[dict]:
-        cols = list(df.columns)  # column by column through tolist(): native Python values, far faster than to_dict
-        return [dict(zip(cols, row)) for row in zip(*(df[c].tolist() for c in cols))]
+    def date_of(ids: pd.Series, ady) -> np.ndarray:
+        """datetime.date of study day `ady` (day 1 = first dose) per subject: numpy days, then one conversion."""
+        base = ids.map(start).to_numpy("datetime64[D]")
+        days = base + (np.asarray(ady, float) - 1).astype("timedelta64[D]")
+        return days.astype(object)  # datetime64[D] -> datetime.date
 
     a = records["assessments"]
     units = {"SMPROT": "g/dL", "UMPROT": "mg/24h", "FLCK": "mg/L", "FLCL": "mg/L", "BMPC": "%"}
     aval = a["AVAL"].astype(object).where(a["AVAL"].notna(), None)
     avalc = a["AVALC"].astype(object).where(a["AVALC"].fillna("") != "", None)
-    rows: dict[str, list[dict]] = {}
-    rows["disease_assessments"] = recs(pd.DataFrame({
+    rows: dict[str, pd.DataFrame | list[dict]] = {}
+    rows["disease_assessments"] = pd.DataFrame({
         "usubjid": a["USUBJID"], "visit": None, "date": date_of(a["USUBJID"], a["ADY"]), "study_day": a["ADY"].astype(int),
-        "param": a["PARAM"], "aval": aval, "avalc": avalc, "unit": a["PARAM"].map(units).astype(object).where(a["PARAM"].isin(list(units)), None)}))
+        "param": a["PARAM"], "aval": aval, "avalc": avalc, "unit": a["PARAM"].map(units).astype(object).where(a["PARAM"].isin(list(units)), None)})
     x = records["exposure"]
-    rows["drug_administrations"] = recs(pd.DataFrame({
+    rows["drug_administrations"] = pd.DataFrame({
         "usubjid": x["USUBJID"], "cycle": x["CYCLE"].astype(int), "day": x["DAY"].astype(int), "date": date_of(x["USUBJID"], x["ADY"]),
         "drug": x["DRUG"], "route": x["ROUTE"], "dose_mg": x["DOSE_MG"].astype(float), "planned_dose_mg": x["PLANNED_MG"].astype(float),
-        "adjustment_reason": np.where(x["DOSE_MG"] == x["PLANNED_MG"], None, "DOSE REDUCED")}))
+        # object dtype: pandas would read None beside text as a string column whose missing value is NaN ("nan")
+        "adjustment_reason": pd.Series(np.where(x["DOSE_MG"] == x["PLANNED_MG"], None, "DOSE REDUCED"), index=x.index,
+                                       dtype=object)})
     ae = records["adverse_events"]
     ongoing = ae["AEOUT"] == "NOT RECOVERED/NOT RESOLVED"
-    rows["adverse_events"] = recs(pd.DataFrame({
+    rows["adverse_events"] = pd.DataFrame({
         "usubjid": ae["USUBJID"], "term": ae["AETERM"], "pt": ae["AEDECOD"], "soc": ae["AEBODSYS"], "grade": ae["AETOXGR"].astype(int),
         "serious": ae["AESER"] == "Y", "related": ae["AEREL"] == "RELATED", "onset": date_of(ae["USUBJID"], ae["AESTDY"]),
         "resolution": pd.Series(date_of(ae["USUBJID"], ae["AEENDY"]), index=ae.index, dtype=object).where(~ongoing, None),
-        "outcome": ae["AEOUT"], "action_taken": ae["AEACN"], "infusion_reaction": ae["AEDECOD"] == "Infusion related reaction"}))
+        "outcome": ae["AEOUT"], "action_taken": ae["AEACN"], "infusion_reaction": ae["AEDECOD"] == "Infusion related reaction"})
     lb = records["labs"]
-    rows["lab_results"] = recs(pd.DataFrame({
+    rows["lab_results"] = pd.DataFrame({
         "usubjid": lb["USUBJID"], "visit": None, "date": date_of(lb["USUBJID"], lb["ADY"]), "test": lb["LBTESTCD"],
-        "value": lb["VALUE"].astype(float), "unit": lb["UNIT"], "low": lb["LLN"].astype(float), "high": None}))
+        "value": lb["VALUE"].astype(float), "unit": lb["UNIT"], "low": lb["LLN"].astype(float), "high": None})
     pk = records["pk"]
     rows["pk_samples"] = []
-    for u, an, ady, hour, val, unit, tpt in zip(pk["USUBJID"], pk["ANALYTE"], pk["ADY"], pk["HOUR"], pk["VALUE"], pk["UNIT"], pk["TPT"]):
+    days = date_of(pk["USUBJID"], pk["ADY"])
+    for u, an, d, hour, val, unit, tpt in zip(pk["USUBJID"], pk["ANALYTE"], days, pk["HOUR"], pk["VALUE"], pk["UNIT"], pk["TPT"]):
         cyc, day = tpt.split(" ")[0][1:].split("D")
-        when = dt.datetime.combine(date_of(pd.Series([u]), [ady])[0], dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(hours=float(hour))
+        when = dt.datetime.combine(d, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(hours=float(hour))
         rows["pk_samples"].append({"usubjid": u, "analyte": an, "cycle": int(cyc), "day": int(day),
                                    "nominal_hours": PRE_DOSE_HOURS if "PRE" in tpt else _nominal(tpt), "sampled_at": when,
                                    "concentration": None if val <= 0 else float(val), "unit": unit, "below_lloq": bool(val <= 0)})
@@ -70,9 +72,9 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
         for u, v, d, r, t in zip(ada["USUBJID"], ada["VISIT"], date_of(ada["USUBJID"], ada["ADY"]), ada["RESULT"], ada["TITER"])
     ]
     q = records["questionnaires"]
-    rows["questionnaire_answers"] = recs(pd.DataFrame({
+    rows["questionnaire_answers"] = pd.DataFrame({
         "usubjid": q["USUBJID"], "instrument": q["QSCAT"], "visit": q["VISIT"], "date": date_of(q["USUBJID"], q["ADY"]),
-        "item": q["QSTESTCD"], "answer": q["QSORRES"].astype(int)}))
+        "item": q["QSTESTCD"], "answer": q["QSORRES"].astype(int)})
     rows["deaths"] = [{"usubjid": u, "date": _d(d), "cause": c} for u, d, c in zip(ev["USUBJID"], ev["DTHDT"], ev["DTHCAUS"]) if _d(d)]
     disp = []
     for r in ev.itertuples(index=False):

@@ -190,12 +190,14 @@ def pk_samples(rng: np.random.Generator, exposure: pd.DataFrame, facts: TrialFac
             eta = np.exp(rng.normal(0.0, 0.25, 2))
             cl, v = pk["CL"] * eta[0], pk["V"] * eta[1]
             drug = g["DRUG"].iloc[0]
+            first_ady: dict[tuple, float] = {}  # (cycle, day) -> study day of its first administration row
+            for key_cd, a in zip(zip(g["CYCLE"].tolist(), g["DAY"].tolist()), g["ADY"].tolist()):
+                first_ady.setdefault(key_cd, a)
             for (cyc, day), tpt, after in times:
                 nominal = (cyc - 1) * cd + day
-                given = g[(g["CYCLE"] == cyc) & (g["DAY"] == day)]
-                if given.empty:
+                if (cyc, day) not in first_ady:
                     continue
-                ady = int(given["ADY"].iloc[0])
+                ady = int(first_ady[(cyc, day)])
                 start = (ady - 1) * 24 + DOSE_HOUR
                 t = start - 0.25 if tpt == "PRE-DOSE" else start + pk["infusion_h"] + (after or 0.0)
                 c = _one_compartment(dose_t, dose, pk["infusion_h"], cl, v, t) * np.exp(rng.normal(0.0, pk["cv"] / 2))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 from sqlalchemy import Integer, event, func, insert, inspect, select, text
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ikema.errors import StoreError
+from ikema.store.columns import per_distinct
 from ikema.store.models import AuditEntry, Base, utcnow
 
 INSERT_REASON = "initial entry"
@@ -118,7 +120,19 @@ def _write(session: Session, flush_context: Any) -> None:
 
 
 def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[Any]:
-    """Insert many records of `model` in one statement and their audit rows in another; returns their keys.
+    """Insert many records of `model` (row dicts that all give the same fields) and their audit rows; returns their
+    keys (see bulk_insert_columns)."""
+    if rows:
+        fields = list(rows[0])
+        if any(r.keys() != rows[0].keys() for r in rows):
+            raise StoreError(f"{model.__tablename__}: bulk_insert rows must all give the same fields ({', '.join(fields)})")
+        return bulk_insert_columns(session, model, {f: [r[f] for r in rows] for f in fields})
+    return bulk_insert_columns(session, model, {})
+
+
+def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, list[Any]]) -> list[Any]:
+    """Insert many records of `model`, given column by column (field -> one value per record), in one executemany
+    and their audit rows (one per record: field '*', the record as JSON) in another; returns their keys.
 
     Needs the acting user on the session. Integer surrogate keys are reserved up front (SQLite: the transaction
     already holds the write lock; PostgreSQL: the column's sequence), so no RETURNING round trip is needed.
@@ -127,56 +141,74 @@ def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]])
     if not getattr(model, "__audited__", False) or model is AuditEntry:
         raise StoreError(f"{table}: bulk_insert is for audited trial tables")
     user = _user(session, f"{table} (bulk insert)")
-    if not rows:
+    sizes = {len(v) for v in columns.values()}
+    if len(sizes) > 1:
+        raise StoreError(f"{table}: bulk_insert columns of different lengths ({sorted(sizes)})")
+    n = sizes.pop() if sizes else 0
+    if not n:
         return []
     mapper = inspect(model)
     pk = list(mapper.primary_key)
     conn = session.connection()
     tbl = model.__table__
-    if len(pk) == 1 and pk[0].autoincrement in (True, "auto") and isinstance(pk[0].type, Integer) and pk[0].key not in rows[0]:
-        n = len(rows)
+    if len(pk) == 1 and pk[0].autoincrement in (True, "auto") and isinstance(pk[0].type, Integer) and pk[0].key not in columns:
         if conn.dialect.name == "postgresql":
             keys = conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
                                 {"t": tbl.name, "c": pk[0].name, "n": n}).scalars().all()
         else:
             start = conn.execute(select(func.max(pk[0]))).scalar() or 0
             keys = list(range(start + 1, start + 1 + n))
-        rows = [{pk[0].key: k, **r} for k, r in zip(keys, rows, strict=True)]
+        columns = {pk[0].key: keys, **columns}
     else:
-        keys = ["/".join(str(r[c.key]) for c in pk) for r in rows]
-    _executemany(conn, tbl, rows)
+        keys = ["/".join(map(str, vals)) for vals in zip(*(columns[c.key] for c in pk))]
+    _executemany(conn, tbl, columns, n)
     now = utcnow()
     reason = session.info.get("reason") or INSERT_REASON
-    dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
-    _executemany(conn, AuditEntry.__table__, [
-        {"at": now, "user": user, "table_name": table, "record_key": str(k), "usubjid": r.get("usubjid"), "field": "*",
-         "old_value": None, "new_value": dumps(r), "reason": reason, "action": "INSERT"}
-        for k, r in zip(keys, rows, strict=True)])
+    _executemany(conn, AuditEntry.__table__, {
+        "at": [now] * n, "user": [user] * n, "table_name": [table] * n, "record_key": [str(k) for k in keys],
+        "usubjid": columns.get("usubjid", [None] * n), "field": ["*"] * n, "old_value": [None] * n,
+        "new_value": _json_records(columns, n), "reason": [reason] * n, "action": ["INSERT"] * n}, n)
     return keys
 
 
-def _executemany(conn: Any, tbl: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows that all give the same columns: one compiled statement, the columns' own bind processors, DBAPI
-    executemany. Own code because SQLAlchemy's executemany rebuilds a parameter dict per row (about half the
-    simulator's capture time); rows with differing columns take SQLAlchemy's path."""
-    keys = list(rows[0])
-    keyset = set(keys)
-    if any(len(r) != len(keys) or r.keys() != keyset for r in rows):
-        conn.execute(insert(tbl), rows)
-        return
+def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
+    """Each record as the JSON text json.dumps(record, sort_keys=True) gives (dates as ISO text), built column by
+    column: each distinct value encoded once (an int or a finite float by its repr, as json does), then one string format
+    per record."""
+    dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
+    names = sorted(columns)
+    template = "{" + ", ".join(dumps(k).replace("%", "%%") + ": %s" for k in names) + "}"
+    encoded = []
+    for k in names:
+        values = columns[k]
+        classes = set(map(type, values))
+        if classes == {float} and all(map(math.isfinite, values)):
+            encoded.append(list(map(float.__repr__, values)))
+        elif classes == {int}:
+            encoded.append(list(map(int.__repr__, values)))
+        else:
+            encoded.append(per_distinct(values, dumps))
+    return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
+
+
+def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int) -> None:
+    """INSERT the records given column by column: one compiled statement, each distinct value through its column's
+    bind processor once (dates, JSON, booleans), DBAPI executemany with parameter tuples. Own code because
+    SQLAlchemy's executemany builds and processes a parameter dict per row (most of the simulator's capture time)."""
+    keys = list(columns)
     dialect = conn.dialect
     compiled = insert(tbl).compile(dialect=dialect, column_keys=keys)
-    order = [compiled.binds[n].key for n in compiled.positiontup] if compiled.positional else keys
-    columns = []  # column by column: each value through its column's bind processor (dates, JSON, booleans)
+    order = [compiled.binds[b].key for b in compiled.positiontup] if compiled.positional else keys
+    processed = []
     for k in order:
         proc = tbl.c[k].type._cached_bind_processor(dialect)
-        values = [r[k] for r in rows]
-        columns.append([proc(v) for v in values] if proc else values)
+        processed.append(columns[k] if proc is None else per_distinct(columns[k], proc))
     if compiled.positional:
-        params: list[Any] = list(zip(*columns))
+        params: list[Any] = list(zip(*processed))
     else:
-        names = {b.key: n for n, b in compiled.binds.items()}  # column key -> bind name in the statement
-        params = [dict(zip([names[k] for k in order], vals)) for vals in zip(*columns)]
+        names = {b.key: name for name, b in compiled.binds.items()}  # column key -> bind name in the statement
+        bind = [names[k] for k in order]
+        params = [dict(zip(bind, vals)) for vals in zip(*processed)]
     conn.exec_driver_sql(str(compiled), params)
 
 

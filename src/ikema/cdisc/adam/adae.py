@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.distinct import per_distinct
 from ikema.errors import input_error
 
 # AEACN controlled terminology value meaning the study drug was stopped because of the event.
@@ -26,20 +27,25 @@ def iso_to_date(values: pd.Series, name: str = "data", field: str = "DTC") -> pd
     """Convert ISO 8601 date/datetime strings (or dates) to datetime64 days; partial dates become NaT."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.normalize()
+    return per_distinct(values, lambda distinct: _iso_to_date(distinct, values, name, field))
+
+
+def _iso_to_date(values: pd.Series, rows: pd.Series, name: str, field: str) -> pd.Series:
+    """iso_to_date of `values` (distinct values of `rows`; an error names the first record of `rows` holding one)."""
     s = values.astype("string").str.strip()
     full = s.str.match(r"^\d{4}-\d{2}-\d{2}")
     out = pd.to_datetime(s.where(full).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
     bad = full.fillna(False) & out.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise input_error(name, row + 1, field, s.iloc[row], "an ISO 8601 date YYYY-MM-DD")
+    if bad.any():  # the first record (of `rows`) holding a bad value
+        row = int(np.flatnonzero(rows.isin(values[bad.to_numpy()]).to_numpy())[0])
+        raise input_error(name, row + 1, field, str(rows.iloc[row]).strip(), "an ISO 8601 date YYYY-MM-DD")
     return out
 
 
 def derive_treatment_dates(ex: pd.DataFrame, name: str = "EX") -> pd.DataFrame:
     """First and last dose date per subject (TRTSDT, TRTEDT) from EX records with a dose given."""
     _require(ex, ["USUBJID", "EXSTDTC"], name)
-    d = ex.copy()
+    d = ex[[c for c in ("USUBJID", "EXSTDTC", "EXENDTC", "EXDOSE") if c in ex.columns]].copy()  # the columns used
     d["_st"] = iso_to_date(d["EXSTDTC"], name, "EXSTDTC")
     d["_en"] = iso_to_date(d["EXENDTC"], name, "EXENDTC") if "EXENDTC" in d.columns else d["_st"]
     d["_en"] = d["_en"].fillna(d["_st"])

@@ -62,7 +62,10 @@ def grade_lab(paramcd: str, aval: pd.Series, lln: pd.Series, unit: pd.Series | s
     if rows.empty:
         raise input_error("ctcae_v4_lab.csv", paramcd, "PARAMCD", paramcd, f"one of {sorted(set(crit['PARAMCD']))}")
     units = pd.Series(unit, index=aval.index) if isinstance(unit, str) else unit
-    factors = np.array([unit_factor(paramcd, u, i, name) for i, u in zip(aval.index, units)], dtype=float)
+    codes, distinct = pd.factorize(units, use_na_sentinel=False)  # each unit once; an error names its first record
+    first = pd.Series(np.arange(len(codes))).groupby(codes).first()
+    factors = np.array([unit_factor(paramcd, u, aval.index[first[k]], name) for k, u in enumerate(distinct)],
+                       dtype=float)[codes]
     x = _signif(pd.to_numeric(aval, errors="coerce").to_numpy(dtype=float) * factors)
     low = pd.to_numeric(lln, errors="coerce").to_numpy(dtype=float) * factors
     grade = np.full(x.shape, np.nan)
@@ -97,9 +100,10 @@ def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     """Build haematology ADLB from SDTM LB and ADSL: PARAMCD, AVAL, ANRLO, ADT, ADY, ABLFL, ATOXGRN, BTOXGRN."""
     _require(lb, ["USUBJID", "LBTESTCD", "LBSTRESN", "LBDTC"], "LB")
     _require(adsl, ["USUBJID", "TRTSDT"], "ADSL")
-    out = lb.copy()
-    out["PARAMCD"] = out["LBTESTCD"].astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD)
-    out = out[out["PARAMCD"].notna()].copy()
+    paramcd = lb["LBTESTCD"].astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD)
+    graded = paramcd.notna()
+    out = lb[graded].copy()  # the haematology records only, taken once (LB also holds the disease assessments)
+    out["PARAMCD"] = paramcd[graded]
     out["AVAL"] = pd.to_numeric(out["LBSTRESN"], errors="coerce")
     out["AVALU"] = out["LBSTRESU"] if "LBSTRESU" in out.columns else pd.NA
     out["ANRLO"] = pd.to_numeric(out["LBSTNRLO"], errors="coerce") if "LBSTNRLO" in out.columns else np.nan

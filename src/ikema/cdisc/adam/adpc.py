@@ -77,8 +77,9 @@ def derive_adpc(pc: pd.DataFrame, ex: pd.DataFrame, analyte_drug: Mapping[str, s
     x["AVISIT"] = x["VISIT"].astype("string") if "VISIT" in x.columns else "CYCLE " + x["CYCLE"].astype("string")
     cols = ["DOSENUM", "CYCLE", "AVISIT", "DOSEDTM", "DOSENDTM"]
     rows = []
+    dose_rows = x.groupby(["USUBJID", "EXTRT"], sort=False).indices  # each subject's doses found once, not by a scan
     for (u, trt), g in d.groupby(["USUBJID", "EXTRT"], sort=False):
-        doses = x[(x["USUBJID"] == u) & (x["EXTRT"] == trt)]
+        doses = x.iloc[dose_rows.get((u, trt), [])]
         if doses.empty:
             raise input_error("PC", u, "PCTESTCD", trt, "a dose of the analyte's drug in EX for this subject")
         times = doses["DOSEDTM"].to_numpy()

@@ -173,7 +173,8 @@ def derive_adpp(adpc: pd.DataFrame, method: str = LIN_UP_LOG_DOWN) -> pd.DataFra
     rows = []
     keys = ["USUBJID", "ANALYTE", "DOSENUM"]
     pre = adpc[adpc["ARRLT"] < 0].set_index(keys)["AVAL"]
-    for (u, a, n), g in adpc.groupby(keys, sort=True):
+    used = keys + [c for c in ("ARRLT", "AVAL", "DOSEEND", "AVALU", "TRTA", "CYCLE", "AVISIT") if c in adpc.columns]
+    for (u, a, n), g in adpc[used].groupby(keys, sort=True):  # the columns used: each profile slices fewer
         g = g.sort_values("ARRLT")
         arr = g["ARRLT"].to_numpy(dtype=float)
         keep = arr >= 0

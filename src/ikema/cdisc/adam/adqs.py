@@ -29,6 +29,7 @@ import pandas as pd
 
 from ikema.cdisc.adam.structure import finish_bds
 from ikema.cdisc.adam.adae import iso_to_date
+from ikema.cdisc.distinct import per_distinct
 from ikema.errors import input_error
 from ikema.protocol.questionnaires import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code, item_spec  # noqa: F401
 
@@ -298,9 +299,11 @@ def derive_adqs(qs: pd.DataFrame, adsl: pd.DataFrame | None = None, value_set: s
     if adsl is not None:
         keep = [c for c in ("USUBJID", "TRT01A", "TRTSDT") if c in adsl.columns]
         scores = scores.merge(adsl[keep], on="USUBJID", how="left").rename(columns={"TRT01A": "TRTA"})
-    scores["AVISITN"] = derive_avisitn(scores["VISIT"])
-    scores["AVISIT"] = [("End of treatment" if n == EOT_VISITN else f"Cycle {int(n)}") if pd.notna(n) else v
-                        for n, v in zip(scores["AVISITN"], scores["VISIT"])]
+    # per distinct visit name (a few dozen across a hundred thousand scores)
+    scores["AVISITN"] = per_distinct(scores["VISIT"], derive_avisitn)
+    scores["AVISIT"] = per_distinct(scores["VISIT"], lambda u: pd.Series(
+        [("End of treatment" if n == EOT_VISITN else f"Cycle {int(n)}") if pd.notna(n) else v
+         for n, v in zip(derive_avisitn(u), u)]))
     scores["ABLFL"] = _baseline_flag(scores, flagged)
     base = scores[scores["ABLFL"] == "Y"].set_index(["USUBJID", "PARAMCD"])["AVAL"]
     base = base[~base.index.duplicated(keep="last")]
@@ -315,8 +318,8 @@ def derive_adqs(qs: pd.DataFrame, adsl: pd.DataFrame | None = None, value_set: s
 def _baseline_flag(scores: pd.DataFrame, flagged: set | None) -> pd.Series:
     """ABLFL per the module's baseline rule (one baseline visit per subject and questionnaire)."""
     flag = pd.Series("", index=scores.index)
-    key = list(zip(scores["USUBJID"], scores["VISIT"], scores["QSCAT"]))
     if flagged:
+        key = zip(scores["USUBJID"], scores["VISIT"], scores["QSCAT"])
         flag[[k in flagged for k in key]] = "Y"
         return flag
     if "ADT" in scores.columns and "TRTSDT" in scores.columns:

@@ -139,7 +139,10 @@ def prepare_assessments(assessments: pd.DataFrame, subjects: pd.DataFrame, sourc
 def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, anl02fl="") -> pd.DataFrame:
     out = pd.DataFrame({"USUBJID": pd.Series(usubjid, dtype=object).to_numpy()})
     keep = [c for c in CARRY if c in subjects.columns]
-    if keep:
+    if keep and subjects["USUBJID"].is_unique:  # one subject table lookup (a merge per parameter cost more)
+        carried = subjects.set_index("USUBJID")[keep].reindex(out["USUBJID"].to_numpy())
+        out = pd.concat([out, carried.reset_index(drop=True)], axis=1)
+    elif keep:
         out = out.merge(subjects[["USUBJID", *keep]], on="USUBJID", how="left")
     out["PARAMCD"] = paramcd
     out["PARAM"] = PARAMS[paramcd]

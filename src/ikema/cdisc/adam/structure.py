@@ -18,9 +18,10 @@ def finish_bds(df: pd.DataFrame, name: str, studyid: object = None) -> pd.DataFr
     if "STUDYID" not in out.columns:
         out.insert(0, "STUDYID", studyid if studyid is not None else "")
     code = out["PARAMCD"].astype(str)
+    held = code.unique()  # each parameter looked up once, not per record
     if "PARAM" not in out.columns:
-        out.insert(out.columns.get_loc("PARAMCD") + 1, "PARAM", code.map(lambda c: table[c]["param"] if c in table else c))
-    out["PARAMN"] = code.map(lambda c: float(table[c]["paramn"]) if c in table else np.nan)
+        out.insert(out.columns.get_loc("PARAMCD") + 1, "PARAM", code.map({c: table[c]["param"] if c in table else c for c in held}))
+    out["PARAMN"] = code.map({c: float(table[c]["paramn"]) if c in table else np.nan for c in held})
     out["ASEQ"] = out.groupby("USUBJID", sort=False).cumcount() + 1
     return out
 

@@ -1,0 +1,304 @@
+"""Column-wise edit checks of a batch (the bulk path of ikema.conduct.capture.record_many for the large record kinds).
+
+Each check here applies the rule of the per-record validator in ikema.conduct.capture to a whole column: text,
+code and date fields through the same scalar function once per distinct value, numbers and ranges with numpy,
+the protocol's `[edit_checks]` ranges (hard: refused; soft: a Finding, in record order) per range key. A batch any
+check refuses, or holds a value of a type this path does not read (numbers as text, say), raises `Slow`: the caller
+then runs the per-record validators over the batch, which refuse the first bad record with the usual error naming
+record, field, value and what was expected. So both paths accept, store and refuse exactly the same records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ikema.conduct import capture as C
+from ikema.conduct.edit_checks import MAX_INT, Finding, _span
+from ikema.errors import InputError
+from ikema.store.columns import per_distinct
+
+Column = Callable[[str], list]  # field name -> the batch's raw values of that field (None where absent)
+
+
+class Slow(Exception):
+    """The batch needs the per-record validators (a value refused, or of a type this path does not read)."""
+
+
+def _each(values: Sequence[Any], fn: Callable[[Any], Any]) -> list:
+    """fn(value) once per distinct value: the per-record rule itself; a refusal sends the batch to the slow path."""
+    try:
+        return per_distinct(list(values), fn)
+    except (InputError, TypeError):  # TypeError: a value the rule cannot read (the per-record path says why)
+        raise Slow() from None
+
+
+def _numbers(values: Sequence[Any], lo: float = -math.inf, hi: float = math.inf, required: bool = True,
+             integer: bool = False) -> tuple[list, np.ndarray, np.ndarray]:
+    """capture._num over a column: (clean values, the values as float with NaN where missing, missing mask)."""
+    missing = np.fromiter((v is None for v in values), bool, len(values))
+    if not all(v.__class__ in (int, float) for v, m in zip(values, missing) if not m):
+        raise Slow()  # text, booleans, numpy scalars, "": the per-record reader decides
+    if required and missing.any():
+        raise Slow()
+    x = np.array([math.nan if m else v for v, m in zip(values, missing)], dtype=float)
+    y = x[~missing]
+    if not np.isfinite(y).all() or not ((lo <= y) & (y <= hi)).all():
+        raise Slow()
+    if integer:
+        if (y != np.trunc(y)).any() or (np.abs(y) > MAX_INT).any():
+            raise Slow()
+        ints = x.copy()
+        ints[missing] = 0
+        clean = ints.astype(np.int64).tolist()
+    else:
+        clean = x.tolist()
+    if missing.any():
+        clean = [None if m else v for v, m in zip(clean, missing)]
+    return clean, x, missing
+
+
+def _subjects(k: str, values: Sequence[Any], c: C._Context, randomized: bool) -> tuple[list, list]:
+    """c.subject over a column: (usubjid, randomization date) per record."""
+    both = _each(values, lambda v: c.subject(k, "-", v, randomized))
+    return [b[0] for b in both], [b[1] for b in both]
+
+
+def _after_consent(users: list, dates: list, c: C._Context) -> None:
+    consent = c.consent
+    for u, d in zip(users, dates):
+        first = consent.get(u)
+        if d is not None and first is not None and d < first:
+            raise Slow()
+
+
+def _not_before(firsts: list, dates: list) -> None:
+    """capture._order: each date on or after its first date (None skips)."""
+    for a, b in zip(firsts, dates):
+        if a is not None and b is not None and b < a:
+            raise Slow()
+
+
+def _groups(keys: Sequence[Any]) -> dict[Any, np.ndarray]:
+    """Row indices per distinct key."""
+    where: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        where.setdefault(key, []).append(i)
+    return {key: np.asarray(ix, dtype=np.intp) for key, ix in where.items()}
+
+
+def _range(found: list, order: int, k: str, fld: str, x: np.ndarray, idx: np.ndarray, rng: Any, users: list,
+           rec: Callable[[int], str]) -> None:
+    """edit_checks.in_range on the rows `idx` (one range): outside hard -> Slow; outside soft -> a Finding."""
+    if rng is None or not len(idx):
+        return
+    v = x[idx]
+    lo, hi = rng.hard
+    if not ((lo <= v) & (v <= hi)).all():
+        raise Slow()
+    if rng.soft is not None:
+        slo, shi = rng.soft
+        for i in idx[~((slo <= v) & (v <= shi))]:
+            found.append((int(i), order, Finding(k, rec(int(i)), fld, float(x[i]), f"range {_span(slo, shi, rng.unit)}",
+                                                 users[i])))
+
+
+def _findings(found: list) -> list[Finding]:
+    """Findings in the order the per-record validators make them: by record, then by check."""
+    return [f for _, _, f in sorted(found, key=lambda t: (t[0], t[1]))]
+
+
+def assessments(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
+    k = "disease_assessments"
+    users, randdt = _subjects(k, col("usubjid"), c, True)
+    params = _each(col("param"), lambda v: C._code(k, "-", "param", v, tuple(C.NUMERIC_PARAMS) + tuple(C.CODED_PARAMS)))
+    dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
+    _after_consent(users, dates, c)
+    raw_aval, raw_avalc, raw_unit = col("aval"), col("avalc"), col("unit")
+    aval: list = [None] * n
+    avalc: list = [None] * n
+    unit: list = [None] * n
+    found: list = []
+    raw_u, raw_d, raw_p = col("usubjid"), col("date"), col("param")
+    rec = lambda i: f"{raw_u[i]} {raw_d[i]} {raw_p[i]}"  # noqa: E731  (the per-record validator's record name)
+    for param, idx in _groups(params).items():
+        if param in C.NUMERIC_PARAMS:
+            want, lo, hi = C.NUMERIC_PARAMS[param]
+            vals, x, _ = _numbers([raw_aval[i] for i in idx], lo, hi)
+            if any(raw_avalc[i] not in (None, "") for i in idx):
+                raise Slow()
+            _each([raw_unit[i] for i in idx], lambda u, want=want: _unit(u, want))
+            full = np.full(n, np.nan)
+            full[idx] = x
+            checks = c.checks
+            rng = checks.assessments.get(param) if checks is not None else None
+            _range(found, 0, k, "aval", full, idx, rng, users, rec)
+            for i, v in zip(idx, vals):
+                aval[i], unit[i] = v, want
+        else:
+            allowed = C.CODED_PARAMS[param]
+            codes = _each([raw_avalc[i] for i in idx], lambda v: C._code(k, "-", "avalc", v, allowed))
+            if any(raw_aval[i] not in (None, "") for i in idx):
+                raise Slow()
+            for i, v in zip(idx, codes):
+                avalc[i] = v
+    raw_day = col("study_day")
+    given = np.fromiter((v is not None for v in raw_day), bool, n)
+    day: list = [None] * n
+    if given.any():
+        idx = np.flatnonzero(given)
+        vals, _, _ = _numbers([raw_day[i] for i in idx], integer=True)
+        if 0 in vals:
+            raise Slow()
+        for i, v in zip(idx, vals):
+            day[i] = v
+    for i in np.flatnonzero(~given):
+        if randdt[i] is not None:
+            delta = (dates[i] - randdt[i]).days
+            day[i] = delta + 1 if delta >= 0 else delta
+    visits = _each(col("visit"), lambda v: C._text(k, "-", "visit", v, required=False))
+    return dict(usubjid=users, visit=visits, date=dates, study_day=day, param=params, aval=aval, avalc=avalc,
+                unit=unit), _findings(found)
+
+
+def _unit(u: Any, want: str) -> None:
+    if u is None or u == "" or str(u).replace(" ", "") != want.replace(" ", ""):
+        raise Slow()
+
+
+def _lab_test(k: str, v: Any) -> str:
+    test = C._text(k, "-", "test", v, maxlen=8)
+    assert test is not None
+    if not test.replace("_", "").isalnum() or test.upper() != test:
+        raise C._fail(k, "-", "test", test, "an upper-case SDTM LBTESTCD (letters and digits, at most 8)")
+    return test
+
+
+def labs(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
+    k = "lab_results"
+    users, _ = _subjects(k, col("usubjid"), c, False)
+    dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
+    _after_consent(users, dates, c)
+    tests = _each(col("test"), lambda v: _lab_test(k, v))
+    low, xl, ml = _numbers(col("low"), required=False)
+    high, xh, mh = _numbers(col("high"), required=False)
+    if (~ml & ~mh & (xh < xl)).any():
+        raise Slow()
+    value, x, _ = _numbers(col("value"), 0.0)
+    units = _each(col("unit"), lambda v: C._text(k, "-", "unit", v, maxlen=20))
+    checks = c.checks
+    found: list = []
+    raw_u, raw_d, raw_t = col("usubjid"), col("date"), col("test")
+    rec = lambda i: f"{raw_u[i]} {raw_d[i]} {raw_t[i]}"  # noqa: E731
+    for test, idx in _groups(tests).items():
+        known = checks.labs.get(test) if checks is not None else None
+        if known is not None and any(units[i] != known.unit for i in idx):
+            raise Slow()
+        _range(found, 0, k, "value", x, idx, known, users, rec)
+    visits = _each(col("visit"), lambda v: C._text(k, "-", "visit", v, required=False))
+    return dict(usubjid=users, visit=visits, date=dates, test=tests, value=value, unit=units, low=low,
+                high=high), _findings(found)
+
+
+def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
+    from ikema.conduct.calendar import planned_dose_mg
+
+    k = "drug_administrations"
+    users, randdt = _subjects(k, col("usubjid"), c, True)
+    dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
+    _not_before(randdt, dates)
+    cycle_days = getattr(c.protocol, "cycle_length_days", None) or math.inf
+    cycle, _, _ = _numbers(col("cycle"), 1, integer=True)
+    day, _, _ = _numbers(col("day"), 1, cycle_days, integer=True)
+    drugs = _each(col("drug"), lambda v: C._text(k, "-", "drug", v, maxlen=40))
+    dose, x, _ = _numbers(col("dose_mg"), 0.0)
+    adjustment = _each(col("adjustment_reason"), lambda v: C._text(k, "-", "adjustment_reason", v, required=False))
+    found: list = []
+    checks = c.checks
+    if checks is not None:
+        raw = [col(f) for f in ("usubjid", "cycle", "day", "drug")]
+        rec = lambda i: f"{raw[0][i]} cycle {raw[1][i]} day {raw[2][i]} {raw[3][i]}"  # noqa: E731
+        codes = {a.code for a in c.protocol.arms}
+        bodies = [c.body.get(u, (None, None, None)) for u in users]
+        judged = np.fromiter((b[0] is None or b[0] in codes for b in bodies), bool, n)  # else another protocol's arm
+        arm_drugs: dict[str, list[str]] = {}
+        for (arm, drug), idx in _groups([(b[0], d) for b, d in zip(bodies, drugs)]).items():
+            idx = idx[judged[idx]]
+            if arm is not None and len(idx):
+                names = arm_drugs.setdefault(arm, [d.name for d in c.protocol.arm(arm).drugs])
+                if drug not in names:
+                    raise Slow()
+        for drug, idx in _groups(drugs).items():
+            _range(found, 0, k, "dose_mg", x, idx[judged[idx]], checks.doses.get(str(drug)), users, rec)
+        tol = checks.dose_tolerance
+        steps: dict[tuple, tuple | None] = {}
+        doses: dict[tuple, float | None] = {}  # not the context's cache: its keys are (..., cycle, day)
+        try:
+            for i in range(n):
+                arm, weight, height = bodies[i]
+                if not judged[i] or arm is None or weight is None or height is None:
+                    continue
+                where = (arm, drugs[i], cycle[i], day[i])
+                step = steps.get(where, False)
+                if step is False:
+                    step = steps[where] = _step(c.protocol, arm, str(drugs[i]), cycle[i], day[i])
+                # the calendar's dose depends on (cycle, day) only through its dosing step: one computation per step
+                key = (arm, weight, height, drugs[i]) + ((step[0], step[1]) if step is not None else (cycle[i], day[i]))
+                planned = doses.get(key, False)
+                if planned is False:
+                    cy, dy = (step[2], step[3]) if step is not None else (cycle[i], day[i])
+                    planned = doses[key] = planned_dose_mg(c.protocol, arm, weight, height, str(drugs[i]), cy, dy)
+                if planned is None:
+                    found.append((i, 1, Finding(k, rec(i), "day", day[i], f"a dosing day of {drugs[i]} in cycle {cycle[i]} "
+                                                f"of the {arm} calendar", users[i])))
+                elif abs(dose[i] - planned) > tol * planned and not (dose[i] < planned and adjustment[i]):
+                    found.append((i, 1, Finding(k, rec(i), "dose_mg", dose[i], f"dose within {tol:.0%} of the calendar's "
+                                                f"{planned:g} mg (a lower dose needs its adjustment reason)", users[i])))
+        except InputError:
+            raise Slow() from None
+    routes = _each(col("route"), lambda v: C._text(k, "-", "route", v, maxlen=40))
+    planned_mg, _, _ = _numbers(col("planned_dose_mg"), 0.0, required=False)
+    interrupted = _each(col("infusion_interrupted"), lambda v: C._flag(k, "-", "infusion_interrupted", v, required=False))
+    return dict(usubjid=users, cycle=cycle, day=day, date=dates, drug=drugs, route=routes, dose_mg=dose,
+                planned_dose_mg=planned_mg, infusion_interrupted=interrupted, adjustment_reason=adjustment), _findings(found)
+
+
+def _step(protocol: Any, arm: str, drug: str, cycle: int, day: int) -> tuple | None:
+    """(drug index, dosing-step index, cycle, day) of the first dosing step of `arm` that gives `drug` on (cycle,
+    day), as calendar.planned_dose_mg finds it; None when no step does."""
+    for a, d in enumerate(protocol.arm(arm).drugs):
+        if d.name != drug:
+            continue
+        for j, ds in enumerate(d.dosing):
+            if ds.covers(cycle) and day in ds.days:
+                return (a, j, cycle, day)
+    return None
+
+
+def questionnaires(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
+    k = "questionnaire_answers"
+    users, _ = _subjects(k, col("usubjid"), c, False)
+    inst = _each(col("instrument"), lambda v: C._code(k, "-", "instrument", v, (C.C30, C.MY20, C.EQ5D)))
+    items = _each(col("item"), lambda v: str(v or "").strip().upper())
+    dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
+    _after_consent(users, dates, c)
+    visits = _each(col("visit"), lambda v: C._text(k, "-", "visit", v, maxlen=40))
+    raw = col("answer")
+    answer: list = [None] * n
+    for key, idx in _groups(list(zip(inst, items))).items():
+        if key not in C.QS_ITEMS:
+            raise Slow()
+        lo, hi = C.QS_ITEMS[key]
+        vals, _, _ = _numbers([raw[i] for i in idx], lo, hi, required=False, integer=True)
+        for i, v in zip(idx, vals):
+            answer[i] = v
+    return dict(usubjid=users, instrument=inst, visit=visits, date=dates, item=items, answer=answer), []
+
+
+BY_KIND: dict[str, Callable[[Column, int, C._Context], tuple[dict[str, list], list[Finding]]]] = {
+    "assessment": assessments, "lab": labs, "administration": administrations, "questionnaire": questionnaires,
+}

@@ -1,0 +1,165 @@
+"""The column-wise bulk path (ikema.conduct.batch) stores, audits, queries and refuses exactly what the per-record
+validators do: a small IKEMA virtual trial captured both ways gives the same tables and audit rows, soft-range
+findings come in the same order, and a bad record in a frame is refused naming its record and field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from ikema.cdisc.store import _live, _models
+from ikema.conduct import batch
+from ikema.conduct import capture as C
+from ikema.conduct.randomization import randomize
+from ikema.errors import InputError
+from ikema.store import session_factory, session_scope
+
+from helpers_irt import SCHEME, store_with_randomized
+
+RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def _dump(db) -> dict[str, list]:
+    """Every table's rows in insert order; the audit trail without its wall-clock time and id, sorted (the order of
+    the update rows one flush writes is the session's, which no seed fixes)."""
+    con = sqlite3.connect(db)
+    out = {}
+    for (t,) in con.execute("select name from sqlite_master where type='table' and name != 'alembic_version'"):
+        cols = [r[1] for r in con.execute(f"pragma table_info({t})") if not (t == "audit_log" and r[1] == "at")]
+        if t == "audit_log":
+            cols.remove("id")
+        out[t] = con.execute(f"select {', '.join(chr(34) + c + chr(34) for c in cols)} from {t} order by rowid").fetchall()
+        if t == "audit_log":
+            out[t] = sorted(out[t], key=repr)
+    con.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """A 16-patient virtual trial (every record kind) captured by the column path and by the per-record path."""
+    from ikema.simulate.demo import simulate_into_store
+
+    got = {}
+    for name, kinds in (("fast", batch.BY_KIND), ("slow", {})):
+        out = tmp_path_factory.mktemp(name)
+        saved = dict(batch.BY_KIND)
+        batch.BY_KIND.clear()
+        batch.BY_KIND.update(kinds)
+        try:
+            engine, _ = simulate_into_store(out, 5, enrollment=16)
+        finally:
+            batch.BY_KIND.clear()
+            batch.BY_KIND.update(saved)
+        got[name] = (engine, out / "ikema.db")
+    yield got
+    for engine, _ in got.values():
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_column_path_stores_and_audits_what_the_per_record_path_does(both):
+    fast, slow = _dump(both["fast"][1]), _dump(both["slow"][1])
+    assert set(fast) == set(slow)
+    for t in fast:
+        assert fast[t] == slow[t], t
+    assert len(fast["questionnaire_answers"]) > 1000 and len(fast["drug_administrations"]) > 500
+    reasons = {r[-1] for r in fast["drug_administrations"]}  # adjustment_reason: empty for a full dose, never "nan"
+    assert None in reasons and "nan" not in reasons
+    inserts = [json.loads(r[-3]) for r in fast["audit_log"] if r[1] == "lab_results"]  # new_value column
+    assert len(inserts) == len(fast["lab_results"]) and isinstance(inserts[0]["date"], str)
+
+
+@pytest.mark.slow
+def test_read_back_frames_equal_the_orm_select(both):
+    """cdisc.store._live (DBAPI cursor, cached result processors) gives the frame SQLAlchemy's select gives."""
+    engine, _ = both["fast"]
+    with session_factory(engine)() as s:
+        for name, model in _models().items():
+            cols = [c.key for c in model.__mapper__.column_attrs]
+            rows = s.execute(select(*[getattr(model, c) for c in cols]).order_by(*model.__mapper__.primary_key)).all()
+            pd.testing.assert_frame_equal(_live(s, model), pd.DataFrame(rows, columns=cols), obj=name)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A store with P-1 randomized (the IRT scheme of tests/conduct)."""
+    return store_with_randomized(tmp_path / "c.db", RAND)
+
+
+def _rows(n: int) -> pd.DataFrame:
+    day = [dt.date(2018, 3, 2) + dt.timedelta(days=7 * i) for i in range(n)]
+    return pd.DataFrame({"usubjid": "P-1", "visit": None, "date": day, "test": ["NEUT", "PLAT"] * (n // 2),
+                         "value": [[0.02, 1.0, 3.0, 200.0, 60.0, 1500.0][i % 6] for i in range(n)],
+                         "unit": ["10^9/L", "10^9/L"] * (n // 2), "low": 1.8, "high": None})
+
+
+def _findings_both_ways(engine, kind: str, rows) -> list:
+    """The findings of record_many by the column path and by the per-record path (each rolled back)."""
+    got = []
+    for column_path in (True, False):
+        saved = dict(batch.BY_KIND)
+        if not column_path:
+            batch.BY_KIND.clear()
+        try:
+            with session_factory(engine)() as s, C.acting(s, "site1"):
+                C.record_many(s, kind, rows, "site1")
+                got.append(C.take_findings(s))
+                s.rollback()
+        finally:
+            batch.BY_KIND.update(saved)
+    assert got[0] == got[1]
+    return got[0]
+
+
+def test_soft_range_findings_are_the_same_and_in_record_order(engine):
+    found = _findings_both_ways(engine, "lab", _rows(40))
+    assert len(found) >= 2  # low neutrophils and platelets, high platelets: queried
+    assert [f.record for f in found] == sorted((f.record for f in found), key=lambda r: r.split()[1])
+
+
+@pytest.mark.parametrize("field, bad, expected", [
+    ("value", -1.0, "[0, inf]"),
+    ("value", "12,5", "a number written with the digits 0-9"),
+    ("unit", "mg/L", "10^9/L (the unit the protocol records NEUT in)"),
+    ("date", "2018-02-30", "a date (YYYY-MM-DD)"),
+    ("test", "neut", "an upper-case SDTM LBTESTCD"),
+])
+def test_a_bad_record_in_a_frame_is_refused_naming_record_and_field(engine, field, bad, expected):
+    rows = _rows(10).astype(object)
+    rows.loc[6, field] = bad
+    with session_factory(engine)() as s:
+        with pytest.raises(InputError) as err:
+            C.record_many(s, "lab", rows, "lab")
+        s.rollback()
+    msg = str(err.value)
+    assert f"field {field}:" in msg and expected in msg and "P-1 " in msg
+
+
+def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
+    with session_scope(engine, "site1") as s:
+        C.record_screening(s, "P-3", {"weight_kg": 70.0, "height_cm": 170.0},
+                           {"eligible": True, "stratum": SCHEME.strata[0], "verdicts": [("I01", "pass", "ok")]}, "site1",
+                           when=RAND - dt.timedelta(days=20))
+    with session_factory(engine)() as s:
+        arm = randomize(s, "P-3", "site1", when=RAND).arm
+        drug = C.protocol_of(s).arm(arm).drugs[0].name
+    rows = pd.DataFrame({"usubjid": "P-3", "cycle": [1, 1, 2], "day": [1, 3, 1], "date": [dt.date(2018, 3, 2)] * 3,
+                         "drug": drug, "route": "IV", "dose_mg": [10.0, 10.0, 10.0], "planned_dose_mg": None,
+                         "adjustment_reason": pd.Series([None, None, "DOSE REDUCED"], dtype=object)})
+    found = _findings_both_ways(engine, "administration", rows)
+    assert [(f.field, f.record) for f in found] == [("dose_mg", f"P-3 cycle 1 day 1 {drug}"),
+                                                    ("day", f"P-3 cycle 1 day 3 {drug}")]
+    # many cycles and days: the calendar's dose per dosing step, the same findings as dose by dose
+    grid = [(cy, dy) for cy in range(1, 8) for dy in (1, 2, 3, 8, 15, 22)]
+    many = pd.DataFrame({"usubjid": "P-3", "cycle": [g[0] for g in grid], "day": [g[1] for g in grid],
+                         "date": [dt.date(2018, 3, 2)] * len(grid), "drug": drug, "route": "IV",
+                         "dose_mg": [700.0 if i % 3 else 500.0 for i in range(len(grid))], "planned_dose_mg": None,
+                         "adjustment_reason": pd.Series([None] * len(grid), dtype=object)})
+    found = _findings_both_ways(engine, "administration", many)
+    assert {f.field for f in found} == {"day", "dose_mg"}
