@@ -80,7 +80,7 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
     for r in ev.itertuples(index=False):
         if r.EOTREAS != "ONGOING":
             disp.append({"usubjid": r.USUBJID, "event": EOT, "date": _d(r.TRTEDT), "reason": r.EOTREAS})
-        if r.WITHDRAWN and _d(r.DTHDT) is None:
+        if r.WITHDRAWN:  # withdrawal of consent, also when a later death became known
             disp.append({"usubjid": r.USUBJID, "event": WITHDRAWAL, "date": _d(r.WDDT), "reason": "WITHDRAWAL BY SUBJECT"})
         if _d(r.DTHDT) is None:
             disp.append({"usubjid": r.USUBJID, "event": LAST_CONTACT, "date": _d(r.LSTALVDT), "reason": None})

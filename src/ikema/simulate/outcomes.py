@@ -112,6 +112,7 @@ def simulate_outcomes(
         return [d.date() if k else None for d, k in zip(out, keep)]
 
     dead = np.isfinite(death) & (death <= end_day)
+    withdrawn = (withdraw <= end_day) & ~(dead & (death <= withdraw))  # nobody withdraws after dying
     events = pd.DataFrame(
         {
             "USUBJID": subjects["USUBJID"].to_numpy(),
@@ -126,8 +127,8 @@ def simulate_outcomes(
             "PD2DT": as_date(pd2, np.isfinite(pd2) & (pd2 <= end_day)),
             "LSTALVDT": as_date(lstalv, np.ones(n, bool)),
             "CONTACTDT": contacts,
-            "WITHDRAWN": withdraw <= end_day,
-            "WDDT": as_date(withdraw, withdraw <= end_day),
+            "WITHDRAWN": withdrawn,
+            "WDDT": as_date(withdraw, withdrawn),
             "PDDY_SITE": pd_dy,
         }
     )
