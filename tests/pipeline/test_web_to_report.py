@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from ikema.cli import app as cli
 
+from eligible_findings import eligible_findings  # tests/eligible_findings.py
+
 pytestmark = pytest.mark.slow
 PW = "Pipeline-password-2017"
 START = dt.date.today() - dt.timedelta(days=150)  # the day the site screens and randomizes
@@ -27,20 +29,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.t
-
-
-def findings() -> dict[str, str]:
-    """Screening findings (the protocol's screening fields) that pass every criterion of the packaged protocol."""
-    return {
-        "age": "64", "sex": "F", "ecog": "1", "prior_lines": "2",
-        "serum_mprotein_g_dl": "2.4", "urine_mprotein_mg_24h": "150", "flc_involved_mg_l": "60", "riss": "II",
-        "prior_carfilzomib": "N", "carfilzomib_minor_response": "N", "days_since_last_therapy": "40",
-        "neutrophils_10e9_l": "2.1", "platelets_10e9_l": "180", "hemoglobin_g_dl": "11.2",
-        "creatinine_clearance_ml_min": "72", "bilirubin_uln": "0.8", "ast_uln": "1.1", "alt_uln": "0.9",
-        "mi_last_6_months": "N", "lvef_percent": "58", "nyha_class": "0", "prior_cancer_disease_free_years": "",
-        "hiv_on_antiretroviral": "N", "active_hepatitis": "N", "childbearing_potential": "N", "contraception_agreed": "Y",
-        "weight_kg": "68", "height_cm": "165",
-    }
 
 
 def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
@@ -64,11 +52,11 @@ def test_web_patients_reach_sdtm_adam_and_the_report(tmp_path):
     web = TestClient(app, base_url="https://testserver")
     token = web.post("/api/v1/token", data={"username": "cora", "password": PW}).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    assert {f["name"] for f in web.get("/api/v1/screening/fields", headers=bearer).json()} == set(findings())
+    assert {f["name"] for f in web.get("/api/v1/screening/fields", headers=bearer).json()} == set(eligible_findings())
     ids = [f"IKEMA-101-{900 + i}" for i in range(8)]
     arms = {}
     for u in ids:
-        r = web.post("/api/v1/screening", headers=bearer, json={"usubjid": u, "findings": findings()})
+        r = web.post("/api/v1/screening", headers=bearer, json={"usubjid": u, "findings": eligible_findings()})
         assert r.status_code == 200 and r.json()["eligible"] is True, r.text[:400]
         r = web.post(f"/api/v1/subjects/{u}/randomize", headers=bearer)
         assert r.status_code == 200, r.text
