@@ -130,17 +130,20 @@ def create_app(
         nxt = request.url.path if request.method == "GET" else "/"
         return RedirectResponse(f"/login?next={nxt}&expired={int(exc.expired)}", status_code=303)
 
-    @app.exception_handler(PermissionDenied)
-    async def _forbidden(request: Request, exc: PermissionDenied):
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        return _page(request, 403, "Forbidden", str(exc))
+    def _refusal(status: int, title: str):
+        """A handler of a refusal whose message is the exception's: JSON {"detail"} for the API, a page otherwise."""
+        async def handle(request: Request, exc: Exception):
+            if _is_api(request):
+                return JSONResponse({"detail": str(exc)}, status_code=status)
+            return _page(request, status, title, str(exc))
+        return handle
 
-    @app.exception_handler(CsrfError)
-    async def _csrf(request: Request, exc: CsrfError):
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        return _page(request, 403, "Forbidden", str(exc))
+    # LockedError: the form is locked; InputError: an edit check of ikema.conduct that a route did not map to its
+    # form's field, still the user's input; ProtocolError: the protocol file cannot be read
+    for exc_type, status, title in ((PermissionDenied, 403, "Forbidden"), (CsrfError, 403, "Forbidden"),
+                                    (LockedError, 423, "Locked"), (InputError, 422, "Invalid value"),
+                                    (ProtocolError, 503, "Protocol unavailable")):
+        app.add_exception_handler(exc_type, _refusal(status, title))
 
     @app.exception_handler(NotFoundError)
     async def _notfound(request: Request, exc: NotFoundError):
@@ -148,30 +151,11 @@ def create_app(
             return JSONResponse({"detail": "Not found"}, status_code=404)
         return _page(request, 404, "Not found", "No such page or patient.")
 
-    @app.exception_handler(LockedError)
-    async def _locked(request: Request, exc: LockedError):
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=423)
-        return _page(request, 423, "Locked", str(exc))
-
     @app.exception_handler(AllocationExhaustedError)
     async def _exhausted(request: Request, exc: AllocationExhaustedError):
         if _is_api(request):
             return JSONResponse({"detail": str(exc), "stratum": exc.stratum}, status_code=409)
         return _page(request, 409, "Allocation list used up", str(exc))
-
-    @app.exception_handler(InputError)
-    async def _bad_input(request: Request, exc: InputError):
-        # an edit check of ikema.conduct that a route did not map to its form's field: still the user's input (422)
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=422)
-        return _page(request, 422, "Invalid value", str(exc))
-
-    @app.exception_handler(ProtocolError)
-    async def _noprotocol(request: Request, exc: ProtocolError):
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=503)
-        return _page(request, 503, "Protocol unavailable", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
