@@ -39,10 +39,8 @@ def small_subjects(rng: np.random.Generator, facts, n: int) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def package(tmp_path_factory) -> dict:
-    """{"dir", "sdtm", "adam", "facts", "criteria", "cutoff"}: the small trial written to DIR/sdtm and DIR/adam."""
-    from ikema.cdisc.derive import derive_adam
-    from ikema.cdisc.sdtm import build_sdtm, data_cut, write_domains
+def small_records() -> tuple[dict, object, object]:
+    """(site records, facts, criteria) of the small trial."""
     from ikema.simulate.facts import facts_from_protocol, response_criteria
     from ikema.simulate.virtual import simulate_records
 
@@ -56,6 +54,16 @@ def package(tmp_path_factory) -> dict:
     excl = next(c.id for c in facts.protocol.eligibility if c.kind == "exclusion")
     u0 = records["subjects"]["USUBJID"].iloc[0]
     records["criteria_not_met"] = pd.DataFrame({"USUBJID": [u0, u0, "NOT-RANDOMIZED"], "CRITERION": [excl, first, first]})
+    return records, facts, criteria
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory, small_records) -> dict:
+    """{"dir", "sdtm", "adam", "facts", "criteria", "cutoff"}: the small trial written to DIR/sdtm and DIR/adam."""
+    from ikema.cdisc.derive import derive_adam
+    from ikema.cdisc.sdtm import build_sdtm, data_cut, write_domains
+
+    records, facts, criteria = small_records
     sdtm = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria)
     cutoff = facts.cutoffs["final"]
     cut = data_cut(sdtm, cutoff)

@@ -8,6 +8,10 @@ import pandas as pd
 from ikema.cdisc.sdtm import disease_assessments, exposure_with_planned_dose
 from ikema.response import Criteria
 
+# the SDTM domains derive_adam reads with outcomes="safety" (ADSL: DM, SUPPDM, DS, EX, CM, RS, VS and the dated
+# SS, LB, AE, QS; ADRS: LB; ADAE: AE, EX, SUPPEX; ADLB: LB), and the analysis the disposition DS: a twin replicate
+# builds and cuts only these (ikema.pipeline.replicate)
+SAFETY_DOMAINS = ("DM", "SUPPDM", "DS", "EX", "SUPPEX", "CM", "RS", "VS", "SS", "LB", "AE", "QS")
 
 def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteria, cycle_days: int,
                 teae_window_days: int, outcomes: bool | str = True) -> dict[str, pd.DataFrame]:

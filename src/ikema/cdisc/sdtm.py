@@ -21,7 +21,7 @@ EPOCH: SCREENING before the first dose, TREATMENT up to the last dose, FOLLOW-UP
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +117,13 @@ def visit_of_day(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Mapping[str, str] | None = None,
-               protocol=None, criteria=None) -> dict[str, pd.DataFrame]:
+               protocol=None, criteria=None, domains: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
     """SDTM domains from site records (see module docstring); `strata_labels`: SUPPDM QLABEL of each STRATnR (the
     protocol's factor labels); `protocol` (default: the IKEMA protocol file) gives the trial design domains and the
-    cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's)."""
+    cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's). `domains`: only these (None: every
+    domain); DM then lacks RFPENDTC, the latest date of every domain (a twin replicate reads what its ADaM reads)."""
     strata_labels = dict(strata_labels or {})
+    want = (lambda _name: True) if domains is None else set(domains).__contains__
     from ikema.cdisc.trial_design import trial_design
     from ikema.protocol import load_protocol
 
@@ -296,34 +298,36 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     }), "QS")
     qs = with_visit(qs, "QS", None, visit=q["VISIT"])
     qs["QSDY"] = q["ADY"].to_numpy(int)
-    pk = records["pk"].sort_values(["USUBJID", "ANALYTE", "ADY", "HOUR"], kind="stable").reset_index(drop=True)
-    pdate = day_iso(pk["USUBJID"], pk["ADY"])
-    hours = pk["HOUR"].to_numpy(float)
-    conc = np.where(pk["VALUE"] > 0, pk["VALUE"].map(lambda x: f"{x:g}"), "BLQ")
-    nom = pk["NOMDY"].to_numpy(int)
-    pc = _seq(pd.DataFrame({
-        **head("PC", pk["USUBJID"]), "PCTESTCD": pk["ANALYTE"].str.slice(0, 8).to_numpy(), "PCTEST": pk["ANALYTE"].str.title().to_numpy(),
-        "PCSPEC": "PLASMA", "PCORRES": conc, "PCORRESU": pk["UNIT"].to_numpy(),
-        "PCSTRESC": conc, "PCSTRESN": np.where(pk["VALUE"] > 0, pk["VALUE"], np.nan),
-        "PCSTRESU": pk["UNIT"].to_numpy(), "PCLLOQ": pk["LLOQ"].to_numpy(float),
-        "PCDTC": [f"{d}T{int(h):02d}:{int(round((h % 1) * 60)) % 60:02d}" for d, h in zip(pdate, hours)],
-    }), "PC")
-    pvis, pnum = visit_of_day(nom, cycle_days)
-    pc.insert(pc.columns.get_loc("PCDTC"), "VISITNUM", pnum)
-    pc.insert(pc.columns.get_loc("PCDTC"), "VISIT", pvis)
-    pc.insert(pc.columns.get_loc("PCDTC"), "VISITDY", nom)
-    pc.insert(pc.columns.get_loc("PCDTC"), "EPOCH", epoch(pc["USUBJID"], pc["PCDTC"]))
-    pc["PCDY"] = pk["ADY"].to_numpy(int)
-    pc["PCTPT"] = pk["TPT"].to_numpy()
-    pc["PCTPTNUM"] = np.where(pk["TPT"].str.contains("PRE"), -1, 1)
-    ada = records["ada"].sort_values(["USUBJID", "ADY"], kind="stable").reset_index(drop=True)
-    is_ = _seq(pd.DataFrame({
-        **head("IS", ada["USUBJID"]), "ISTESTCD": "ADA_BAB", "ISTEST": "Anti-isatuximab antibodies",
-        "ISORRES": ada["RESULT"].to_numpy(), "ISSTRESC": ada["RESULT"].to_numpy(), "ISSTRESN": ada["TITER"].to_numpy(float),
-        "ISDTC": day_iso(ada["USUBJID"], ada["ADY"]),
-    }), "IS")
-    is_ = with_visit(is_, "IS", None, visit=ada["VISIT"].to_numpy())
-    is_["ISDY"] = ada["ADY"].to_numpy(int)
+    pc = is_ = None
+    if want("PC") or want("IS") or want("SV"):
+        pk = records["pk"].sort_values(["USUBJID", "ANALYTE", "ADY", "HOUR"], kind="stable").reset_index(drop=True)
+        pdate = day_iso(pk["USUBJID"], pk["ADY"])
+        hours = pk["HOUR"].to_numpy(float)
+        conc = np.where(pk["VALUE"] > 0, pk["VALUE"].map(lambda x: f"{x:g}"), "BLQ")
+        nom = pk["NOMDY"].to_numpy(int)
+        pc = _seq(pd.DataFrame({
+            **head("PC", pk["USUBJID"]), "PCTESTCD": pk["ANALYTE"].str.slice(0, 8).to_numpy(), "PCTEST": pk["ANALYTE"].str.title().to_numpy(),
+            "PCSPEC": "PLASMA", "PCORRES": conc, "PCORRESU": pk["UNIT"].to_numpy(),
+            "PCSTRESC": conc, "PCSTRESN": np.where(pk["VALUE"] > 0, pk["VALUE"], np.nan),
+            "PCSTRESU": pk["UNIT"].to_numpy(), "PCLLOQ": pk["LLOQ"].to_numpy(float),
+            "PCDTC": [f"{d}T{int(h):02d}:{int(round((h % 1) * 60)) % 60:02d}" for d, h in zip(pdate, hours)],
+        }), "PC")
+        pvis, pnum = visit_of_day(nom, cycle_days)
+        pc.insert(pc.columns.get_loc("PCDTC"), "VISITNUM", pnum)
+        pc.insert(pc.columns.get_loc("PCDTC"), "VISIT", pvis)
+        pc.insert(pc.columns.get_loc("PCDTC"), "VISITDY", nom)
+        pc.insert(pc.columns.get_loc("PCDTC"), "EPOCH", epoch(pc["USUBJID"], pc["PCDTC"]))
+        pc["PCDY"] = pk["ADY"].to_numpy(int)
+        pc["PCTPT"] = pk["TPT"].to_numpy()
+        pc["PCTPTNUM"] = np.where(pk["TPT"].str.contains("PRE"), -1, 1)
+        ada = records["ada"].sort_values(["USUBJID", "ADY"], kind="stable").reset_index(drop=True)
+        is_ = _seq(pd.DataFrame({
+            **head("IS", ada["USUBJID"]), "ISTESTCD": "ADA_BAB", "ISTEST": "Anti-isatuximab antibodies",
+            "ISORRES": ada["RESULT"].to_numpy(), "ISSTRESC": ada["RESULT"].to_numpy(), "ISSTRESN": ada["TITER"].to_numpy(float),
+            "ISDTC": day_iso(ada["USUBJID"], ada["ADY"]),
+        }), "IS")
+        is_ = with_visit(is_, "IS", None, visit=ada["VISIT"].to_numpy())
+        is_["ISDY"] = ada["ADY"].to_numpy(int)
     e = records["events"]
     ds_rows = [
         pd.DataFrame({**head("DS", subj["USUBJID"]), "DSTERM": "RANDOMIZED", "DSDECOD": "RANDOMIZED", "DSCAT": "PROTOCOL MILESTONE",
@@ -364,35 +368,43 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     cm = _seq(cm.sort_values(["USUBJID", "CMSTDTC"], kind="stable"), "CM")
     cm.insert(cm.columns.get_loc("CMSTDTC"), "EPOCH", epoch(cm["USUBJID"], cm["CMSTDTC"]))
     cm["CMSTDY"] = dy(cm["USUBJID"], cm["CMSTDTC"])
-    bm = lbd[lbd["LBTESTCD"] == "BMPC"]
-    asct = subj[subj["PRIOR_ASCT"].fillna(False).astype(bool)] if "PRIOR_ASCT" in subj else subj.iloc[:0]
-    pr = pd.concat([
-        pd.DataFrame({**head("PR", asct["USUBJID"]), "PRTRT": "AUTOLOGOUS STEM CELL TRANSPLANT", "PRCAT": PRIOR_THERAPY, "PRENRF": "BEFORE",
-                      "PRSTDTC": ""}),
-        pd.DataFrame({**head("PR", bm["USUBJID"]), "PRTRT": "BONE MARROW ASPIRATION", "PRCAT": DISEASE, "PRENRF": "",
-                      "PRSTDTC": bm["LBDTC"].to_numpy()}),
-    ], ignore_index=True)
-    pr = _seq(pr.sort_values(["USUBJID", "PRSTDTC"], kind="stable"), "PR")
-    pr.insert(pr.columns.get_loc("PRSTDTC"), "EPOCH", epoch(pr["USUBJID"], pr["PRSTDTC"]))
-    pr["PRSTDY"] = dy(pr["USUBJID"], pr["PRSTDTC"])
+    pr = None
+    if want("PR"):
+        bm = lbd[lbd["LBTESTCD"] == "BMPC"]
+        asct = subj[subj["PRIOR_ASCT"].fillna(False).astype(bool)] if "PRIOR_ASCT" in subj else subj.iloc[:0]
+        pr = pd.concat([
+            pd.DataFrame({**head("PR", asct["USUBJID"]), "PRTRT": "AUTOLOGOUS STEM CELL TRANSPLANT", "PRCAT": PRIOR_THERAPY, "PRENRF": "BEFORE",
+                          "PRSTDTC": ""}),
+            pd.DataFrame({**head("PR", bm["USUBJID"]), "PRTRT": "BONE MARROW ASPIRATION", "PRCAT": DISEASE, "PRENRF": "",
+                          "PRSTDTC": bm["LBDTC"].to_numpy()}),
+        ], ignore_index=True)
+        pr = _seq(pr.sort_values(["USUBJID", "PRSTDTC"], kind="stable"), "PR")
+        pr.insert(pr.columns.get_loc("PRSTDTC"), "EPOCH", epoch(pr["USUBJID"], pr["PRSTDTC"]))
+        pr["PRSTDY"] = dy(pr["USUBJID"], pr["PRSTDTC"])
     rs = _rs(records, subj, e, studyid, day_iso, criteria, scr)
     rs = with_visit(rs, "RS", rs.pop("_ADY").to_numpy())
     rs["RSDY"] = dy(rs["USUBJID"], rs["RSDTC"])
     relrec = pd.DataFrame({"STUDYID": studyid, "RDOMAIN": ["RS", "LB"], "USUBJID": "", "IDVAR": ["RSLNKID", "LBLNKID"], "IDVARVAL": "",
                            "RELTYPE": ["ONE", "MANY"], "RELID": "IMWG"})
     out = {"DM": dm, "SUPPDM": suppdm}
-    out.update(trial_design(protocol, studyid, [c for c in dm["COUNTRY"].astype(str) if c]))
+    if domains is None or any(map(want, ("TS", "TA", "TE", "TV", "TI"))):
+        out.update(trial_design(protocol, studyid, [c for c in dm["COUNTRY"].astype(str) if c]))
     out.update({"SE": None, "SV": None, "EX": exd, "SUPPEX": suppex, "LB": lbd, "RS": rs, "VS": vs, "MH": mh, "CM": cm, "PR": pr, "AE": aed, "QS": qs,
                 "PC": pc, "IS": is_, "DS": ds, "SS": ss, "RELREC": relrec})
     from ikema.cdisc.trial_design import inclusion_exclusion, subject_elements, subject_visits
 
-    out["IE"] = inclusion_exclusion(records.get("criteria_not_met", pd.DataFrame(columns=["USUBJID", "CRITERION"])), dm, protocol, studyid)
-
-    out["SE"] = subject_elements(dm, ds, ss, studyid)
-    out["SV"] = subject_visits({k: out[k] for k in ("EX", "LB", "QS", "PC", "IS", "VS", "RS")}, dm, studyid)
-    dm["RFPENDTC"] = _end_of_participation(out)
+    if want("IE"):
+        out["IE"] = inclusion_exclusion(records.get("criteria_not_met", pd.DataFrame(columns=["USUBJID", "CRITERION"])), dm, protocol, studyid)
+    if want("SE"):
+        out["SE"] = subject_elements(dm, ds, ss, studyid)
+    if want("SV"):
+        out["SV"] = subject_visits({k: out[k] for k in ("EX", "LB", "QS", "PC", "IS", "VS", "RS")}, dm, studyid)
+    if domains is None:
+        dm["RFPENDTC"] = _end_of_participation(out)
+    else:
+        del dm["RFPENDTC"]
     # a domain without records (nothing entered yet) keeps its variables as text columns
-    return {k: (v.astype(object) if v.empty else v) for k, v in out.items()}
+    return {k: (v.astype(object) if v.empty else v) for k, v in out.items() if want(k)}
 
 
 def _end_of_participation(sdtm: dict[str, pd.DataFrame]) -> np.ndarray:

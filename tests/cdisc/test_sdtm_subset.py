@@ -1,0 +1,26 @@
+"""SDTM built for a twin replicate (only the domains its ADaM reads) gives the same domains and, at every cut, the
+same ADaM as the whole package."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def test_the_domains_adam_reads_give_the_same_adam_at_every_cut(small_records):
+    from ikema.cdisc.derive import SAFETY_DOMAINS, derive_adam
+    from ikema.cdisc.sdtm import build_sdtm, data_cut
+
+    records, facts, criteria = small_records
+    full = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria)
+    part = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria, domains=SAFETY_DOMAINS)
+    assert list(part) == [k for k in full if k in SAFETY_DOMAINS]
+    assert set(SAFETY_DOMAINS) == set(part)
+    assert "RFPENDTC" not in part["DM"] and full["DM"]["RFPENDTC"].ne("").any()
+    for name, d in part.items():
+        pd.testing.assert_frame_equal(d, full[name].drop(columns=["RFPENDTC"]) if name == "DM" else full[name])
+    for cutoff in facts.cutoffs.values():
+        a = derive_adam(data_cut(full, cutoff), cutoff, criteria, facts.cycle_days, facts.teae_window_days, "safety")
+        b = derive_adam(data_cut(part, cutoff), cutoff, criteria, facts.cycle_days, facts.teae_window_days, "safety")
+        assert list(a) == list(b) == ["ADSL", "ADRS", "ADTTE", "ADAE", "ADLB"]
+        for name in a:
+            pd.testing.assert_frame_equal(a[name], b[name])
