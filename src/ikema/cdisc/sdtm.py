@@ -117,13 +117,17 @@ def visit_of_day(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Mapping[str, str] | None = None,
-               protocol=None, criteria=None, domains: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
+               protocol=None, criteria=None, domains: Collection[str] | None = None,
+               qs_dates_only: bool = False) -> dict[str, pd.DataFrame]:
     """SDTM domains from site records (see module docstring); `strata_labels`: SUPPDM QLABEL of each STRATnR (the
     protocol's factor labels); `protocol` (default: the IKEMA protocol file) gives the trial design domains and the
-    cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's). `domains`: only these (None: every
-    domain); DM then lacks RFPENDTC, the latest date of every domain (a twin replicate reads what its ADaM reads)."""
+    cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's). A twin replicate builds what its
+    ADaM reads: `domains`, only these (None: every domain; DM then lacks RFPENDTC, the latest date of every domain);
+    `qs_dates_only`, QS as USUBJID and QSDTC of each subject's questionnaire dates once (not with SV or all domains)."""
     strata_labels = dict(strata_labels or {})
     want = (lambda _name: True) if domains is None else set(domains).__contains__
+    if qs_dates_only and want("SV"):
+        raise ValueError("build_sdtm: qs_dates_only leaves QS without the visits SV reads; expected domains without SV")
     from ikema.cdisc.trial_design import trial_design
     from ikema.protocol import load_protocol
 
@@ -290,14 +294,18 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     }), "AE")
     aed["AEENDY"] = dy(aed["USUBJID"], aed["AEENDTC"])
     q = records["questionnaires"]
-    qdtc = day_iso(q["USUBJID"], q["ADY"])
-    qs = _seq(pd.DataFrame({
-        **head("QS", q["USUBJID"]), "QSTESTCD": held(q["QSTESTCD"]), "QSTEST": held(q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()})),
-        "QSCAT": held(q["QSCAT"]), "QSORRES": held(q["QSORRES"]), "QSSTRESC": held(q["QSORRES"]),
-        "QSSTRESN": per_distinct(q["QSORRES"], lambda u: pd.to_numeric(u, errors="coerce").astype(float)).to_numpy(float), "QSDTC": qdtc,
-    }), "QS")
-    qs = with_visit(qs, "QS", None, visit=q["VISIT"])
-    qs["QSDY"] = q["ADY"].to_numpy(int)
+    if qs_dates_only:  # the subjects' questionnaire dates, each once (what ADSL's last date known alive reads)
+        q = q[["USUBJID", "ADY"]].drop_duplicates()
+        qs = pd.DataFrame({**head("QS", q["USUBJID"]), "QSDTC": day_iso(q["USUBJID"], q["ADY"])})
+    else:
+        qdtc = day_iso(q["USUBJID"], q["ADY"])
+        qs = _seq(pd.DataFrame({
+            **head("QS", q["USUBJID"]), "QSTESTCD": held(q["QSTESTCD"]), "QSTEST": held(q["QSTESTCD"].map({c: _qs_test(c) for c in q["QSTESTCD"].unique()})),
+            "QSCAT": held(q["QSCAT"]), "QSORRES": held(q["QSORRES"]), "QSSTRESC": held(q["QSORRES"]),
+            "QSSTRESN": per_distinct(q["QSORRES"], lambda u: pd.to_numeric(u, errors="coerce").astype(float)).to_numpy(float), "QSDTC": qdtc,
+        }), "QS")
+        qs = with_visit(qs, "QS", None, visit=q["VISIT"])
+        qs["QSDY"] = q["ADY"].to_numpy(int)
     pc = is_ = None
     if want("PC") or want("IS") or want("SV"):
         pk = records["pk"].sort_values(["USUBJID", "ANALYTE", "ADY", "HOUR"], kind="stable").reset_index(drop=True)
