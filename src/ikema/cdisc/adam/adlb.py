@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ikema.cdisc.adam.structure import finish_bds
+from ikema.cdisc.distinct import per_distinct
 from ikema.cdisc.adam.adae import _require, iso_to_date, study_day
 from ikema.errors import input_error
 
@@ -89,18 +90,20 @@ def derive_atoxgrn(adlb: pd.DataFrame, name: str = "ADLB") -> pd.Series:
     unit_col = next((c for c in ("AVALU", "LBSTRESU") if c in adlb.columns), None)
     if unit_col is None:
         raise input_error(name, "(header)", "AVALU", None, "a unit column AVALU or LBSTRESU")
-    out = pd.Series(pd.NA, index=adlb.index, dtype="Float64")
-    for paramcd in set(ctcae_lab_criteria()["PARAMCD"]) & set(adlb["PARAMCD"].dropna()):
-        m = adlb["PARAMCD"] == paramcd
-        out[m] = grade_lab(paramcd, adlb.loc[m, "AVAL"], adlb.loc[m, "ANRLO"], adlb.loc[m, unit_col], name)
-    return out
+    out = np.full(len(adlb), np.nan)  # filled per parameter as numbers: missing grades are NaN until the end
+    code = adlb["PARAMCD"]
+    for paramcd in set(ctcae_lab_criteria()["PARAMCD"]) & set(code.dropna().unique()):
+        m = (code == paramcd).to_numpy(dtype=bool)
+        grade = grade_lab(paramcd, adlb.loc[m, "AVAL"], adlb.loc[m, "ANRLO"], adlb.loc[m, unit_col], name)
+        out[m] = grade.to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(out, index=adlb.index, dtype="Float64")
 
 
 def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     """Build haematology ADLB from SDTM LB and ADSL: PARAMCD, AVAL, ANRLO, ADT, ADY, ABLFL, ATOXGRN, BTOXGRN."""
     _require(lb, ["USUBJID", "LBTESTCD", "LBSTRESN", "LBDTC"], "LB")
     _require(adsl, ["USUBJID", "TRTSDT"], "ADSL")
-    paramcd = lb["LBTESTCD"].astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD)
+    paramcd = per_distinct(lb["LBTESTCD"], lambda u: u.astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD))
     graded = paramcd.notna()
     out = lb[graded].copy()  # the haematology records only, taken once (LB also holds the disease assessments)
     out["PARAMCD"] = paramcd[graded]
