@@ -14,14 +14,14 @@ def finish_bds(df: pd.DataFrame, name: str, studyid: object = None) -> pd.DataFr
     from ikema.cdisc.metadata import parameters
 
     table = {r["paramcd"]: r for r in parameters().get(name.upper(), [])}
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns added here do not reach `df`
     if "STUDYID" not in out.columns:
         out.insert(0, "STUDYID", studyid if studyid is not None else "")
-    code = out["PARAMCD"].astype(str)
-    held = code.unique()  # each parameter looked up once, not per record
+    codes, held = pd.factorize(out["PARAMCD"].astype(str), use_na_sentinel=False)  # each parameter looked up once
     if "PARAM" not in out.columns:
-        out.insert(out.columns.get_loc("PARAMCD") + 1, "PARAM", code.map({c: table[c]["param"] if c in table else c for c in held}))
-    out["PARAMN"] = code.map({c: float(table[c]["paramn"]) if c in table else np.nan for c in held})
+        param = np.array([table[c]["param"] if c in table else c for c in held], dtype=object)
+        out.insert(out.columns.get_loc("PARAMCD") + 1, "PARAM", pd.Series(param[codes], index=out.index, dtype="str"))
+    out["PARAMN"] = np.array([float(table[c]["paramn"]) if c in table else np.nan for c in held], dtype=float)[codes]
     out["ASEQ"] = out.groupby("USUBJID", sort=False).cumcount() + 1
     return out
 
