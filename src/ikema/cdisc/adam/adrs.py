@@ -137,23 +137,24 @@ def prepare_assessments(assessments: pd.DataFrame, subjects: pd.DataFrame, sourc
 
 # ---------------------------------------------------------------- parameter derivations
 def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, anl02fl="") -> pd.DataFrame:
-    out = pd.DataFrame({"USUBJID": pd.Series(usubjid, dtype=object).to_numpy()})
+    ids = pd.Series(usubjid, dtype=object).to_numpy()
     keep = [c for c in CARRY if c in subjects.columns]
-    if keep and subjects["USUBJID"].is_unique:  # one subject table lookup (a merge per parameter cost more)
-        carried = subjects.set_index("USUBJID")[keep].reindex(out["USUBJID"].to_numpy())
-        out = pd.concat([out, carried.reset_index(drop=True)], axis=1)
-    elif keep:
-        out = out.merge(subjects[["USUBJID", *keep]], on="USUBJID", how="left")
-    out["PARAMCD"] = paramcd
-    out["PARAM"] = PARAMS[paramcd]
-    out["PARCAT1"] = PARCAT1
-    out["AVALC"] = np.asarray(avalc, dtype=object)
-    out["ADT"] = pd.Series(adt).astype("datetime64[ns]").to_numpy()
-    out["ADY"] = pd.array(ady if ady is not None else [pd.NA] * len(out), dtype="Int64")
+    pos = pd.Index(subjects["USUBJID"]).get_indexer(ids) if keep and subjects["USUBJID"].is_unique else None
+    if pos is not None and (pos >= 0).all():  # the subject table's rows taken by position, one frame built at once
+        out = pd.DataFrame({"USUBJID": ids, **{c: subjects[c].array.take(pos) for c in keep}})
+    else:
+        out = pd.DataFrame({"USUBJID": ids})
+        if keep and subjects["USUBJID"].is_unique:  # a subject not in the table gets missing values
+            carried = subjects.set_index("USUBJID")[keep].reindex(ids)
+            out = pd.concat([out, carried.reset_index(drop=True)], axis=1)
+        elif keep:
+            out = out.merge(subjects[["USUBJID", *keep]], on="USUBJID", how="left")
     per_assessment = paramcd in ("OVR", "COVR", "OVRADJ", "COVRADJ")
-    out["ANL01FL"] = "" if per_assessment else "Y"
-    out["ANL02FL"] = anl02fl
-    return out
+    rest = pd.DataFrame({"PARAMCD": paramcd, "PARAM": PARAMS[paramcd], "PARCAT1": PARCAT1,
+                         "AVALC": np.asarray(avalc, dtype=object), "ADT": pd.Series(adt).astype("datetime64[ns]").to_numpy(),
+                         "ADY": pd.array(ady if ady is not None else [pd.NA] * len(out), dtype="Int64"),
+                         "ANL01FL": "" if per_assessment else "Y", "ANL02FL": anl02fl}, index=out.index)
+    return pd.concat([out, rest], axis=1)
 
 
 def _yn(subjects: pd.DataFrame, paramcd: str, flag: pd.Series, adt: pd.Series) -> pd.DataFrame:
