@@ -136,18 +136,23 @@ def _num(v: float | None) -> float | None:
 def _join(df: pd.DataFrame, subj: pd.DataFrame, name: str, p: str, known: pd.Series | None = None) -> pd.DataFrame:
     """Records of one parameter joined to the analysis subjects; records of ADSL subjects outside it are dropped."""
     d = df.drop(columns=[c for c in df.columns if c in subj.columns and c != "USUBJID"])
-    unknown = ~d["USUBJID"].isin(subj["USUBJID"] if known is None else known)
+    ids = pd.Index(subj["USUBJID"])  # unique (_subjects): each record's subject found by position
+    pos = ids.get_indexer(d["USUBJID"])
+    unknown = pos < 0 if known is None else ~d["USUBJID"].isin(known).to_numpy()
     if unknown.any():
-        i = d.index[unknown.to_numpy()][0]
+        i = d.index[unknown][0]
         raise input_error(name, f"{i} (PARAMCD {p})", "USUBJID", d.loc[i, "USUBJID"], f"a subject of ADSL with {ARM_VAR}")
-    d = d[d["USUBJID"].isin(subj["USUBJID"])]
+    if (pos < 0).any():  # records of ADSL subjects outside the analysis subjects (none: no copy)
+        d, pos = d[pos >= 0], pos[pos >= 0]
     dup = d["USUBJID"].duplicated()
     if dup.any():
         i = d.index[dup.to_numpy()][0]
         raise SkipParameter(f"{len(d)} records for {d['USUBJID'].nunique()} subjects (e.g. record {i}, USUBJID "
                             f"{d.loc[i, 'USUBJID']}); expected one record per subject (a per-visit parameter, or filter "
                             f"ANL01FL first)")
-    return d.merge(subj, on="USUBJID", how="inner")
+    # the inner join on USUBJID (unique on both sides), in the records' order: the subjects' rows taken by position
+    right = subj.drop(columns="USUBJID").take(pos).reset_index(drop=True)
+    return pd.concat([d.reset_index(drop=True), right], axis=1)
 
 
 def _arms_present(d: pd.DataFrame, reference: str, others: list[str], where: str) -> tuple[list[str], list[str]]:
