@@ -200,7 +200,7 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     saf = adsl[adsl["SAFFL"] == "Y"]
     n = saf.groupby("TRT01A")["USUBJID"].nunique()
     ae = adam["ADAE"]
-    te = ae[ae["TRTEMFL"] == "Y"]
+    te = ae.loc[ae["TRTEMFL"] == "Y", ["USUBJID", "TRTA", "AEDECOD", "ATOXGRN", "AESER", "AEDISFL", "AEFATFL"]]  # the columns read
 
     def share(mask: pd.Series) -> dict:
         subj = te[mask].groupby("TRTA")["USUBJID"].nunique()
@@ -220,7 +220,7 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     out["pt"] = {t: {k: {a: float(c.get((t, a), 0) / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
                  for t in sorted(te["AEDECOD"].dropna().unique())}
     lb = adam["ADLB"]
-    post = lb[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"])]
+    post = lb.loc[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"]), ["USUBJID", "PARAMCD", "ATOXGRN", "TRT01A"]]
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
         test = post[post["PARAMCD"] == code]
         grade = pd.to_numeric(test["ATOXGRN"], errors="coerce")
