@@ -75,9 +75,9 @@ def trial_setup(protocol: Any = None) -> TrialSetup:
 
 # ------------------------------------------------------------------------------------------------ the data cut
 def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None, randomized_by: dt.date | None = None,
-                    domains: tuple[str, ...] | None = None, qs_dates_only: bool = False) -> dict[str, pd.DataFrame]:
+                    domains: tuple[str, ...] | None = None, lean: bool = False) -> dict[str, pd.DataFrame]:
     """SDTM of every randomized subject from the store: live, or as the store stood at `as_of` (audit trail);
-    `domains`, `qs_dates_only`: what a twin replicate builds (ikema.cdisc.sdtm.build_sdtm)."""
+    `domains`, `lean`: what a twin replicate builds (ikema.cdisc.sdtm.build_sdtm)."""
     from ikema.cdisc.sdtm import build_sdtm
     from ikema.cdisc.store import records_from_tables, store_tables, subjects_from_tables
 
@@ -87,7 +87,7 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")
                          + "; expected at least one randomized subject to cut")
     records = records_from_tables(tables, subjects, setup.cycle_days, setup.pk_lloq)
-    return build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria, domains, qs_dates_only)
+    return build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria, domains, lean)
 
 
 def adam_at_cut(sdtm: Mapping[str, pd.DataFrame], setup: TrialSetup, cutoff: dt.date,
@@ -411,8 +411,7 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
         engine, _summary = simulate_into_store(Path(tmp), seed, "sqlite://", enrollment=enrollment)  # store in memory
         try:
             with session_factory(engine)() as session:
-                # what the cuts' ADaM reads: of QS, ADSL's last date known alive
-                sdtm = sdtm_from_store(session, setup, domains=SAFETY_DOMAINS, qs_dates_only=True)
+                sdtm = sdtm_from_store(session, setup, domains=SAFETY_DOMAINS, lean=True)  # what the cuts' ADaM reads
         finally:
             engine.dispose()
     by_cut = {}

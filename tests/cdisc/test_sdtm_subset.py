@@ -1,5 +1,5 @@
-"""SDTM built for a twin replicate (only the domains its ADaM reads, QS as its dates) gives the same domains and, at
-every cut, the same ADaM as the whole package."""
+"""SDTM built for a twin replicate (only the domains its ADaM reads, QS as its dates, RS without the IMWG responses)
+gives the same domains and, at every cut, the same ADaM as the whole package."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ def test_the_domains_adam_reads_give_the_same_adam_at_every_cut(small_records):
     records, facts, criteria = small_records
     full = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria)
     part = build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria, domains=SAFETY_DOMAINS,
-                      qs_dates_only=True)
+                      lean=True)
     assert list(part) == [k for k in full if k in SAFETY_DOMAINS]
     assert set(SAFETY_DOMAINS) == set(part)
     assert "RFPENDTC" not in part["DM"] and full["DM"]["RFPENDTC"].ne("").any()
     for name, d in part.items():
-        if name != "QS":
+        if name not in ("QS", "RS"):
             pd.testing.assert_frame_equal(d, full[name].drop(columns=["RFPENDTC"]) if name == "DM" else full[name])
+    rs = full["RS"][full["RS"]["RSTESTCD"] != "OVRLRESP"]
+    assert set(rs["RSTESTCD"]) == {"ECOG101", "PD2"} and len(rs) < len(full["RS"])
+    pd.testing.assert_frame_equal(part["RS"].drop(columns="RSSEQ"), rs.drop(columns="RSSEQ").reset_index(drop=True))
     dates = full["QS"][["STUDYID", "DOMAIN", "USUBJID", "QSDTC"]].drop_duplicates(["USUBJID", "QSDTC"])
     assert len(part["QS"]) == len(dates) < len(full["QS"])
     pd.testing.assert_frame_equal(part["QS"].sort_values(["USUBJID", "QSDTC"]).reset_index(drop=True),
@@ -38,5 +41,5 @@ def test_questionnaire_dates_alone_leave_no_visits_to_derive(small_records):
     from ikema.cdisc.sdtm import build_sdtm
 
     records, facts, criteria = small_records
-    with pytest.raises(ValueError, match="qs_dates_only"):
-        build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria, qs_dates_only=True)
+    with pytest.raises(ValueError, match="lean"):
+        build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria, lean=True)

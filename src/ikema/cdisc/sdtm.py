@@ -112,22 +112,26 @@ def visit_of_day(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(ady, dtype=float)
     c = (a - 1) // cycle_days + 1
     d = (a - 1) % cycle_days + 1
-    name = np.array([f"CYCLE {int(x)} DAY {int(y)}" if z >= 1 else "SCREENING" for x, y, z in zip(c, d, a)], dtype=object)
-    return name, np.where(a >= 1, c * 100 + d, 1.0)
+    days, where = np.unique(a, return_inverse=True)  # each distinct day's name written once
+    uc, ud = (days - 1) // cycle_days + 1, (days - 1) % cycle_days + 1
+    names = np.array([f"CYCLE {int(x)} DAY {int(y)}" if z >= 1 else "SCREENING" for x, y, z in zip(uc, ud, days)], dtype=object)
+    return names[where.reshape(-1)] if len(a) else names, np.where(a >= 1, c * 100 + d, 1.0)
 
 
 def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Mapping[str, str] | None = None,
                protocol=None, criteria=None, domains: Collection[str] | None = None,
-               qs_dates_only: bool = False) -> dict[str, pd.DataFrame]:
+               lean: bool = False) -> dict[str, pd.DataFrame]:
     """SDTM domains from site records (see module docstring); `strata_labels`: SUPPDM QLABEL of each STRATnR (the
     protocol's factor labels); `protocol` (default: the IKEMA protocol file) gives the trial design domains and the
     cycle calendar, `criteria` the IMWG criteria of RS (default: the engine's). A twin replicate builds what its
     ADaM reads: `domains`, only these (None: every domain; DM then lacks RFPENDTC, the latest date of every domain);
-    `qs_dates_only`, QS as USUBJID and QSDTC of each subject's questionnaire dates once (not with SV or all domains)."""
+    `lean`, QS as USUBJID and QSDTC of each subject's questionnaire dates once and RS without the per-assessment IMWG
+    responses (ADaM reads of them the last date known alive, ECOG and second progression; ADRS derives responses
+    from LB), which leaves SV's visits unknown (not with SV)."""
     strata_labels = dict(strata_labels or {})
     want = (lambda _name: True) if domains is None else set(domains).__contains__
-    if qs_dates_only and want("SV"):
-        raise ValueError("build_sdtm: qs_dates_only leaves QS without the visits SV reads; expected domains without SV")
+    if lean and want("SV"):
+        raise ValueError("build_sdtm: lean leaves QS and RS without the visits SV reads; expected domains without SV")
     from ikema.cdisc.trial_design import trial_design
     from ikema.protocol import load_protocol
 
@@ -235,8 +239,9 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
         "EXADJ": np.where(ex["DOSE_MG"].to_numpy(float) == ex["PLANNED_MG"].to_numpy(float), "", "DOSE REDUCED"),
         "EXSTDTC": [f"{d}T09:00" for d in exdtc], "EXENDTC": [f"{d}T09:00" for d in exdtc], "EXSTDY": ex["ADY"].to_numpy(int),
     }), "EX")
-    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISITNUM", visitnum(pd.Series([f"CYCLE {c} DAY {d}" for c, d in zip(ex["CYCLE"], ex["DAY"])])))
-    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISIT", [f"CYCLE {c} DAY {d}" for c, d in zip(ex["CYCLE"], ex["DAY"])])
+    exvisit = [f"CYCLE {c} DAY {d}" for c, d in zip(ex["CYCLE"], ex["DAY"])]
+    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISITNUM", visitnum(pd.Series(exvisit)))
+    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISIT", exvisit)
     exd.insert(exd.columns.get_loc("EXSTDTC"), "EPOCH", epoch(exd["USUBJID"], exd["EXSTDTC"]))
     planned = ex["PLANNED_MG"].to_numpy(float)
     adj = planned != exd["EXDOSE"].to_numpy(float)
@@ -244,10 +249,11 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
                            "IDVARVAL": exd.loc[adj, "EXSEQ"].astype(str).to_numpy(), "QNAM": "EXPLDOS", "QLABEL": "Planned Dose",
                            "QVAL": [f"{x:g}" for x in planned[adj]], "QORIG": "Derived", "QEVAL": ""})
     lb = records["labs"]
+    lbtxt = lb["VALUE"].map(lambda x: f"{x:g}").to_numpy()
     hem = pd.DataFrame({
         "USUBJID": lb["USUBJID"].to_numpy(), "LBTESTCD": lb["LBTESTCD"].to_numpy(), "LBTEST": lb["LBTESTCD"].map(HEMATOLOGY).fillna(lb["LBTEST"]).to_numpy(),
-        "LBCAT": "HEMATOLOGY", "LBSPEC": "BLOOD", "LBORRES": lb["VALUE"].map(lambda x: f"{x:g}").to_numpy(), "LBORRESU": lb["UNIT"].to_numpy(),
-        "LBSTRESC": lb["VALUE"].map(lambda x: f"{x:g}").to_numpy(), "LBSTRESN": lb["VALUE"].to_numpy(float),
+        "LBCAT": "HEMATOLOGY", "LBSPEC": "BLOOD", "LBORRES": lbtxt, "LBORRESU": lb["UNIT"].to_numpy(),
+        "LBSTRESC": lbtxt.copy(), "LBSTRESN": lb["VALUE"].to_numpy(float),
         "LBSTRESU": lb["UNIT"].to_numpy(), "LBSTNRLO": lb["LLN"].to_numpy(float), "LBLNKID": "",
         "ADY": lb["ADY"].to_numpy(int),
     })
@@ -258,13 +264,14 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
 
         i = int(np.flatnonzero(~known.to_numpy())[0])
         raise input_error("assessments", i + 1, "PARAM", a["PARAM"].iloc[i], f"one of {sorted(DISEASE_TESTS)}")
-    txt = np.where(a["AVALC"].fillna("") != "", a["AVALC"].fillna(""), a["AVAL"].map(lambda v: "" if pd.isna(v) else f"{v:g}"))
+    txt = np.where(a["AVALC"].fillna("") != "", a["AVALC"].fillna(""),
+                   per_distinct(a["AVAL"], lambda u: u.map(lambda v: "" if pd.isna(v) else f"{v:g}")))
     adtc = day_iso(a["USUBJID"], a["ADY"])
     dis = pd.DataFrame({
-        "USUBJID": a["USUBJID"].to_numpy(), "LBTESTCD": a["PARAM"].to_numpy(), "LBTEST": a["PARAM"].map(lambda p: DISEASE_TESTS[p][0]).to_numpy(),
-        "LBCAT": DISEASE, "LBSPEC": a["PARAM"].map(lambda p: DISEASE_TESTS[p][1]).to_numpy(), "LBORRES": txt,
-        "LBORRESU": a["PARAM"].map(lambda p: DISEASE_TESTS[p][2]).to_numpy(), "LBSTRESC": txt, "LBSTRESN": a["AVAL"].to_numpy(float),
-        "LBSTRESU": a["PARAM"].map(lambda p: DISEASE_TESTS[p][2]).to_numpy(), "LBSTNRLO": np.nan,
+        "USUBJID": a["USUBJID"].to_numpy(), "LBTESTCD": a["PARAM"].to_numpy(), "LBTEST": a["PARAM"].map({p: t[0] for p, t in DISEASE_TESTS.items()}).to_numpy(),
+        "LBCAT": DISEASE, "LBSPEC": a["PARAM"].map({p: t[1] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBORRES": txt,
+        "LBORRESU": a["PARAM"].map({p: t[2] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBSTRESC": txt, "LBSTRESN": a["AVAL"].to_numpy(float),
+        "LBSTRESU": a["PARAM"].map({p: t[2] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBSTNRLO": np.nan,
         "LBLNKID": [f"IMWG {d}" for d in adtc], "ADY": a["ADY"].to_numpy(int),
     })
     lball = pd.concat([hem, dis], ignore_index=True).sort_values(["USUBJID", "ADY", "LBCAT", "LBTESTCD"], kind="stable")
@@ -294,7 +301,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     }), "AE")
     aed["AEENDY"] = dy(aed["USUBJID"], aed["AEENDTC"])
     q = records["questionnaires"]
-    if qs_dates_only:  # the subjects' questionnaire dates, each once (what ADSL's last date known alive reads)
+    if lean:  # the subjects' questionnaire dates, each once (what ADSL's last date known alive reads)
         q = q[["USUBJID", "ADY"]].drop_duplicates()
         qs = pd.DataFrame({**head("QS", q["USUBJID"]), "QSDTC": day_iso(q["USUBJID"], q["ADY"])})
     else:
@@ -389,7 +396,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
         pr = _seq(pr.sort_values(["USUBJID", "PRSTDTC"], kind="stable"), "PR")
         pr.insert(pr.columns.get_loc("PRSTDTC"), "EPOCH", epoch(pr["USUBJID"], pr["PRSTDTC"]))
         pr["PRSTDY"] = dy(pr["USUBJID"], pr["PRSTDTC"])
-    rs = _rs(records, subj, e, studyid, day_iso, criteria, scr)
+    rs = _rs(records, subj, e, studyid, day_iso, criteria, scr, responses=not lean)
     rs = with_visit(rs, "RS", rs.pop("_ADY").to_numpy())
     rs["RSDY"] = dy(rs["USUBJID"], rs["RSDTC"])
     relrec = pd.DataFrame({"STUDYID": studyid, "RDOMAIN": ["RS", "LB"], "USUBJID": "", "IDVAR": ["RSLNKID", "LBLNKID"], "IDVARVAL": "",
@@ -437,8 +444,9 @@ def _qs_test(code: str) -> str:
     return f"EQ-5D-5L {dims.get(str(code), str(code))}"
 
 
-def _rs(records, subj, e, studyid, day_iso, criteria, scr) -> pd.DataFrame:
-    """RS: ECOG at screening, the IMWG overall response per assessment date (ikema.response), investigator PD2."""
+def _rs(records, subj, e, studyid, day_iso, criteria, scr, responses: bool = True) -> pd.DataFrame:
+    """RS: ECOG at screening, the IMWG overall response per assessment date (ikema.response; not without
+    `responses`), investigator PD2."""
     from ikema.response import evaluate
 
     a = records["assessments"]
@@ -450,21 +458,23 @@ def _rs(records, subj, e, studyid, day_iso, criteria, scr) -> pd.DataFrame:
         return d.where(d < 0, d + 1)
 
     days = pd.DataFrame({"USUBJID": ev.index, "NEWTHDY": day("NEWTHDT").to_numpy(), "DTHDY": day("DTHDT").to_numpy()})
-    res = evaluate(a[["USUBJID", "ADY", "PARAM", "AVAL", "AVALC"]], criteria, subjects=days, interference="assessed").responses
-    rdtc = day_iso(res["USUBJID"], res["ADY"])
     head = lambda ids: {"STUDYID": studyid, "DOMAIN": "RS", "USUBJID": np.asarray(ids)}  # noqa: E731
     ecog = pd.DataFrame({**head(subj["USUBJID"]), "RSTESTCD": "ECOG101", "RSTEST": "ECOG1-Performance Status", "RSCAT": "ECOG",
                          "RSORRES": subj["ECOG"].astype(str).to_numpy(), "RSSTRESC": subj["ECOG"].astype(str).to_numpy(),
                          "RSEVAL": "INVESTIGATOR", "RSLNKID": "", "RSDTC": scr, "_ADY": 0})
-    ovr = pd.DataFrame({**head(res["USUBJID"]), "RSTESTCD": "OVRLRESP", "RSTEST": "Overall Response", "RSCAT": IMWG,
-                        "RSORRES": res["RESP"].to_numpy(), "RSSTRESC": res["RESP"].to_numpy(), "RSEVAL": "INDEPENDENT ASSESSOR",
-                        "RSLNKID": [f"IMWG {d}" for d in rdtc], "RSDTC": rdtc, "_ADY": res["ADY"].to_numpy()})
+    parts = [ecog]
+    if responses:
+        res = evaluate(a[["USUBJID", "ADY", "PARAM", "AVAL", "AVALC"]], criteria, subjects=days, interference="assessed").responses
+        rdtc = day_iso(res["USUBJID"], res["ADY"])
+        parts.append(pd.DataFrame({**head(res["USUBJID"]), "RSTESTCD": "OVRLRESP", "RSTEST": "Overall Response", "RSCAT": IMWG,
+                                   "RSORRES": res["RESP"].to_numpy(), "RSSTRESC": res["RESP"].to_numpy(), "RSEVAL": "INDEPENDENT ASSESSOR",
+                                   "RSLNKID": [f"IMWG {d}" for d in rdtc], "RSDTC": rdtc, "_ADY": res["ADY"].to_numpy()}))
     p2 = e[e["PD2DT"].notna()]
     p2dtc = _iso(p2["PD2DT"]).to_numpy()
     pd2 = pd.DataFrame({**head(p2["USUBJID"]), "RSTESTCD": "PD2", "RSTEST": "Progression on Next Line of Therapy",
                         "RSCAT": "INVESTIGATOR", "RSORRES": "Y", "RSSTRESC": "Y", "RSEVAL": "INVESTIGATOR", "RSLNKID": "", "RSDTC": p2dtc,
                         "_ADY": study_day(pd.Series(p2dtc), _iso(p2["USUBJID"].map(ev["TRTSDT"]))) if len(p2) else []})
-    rs = pd.concat([ecog, ovr, pd2], ignore_index=True).sort_values(["USUBJID", "RSDTC", "RSCAT"], kind="stable")
+    rs = pd.concat([*parts, pd2], ignore_index=True).sort_values(["USUBJID", "RSDTC", "RSCAT"], kind="stable")
     return _seq(rs, "RS")
 
 
