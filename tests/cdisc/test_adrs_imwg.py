@@ -186,3 +186,12 @@ def test_analysis_flags_one_record_per_subject_and_parameter(pilot):
     # 01-701-1148: its 2014-02-08 assessment is after further therapy started on 2014-02-07
     f = ovr[ovr["USUBJID"] == "01-701-1148"].set_index(ovr.loc[ovr["USUBJID"] == "01-701-1148", "ADT"].dt.strftime("%Y-%m-%d"))
     assert f.loc["2014-02-08", "ANL02FL"] == "" and f.loc["2013-12-27", "ANL02FL"] == "Y"
+
+
+def test_a_bad_assessment_date_among_repeated_dates_is_refused_naming_its_record():
+    adsl, assessments = _raw()
+    dated = assessments.drop(columns="ADY")
+    dated["ADT"] = pd.Series(["2020-01-10"] * len(dated), dtype="str")  # one date repeated: parsed once
+    dated.loc[3, "ADT"] = "2020-02-30"
+    with pytest.raises(InputError, match=r"index 3.*ADT.*2020-02-30"):
+        derive_adrs(adsl, dated, IKEMA)

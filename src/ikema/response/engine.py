@@ -164,6 +164,12 @@ def _pd_increase(x, nadir, rel, abs_min, strict=False):
     return ~np.isnan(d) & absolute & _ge(d, rel * nadir)
 
 
+def _as_text(values: pd.Series) -> np.ndarray:
+    """The values as Python strings (`astype(str)`), without a round trip through a text column when they are already."""
+    v = values.to_numpy(dtype=object)
+    return v if pd.api.types.infer_dtype(v, skipna=False) == "string" else values.astype(str).to_numpy(dtype=object)
+
+
 def evaluate(
     assessments: pd.DataFrame,
     criteria: Criteria | None = None,
@@ -193,9 +199,12 @@ def evaluate(
         if dup.any():
             i = int(np.flatnonzero(dup)[0])
             raise input_error("subjects", f"index {subjects.index[i]}", "USUBJID", subjects["USUBJID"].iloc[i], "one row per subject")
-    ids = a["USUBJID"].astype(str).to_numpy(dtype=object)
-    extra = subjects["USUBJID"].astype(str).to_numpy(dtype=object) if subjects is not None else np.zeros(0, object)
-    names, inv = np.unique(np.concatenate([ids, extra]), return_inverse=True)
+    ids = _as_text(a["USUBJID"])
+    extra = _as_text(subjects["USUBJID"]) if subjects is not None else np.zeros(0, object)
+    # np.unique(..., return_inverse=True) by the distinct subjects: sorting a few hundred names, not every record's
+    codes, distinct = pd.factorize(np.concatenate([ids, extra]))
+    order = np.argsort(distinct, kind="stable")
+    names, inv = distinct[order], np.argsort(order)[codes]
     subj_all = inv[: len(ids)].astype(np.int64)
     nsub, npar = len(names), len(PARAMS)
     pcode = a["PARAM"].map(_P).to_numpy(dtype=np.int64)

@@ -70,15 +70,24 @@ PARAMS = {
 
 
 # ---------------------------------------------------------------- subject table and study days
+def _parse_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    txt = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    out = pd.to_datetime(txt.where(txt != ""), format="%Y-%m-%d", errors="coerce")
+    return out, ((txt != "") & out.isna()).to_numpy()
+
+
 def to_dates(values: pd.Series, source: str, field: str) -> pd.Series:
     """ISO 8601 text or datetimes to datetime64 days; a value that is not a full date raises naming the row."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.normalize().astype("datetime64[ns]")
-    txt = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    out = pd.to_datetime(txt.where(txt != ""), format="%Y-%m-%d", errors="coerce")
-    bad = (txt != "") & out.isna()
+    if isinstance(values.dtype, pd.StringDtype):  # text: each distinct date parsed once
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        dates, bad = _parse_dates(pd.Series(distinct, dtype=object))
+        out, bad = pd.Series(dates.to_numpy()[codes], index=values.index), bad[codes]
+    else:
+        out, bad = _parse_dates(values)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(bad)[0])
         raise input_error(source, f"index {values.index[i]}", field, values.iloc[i], "an ISO 8601 date YYYY-MM-DD or empty")
     return out.astype("datetime64[ns]")
 
