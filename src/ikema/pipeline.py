@@ -13,7 +13,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,22 +91,30 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
 
 
 def adam_at_cut(sdtm: Mapping[str, pd.DataFrame], setup: TrialSetup, cutoff: dt.date,
-                outcomes: bool | str = True) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """(SDTM as a cut at `cutoff` holds it, ADaM derived from it)."""
+                outcomes: bool | str = True, **leave_out: bool) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(SDTM as a cut at `cutoff` holds it, ADaM derived from it); `leave_out`: ikema.cdisc.derive.derive_adam's
+    `lab` and `adjusted` (a twin replicate's cut)."""
     from ikema.cdisc.derive import derive_adam
     from ikema.cdisc.sdtm import data_cut
 
     cut = data_cut(dict(sdtm), cutoff)
-    return cut, derive_adam(cut, cutoff, setup.criteria, setup.cycle_days, setup.teae_window_days, outcomes=outcomes)
+    return cut, derive_adam(cut, cutoff, setup.criteria, setup.cycle_days, setup.teae_window_days, outcomes=outcomes,
+                            **leave_out)
 
 
 def analyse_adam(adam: Mapping[str, pd.DataFrame], setup: TrialSetup, ds: pd.DataFrame | None = None,
-                 outcomes: bool | str = True) -> dict:
-    """The SAP's results of one cut's ADaM (efficacy, and with `outcomes` the safety summary)."""
+                 outcomes: bool | str = True, parameters: Collection[str] | None = None) -> dict:
+    """The SAP's results of one cut's ADaM (efficacy, and with `outcomes` the safety summary); `parameters`: only
+    these of the SAP's (None: all; a twin replicate's cut analyses those its published quantities read)."""
+    from dataclasses import replace
+
     from ikema.analysis.sap import analyse_cut
 
     exp, ctl = setup.arms
-    return analyse_cut(adam, setup.sap, exp, ctl, ds=ds, outcomes=outcomes)
+    sap = setup.sap if parameters is None else replace(
+        setup.sap, tte_parameters=tuple(p for p in setup.sap.tte_parameters if p in parameters),
+        response_parameters=tuple(p for p in setup.sap.response_parameters if p in parameters))
+    return analyse_cut(adam, sap, exp, ctl, ds=ds, outcomes=outcomes)
 
 
 def check_cut_date(text: str, first_randomization: dt.date | None, today: dt.date | None = None) -> dt.date:
@@ -398,9 +406,13 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
     ADaM and SAP functions: the demo's published comparison at the same seed. Every record is captured, PK, ADA
     and questionnaires included: no published quantity is their analysis, but the questionnaire dates count as
     "last known alive" (ADSL LSTALVDT, which censors PFS2), and they are drawn after the rest. Left out: the PK,
-    ADA and QoL analyses, the files and the report. `enrollment` overrides the protocol's target (a smaller trial)."""
+    ADA and QoL analyses, the files and the report, and what no published quantity reads: the SDTM domains the
+    safety ADaM does not read (ikema.cdisc.derive.SAFETY_DOMAINS, lean QS and RS), and at each cut the datasets,
+    parameters and analyses its quantities do not read (Quantity.reads). `enrollment` overrides the protocol's
+    target (a smaller trial)."""
     import tempfile
 
+    from ikema.cdisc.adam.adrs import ADJUSTED
     from ikema.cdisc.derive import SAFETY_DOMAINS
     from ikema.simulate.demo import simulate_into_store
     from ikema.simulate.published import quantities
@@ -414,12 +426,15 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
                 sdtm = sdtm_from_store(session, setup, domains=SAFETY_DOMAINS, lean=True)  # what the cuts' ADaM reads
         finally:
             engine.dispose()
+    exp, ctl = setup.arms
+    wanted = quantities(exp, ctl)
     by_cut = {}
     for name, date in setup.cutoffs.items():
-        cut, adam = adam_at_cut(sdtm, setup, date, "safety")
-        by_cut[name] = analyse_adam(adam, setup, cut["DS"], "safety")
-    exp, ctl = setup.arms
-    return {q.key: q.read(by_cut[q.cutoff]) if q.cutoff in by_cut else None for q in quantities(exp, ctl)}
+        # what this cut's published quantities read: the derivations and analyses no quantity reads are left out
+        reads = {q.reads for q in wanted if q.cutoff == name}
+        cut, adam = adam_at_cut(sdtm, setup, date, "safety", lab="lab" in reads, adjusted=bool(reads & set(ADJUSTED)))
+        by_cut[name] = analyse_adam(adam, setup, cut["DS"], "safety", parameters=reads)
+    return {q.key: q.read(by_cut[q.cutoff]) if q.cutoff in by_cut else None for q in wanted}
 
 
 # ------------------------------------------------------------------------------------------------ commands

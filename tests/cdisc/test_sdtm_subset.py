@@ -43,3 +43,21 @@ def test_questionnaire_dates_alone_leave_no_visits_to_derive(small_records):
     records, facts, criteria = small_records
     with pytest.raises(ValueError, match="lean"):
         build_sdtm(records, facts.studyid, protocol=facts.protocol, criteria=criteria, lean=True)
+
+
+def test_a_cut_without_the_laboratory_grades_or_adjusted_responses_keeps_the_rest(package):
+    from ikema.cdisc.adam.adrs import ADJUSTED
+    from ikema.cdisc.derive import derive_adam
+
+    facts, criteria, cutoff = package["facts"], package["criteria"], package["cutoff"]
+    full = derive_adam(package["sdtm"], cutoff, criteria, facts.cycle_days, facts.teae_window_days, "safety")
+    lean = derive_adam(package["sdtm"], cutoff, criteria, facts.cycle_days, facts.teae_window_days, "safety",
+                       lab=False, adjusted=False)
+    assert list(lean) == ["ADSL", "ADRS", "ADTTE", "ADAE"]
+    for name in ("ADSL", "ADAE"):
+        pd.testing.assert_frame_equal(lean[name], full[name])
+    # ASEQ numbers the records a dataset holds (and ADTTE's SRCSEQ points at them): the rest is the same
+    kept = full["ADRS"][~full["ADRS"]["PARAMCD"].isin(ADJUSTED)]
+    assert set(full["ADRS"]["PARAMCD"]) & set(ADJUSTED) and not set(lean["ADRS"]["PARAMCD"]) & set(ADJUSTED)
+    pd.testing.assert_frame_equal(lean["ADRS"].drop(columns="ASEQ"), kept.drop(columns="ASEQ").reset_index(drop=True))
+    pd.testing.assert_frame_equal(lean["ADTTE"].drop(columns="SRCSEQ"), full["ADTTE"].drop(columns="SRCSEQ"))

@@ -193,7 +193,7 @@ def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -
 
 def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     """Per-arm shares of the safety population: any TEAE, infusion reactions, grade >= 3, serious, AE
-    discontinuation, fatal, each preferred term at any grade and at grade >= 3 (`pt`), and
+    discontinuation, fatal, each preferred term at any grade and at grade >= 3 (`pt`), and (given ADLB)
     the worst on-treatment lab grade (NEUT, PLAT, LYMPH, HGB) at any grade and at grade >= 3 among the patients
     with at least one on-treatment value of the test (the published denominator [19])."""
     adsl = adam["ADSL"]
@@ -219,6 +219,8 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
                for k, m in (("any", pd.Series(True, index=te.index)), ("g3", te["ATOXGRN"] >= 3))}
     out["pt"] = {t: {k: {a: float(c.get((t, a), 0) / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
                  for t in sorted(te["AEDECOD"].dropna().unique())}
+    if "ADLB" not in adam:  # (a twin replicate's cut that reads no laboratory grade)
+        return out
     lb = adam["ADLB"]
     post = lb.loc[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"]), ["USUBJID", "PARAMCD", "ATOXGRN", "TRT01A"]]
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
@@ -326,9 +328,9 @@ def group_sequential(plan: GroupSequentialPlan, events: int, z: float, earlier: 
 def analyse_cut(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str, ds: pd.DataFrame | None = None,
                 outcomes: bool | str = True) -> dict:
     """The SAP's results of one data cut's ADaM: efficacy in the `ikema analyze` schema, with `outcomes` also the
-    safety summary and, given the cut's SDTM DS, the treatment status."""
+    safety summary (given ADAE; its laboratory part given ADLB) and, given the cut's SDTM DS, the treatment status."""
     res = efficacy(adam, sap, exp, ctl)
-    if outcomes and "ADAE" in adam and "ADLB" in adam:
+    if outcomes and "ADAE" in adam:
         res["safety_summary"] = safety_summary(adam, exp, ctl)
         if ds is not None:
             res["safety_summary"].update(treatment_status(adam["ADSL"], ds, exp, ctl))

@@ -14,17 +14,19 @@ from ikema.response import Criteria
 SAFETY_DOMAINS = ("DM", "SUPPDM", "DS", "EX", "SUPPEX", "CM", "RS", "VS", "SS", "LB", "AE", "QS")
 
 def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteria, cycle_days: int,
-                teae_window_days: int, outcomes: bool | str = True) -> dict[str, pd.DataFrame]:
+                teae_window_days: int, outcomes: bool | str = True, lab: bool = True,
+                adjusted: bool = True) -> dict[str, pd.DataFrame]:
     """ADaM datasets from a data cut's SDTM: ADSL, ADRS, ADTTE; with `outcomes` also ADAE, ADLB, ADEX, ADPC, ADIS,
     ADQS (`outcomes="safety"`: ADAE and ADLB only). `cycle_days`: the protocol's cycle length; `teae_window_days`:
-    days after the last dose in which an adverse event is treatment-emergent."""
+    days after the last dose in which an adverse event is treatment-emergent. A twin replicate's cut that reads
+    neither leaves out ADLB (`lab` False) and ADRS's parameters adjusted for isatuximab interference (`adjusted`)."""
     from ikema.cdisc.adam.adrs import derive_adrs
     from ikema.cdisc.adam.adsl import derive_adsl
     from ikema.cdisc.adam.adtte import derive_adtte
 
     adsl = derive_adsl(sdtm)
     assess = disease_assessments(sdtm).drop(columns="ADY")
-    adrs = derive_adrs(adsl, assess, criteria)
+    adrs = derive_adrs(adsl, assess, criteria, adjusted)
     adtte = derive_adtte(adsl, adrs, max_gap_days=2 * cycle_days, cutoff=cutoff)
     out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
     if outcomes:
@@ -37,7 +39,8 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
 
         ex = exposure_with_planned_dose(sdtm)
         out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=teae_window_days)
-        out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
+        if lab:
+            out["ADLB"] = derive_adlb(sdtm["LB"], adsl)
         if outcomes == "safety":
             return out
         # a dataset whose domain holds no record yet (early in a live trial: no patient dosed) is not derived

@@ -21,6 +21,18 @@ class Quantity:
     read: Callable[[dict], float | None]
     unit: str = ""
 
+    @property
+    def reads(self) -> str:
+        """What of the cut's results the reader reads beyond what every cut's analysis gives (follow-up, time to
+        response): an analysis parameter of the SAP (PFS, RSP, ...), "safety" (the adverse-event shares), "lab" (the
+        laboratory grades) or "treatment" (treatment duration and status); "" for nothing more."""
+        return getattr(self.read, "reads", "")
+
+
+def _reading(what: str, read: Callable[[dict], float | None]) -> Callable[[dict], float | None]:
+    read.reads = what  # type: ignore[attr-defined]
+    return read
+
 
 def _tte(param: str, field: str, arm: str | None = None, months: bool = False):
     def read(res: dict):
@@ -31,28 +43,28 @@ def _tte(param: str, field: str, arm: str | None = None, months: bool = False):
         if v is None:
             return None
         return v / MONTH if months else v
-    return read
+    return read if param.endswith("_R") else _reading(param, read)  # TTFR_R: every cut's summary of responders
 
 
 def _events(param: str):
     def read(res: dict):
         p = res.get("parameters", {}).get(param)
         return None if p is None else float(sum(a["events"] for a in p["arms"].values()))
-    return read
+    return _reading(param, read)
 
 
 def _rate(param: str, arm: str):
     def read(res: dict):
         p = res.get("parameters", {}).get(param)
         return None if p is None else 100.0 * p["arms"][arm]["rate"]
-    return read
+    return _reading(param, read)
 
 
-def _safety(key: str, arm: str):
+def _safety(key: str, arm: str, what: str = "safety"):
     def read(res: dict):
         v = res.get("safety_summary", {}).get(key, {}).get(arm)
         return None if v is None else 100.0 * v
-    return read
+    return _reading(what, read)
 
 
 def _pt(term: str, which: str, arm: str):
@@ -62,7 +74,7 @@ def _pt(term: str, which: str, arm: str):
             return None
         v = summary["pt"].get(term, {}).get(which, {}).get(arm, 0.0)  # a term nobody had: 0 %
         return None if v is None else 100.0 * v
-    return read
+    return _reading("safety", read)
 
 
 # Preferred terms of the published safety table [19][20]: (term, IKd any, IKd >= 3, Kd any, Kd >= 3), interim.
@@ -90,7 +102,7 @@ def _summary(key: str, arm: str, scale: float = 1.0):
     def read(res: dict):
         v = res.get("safety_summary", {}).get(key, {}).get(arm)
         return None if v is None else scale * v
-    return read
+    return _reading("treatment", read)
 
 
 def _follow_up(res: dict):
@@ -170,6 +182,6 @@ def quantities(exp: str, ctl: str) -> list[Quantity]:
             q.append(Quantity(f"ae3_{slug}_{tag}", f"{term} {arm}, grade >=3 (%)", "interim", g3, "[19][20]", _pt(term, "g3", arm), "%"))
     for key, label, ia, i3, ka, k3 in PUBLISHED_LAB:
         for arm, tag, any_, g3 in ((exp, "exp", ia, i3), (ctl, "ctl", ka, k3)):
-            q.append(Quantity(f"lab_{key}_{tag}", f"Lab {label} {arm}, any grade (%)", "interim", any_, "[19]", _safety(f"{key}_any", arm), "%"))
-            q.append(Quantity(f"lab3_{key}_{tag}", f"Lab {label} {arm}, grade >=3 (%)", "interim", g3, "[19]", _safety(f"{key}_g3", arm), "%"))
+            q.append(Quantity(f"lab_{key}_{tag}", f"Lab {label} {arm}, any grade (%)", "interim", any_, "[19]", _safety(f"{key}_any", arm, "lab"), "%"))
+            q.append(Quantity(f"lab3_{key}_{tag}", f"Lab {label} {arm}, grade >=3 (%)", "interim", g3, "[19]", _safety(f"{key}_g3", arm, "lab"), "%"))
     return q

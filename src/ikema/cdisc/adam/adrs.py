@@ -51,6 +51,7 @@ RESPONDERS = ("sCR", "CR", "VGPR", "PR")
 CARRY = ("STUDYID", "TRT01P", "STRAT1R", "STRAT2R")
 DATE_COLUMNS = ("RANDDT", "TRTSDT", "NEWTHDT", "DTHDT", "LSTALVDT", "PD2DT")
 
+ADJUSTED = ("OVRADJ", "COVRADJ", "CBORADJ", "CRRSPADJ")  # the parameters adjusted for isatuximab IFE interference
 PARAMS = {
     "OVR": "Overall Response at Assessment (IMWG 2016)",
     "COVR": "Confirmed Response at Assessment (IMWG 2016)",
@@ -289,30 +290,33 @@ def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- pipelines
-def derive_adrs(adsl: pd.DataFrame, assessments: pd.DataFrame, criteria: Criteria | None = None) -> pd.DataFrame:
+def derive_adrs(adsl: pd.DataFrame, assessments: pd.DataFrame, criteria: Criteria | None = None,
+                adjusted: bool = True) -> pd.DataFrame:
     """ADRS from the subject table and raw IMWG assessments (lab, marrow, imaging, MRD).
 
     `criteria` None = `ikema.response.default_criteria()` (IMWG 2016 with the protocol's measurable disease).
+    `adjusted` False leaves out the parameters adjusted for isatuximab interference (OVRADJ, COVRADJ, CBORADJ,
+    CRRSPADJ): a twin replicate's cut that reads none of them.
     """
     subjects = prepare_subjects(adsl)
     a = prepare_assessments(assessments, subjects)
     days = subjects[["USUBJID", "NEWTHDY", "DTHDY"]]
     c = criteria if criteria is not None else default_criteria()
     ev = evaluate(a, c, subjects=days, interference="assessed", validate=False)
-    adj = evaluate(a, c, subjects=days, interference="adjusted", validate=False)
+    adj = evaluate(a, c, subjects=days, interference="adjusted", validate=False) if adjusted else None
     return _finish(
         [
             derive_param_ovr(ev.responses, subjects, "OVR", "RESP"),
             derive_param_ovr(ev.responses, subjects, "COVR", "CONFIRMED"),
-            derive_param_ovr(adj.responses, subjects, "OVRADJ", "RESP"),
-            derive_param_ovr(adj.responses, subjects, "COVRADJ", "CONFIRMED"),
+            *([derive_param_ovr(adj.responses, subjects, "OVRADJ", "RESP"),
+               derive_param_ovr(adj.responses, subjects, "COVRADJ", "CONFIRMED")] if adj else []),
             derive_param_bor(ev.responses, subjects),
             derive_param_cbor(ev.summary, subjects, "CBOR"),
-            derive_param_cbor(adj.summary, subjects, "CBORADJ"),
+            *([derive_param_cbor(adj.summary, subjects, "CBORADJ")] if adj else []),
             derive_param_rsp(ev.summary, subjects),
             derive_param_vgprrsp(ev.summary, ev.responses, subjects),
             derive_param_crrsp(ev.summary, ev.responses, subjects, "CRRSP"),
-            derive_param_crrsp(adj.summary, adj.responses, subjects, "CRRSPADJ"),
+            *([derive_param_crrsp(adj.summary, adj.responses, subjects, "CRRSPADJ")] if adj else []),
             derive_param_pd(ev.summary, subjects),
             derive_param_mrdneg(ev.summary, first_mrd_negative_day(a, subjects), subjects),
             derive_param_mrdnegcr(ev.summary, subjects),
