@@ -132,10 +132,17 @@ def subject_timeline(
 
 def last_adequate(ovr: pd.DataFrame, d: pd.DataFrame, limit: pd.Series | None, inclusive: bool = True) -> pd.Series:
     """Per subject, the last adequate assessment date on/before (inclusive) or before `limit` (NaT = no limit)."""
-    x = ovr.merge(pd.DataFrame({"USUBJID": d["USUBJID"], "_lim": limit if limit is not None else NAT}), on="USUBJID")
-    lim = pd.to_datetime(x["_lim"])
-    keep = lim.isna() | ((x["ADT"] <= lim) if inclusive else (x["ADT"] < lim))
-    return by_subject(d["USUBJID"], x[keep.to_numpy()].groupby("USUBJID")["ADT"].max())
+    # each assessment's subject by position in `d` (one row per subject), its limit and the latest kept date by
+    # subject in numpy (a merge and a groupby on the identifiers per call cost more than the rules)
+    pos = pd.Index(d["USUBJID"]).get_indexer(ovr["USUBJID"])
+    adt = pd.to_datetime(ovr["ADT"]).to_numpy(dtype="datetime64[ns]")[pos >= 0]
+    pos = pos[pos >= 0]
+    lim = (np.full(len(d), np.datetime64("NaT"), dtype="datetime64[ns]") if limit is None
+           else pd.to_datetime(pd.Series(limit)).to_numpy(dtype="datetime64[ns]"))[pos]
+    keep = np.isnat(lim) | ((adt <= lim) if inclusive else (adt < lim))
+    latest = np.full(len(d), np.iinfo(np.int64).min, dtype=np.int64)  # NaT: a subject without a kept date
+    np.maximum.at(latest, pos[keep], adt[keep].view(np.int64))  # (NaT is the least int64: never the latest)
+    return pd.Series(latest.view("datetime64[ns]"), index=d.index)
 
 
 def by_subject(ids: pd.Series, dates: pd.Series) -> pd.Series:
@@ -274,21 +281,15 @@ def apply_rules(d: pd.DataFrame, rules: list[Rule], paramcd: str, start: str = "
     if (idx < 0).any():
         i = int(np.flatnonzero(idx < 0)[0])
         raise ValueError(f"{paramcd}: no rule applies to subject {d['USUBJID'].iloc[i]}")
-    adt = pd.Series(NAT, index=d.index, dtype="datetime64[ns]")
+    adt = np.full(len(d), np.datetime64("NaT"), dtype="datetime64[ns]")
     for k, rule in enumerate(rules):
         m = idx == k
         if m.any():
-            adt[m] = rule.date(d)[m]
-    out = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy()})
-    for c in CARRY:
-        if c in d.columns:
-            out[c] = d[c].to_numpy()
-    out["PARAMCD"] = paramcd
-    out["PARAM"] = PARAMS[paramcd]
-    out["STARTDT"] = d[start].to_numpy()
-    out["ADT"] = adt.to_numpy()
+            adt[m] = pd.Series(rule.date(d)).to_numpy(dtype="datetime64[ns]")[m]
+    out = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), **{c: d[c].to_numpy() for c in CARRY if c in d.columns},
+                        "PARAMCD": paramcd, "PARAM": PARAMS[paramcd], "STARTDT": d[start].to_numpy(), "ADT": adt})
     out["AVAL"] = (out["ADT"] - out["STARTDT"]).dt.days.astype(float) + 1.0
-    pick = lambda attr: np.array([getattr(rules[k], attr) for k in idx], dtype=object)  # noqa: E731
+    pick = lambda attr: np.array([getattr(r, attr) for r in rules], dtype=object)[idx]  # noqa: E731
     out["CNSR"] = pick("cnsr").astype(int)
     out["EVNTDESC"] = pick("evntdesc")
     out["CNSDTDSC"] = pick("cnsdtdsc")
