@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Boolean, Date, Float, Integer, JSON, func, select
 from sqlalchemy.orm import Session
 
+from ikema.cdisc.distinct import per_distinct as distinct_values
 from ikema.errors import StoreError
 from ikema.store.columns import per_distinct
 
@@ -197,8 +198,11 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     subj = subjects.copy()
     ids = subj["USUBJID"]
 
+    first_dt = pd.to_datetime(start)
+
     def ady(u: pd.Series, d: pd.Series) -> np.ndarray:
-        delta = (pd.to_datetime(d) - pd.to_datetime(u.map(start))).dt.days.to_numpy()
+        # each subject's first dose and each distinct date converted once (half a million questionnaire answers)
+        delta = (distinct_values(d, pd.to_datetime) - distinct_values(u, lambda x: x.map(first_dt))).dt.days.to_numpy()
         return np.where(delta >= 0, delta + 1, delta)
 
     ex = ex.sort_values(["usubjid", "date", "drug", "id"], kind="stable")
