@@ -37,7 +37,7 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cutoff: object, criteria: Criteri
         from ikema.cdisc.adam.adpc import derive_adpc
         from ikema.cdisc.adam.adqs import derive_adqs
 
-        ex = exposure_with_planned_dose(sdtm)
+        ex = sdtm["EX"] if outcomes == "safety" else exposure_with_planned_dose(sdtm)  # (ADAE reads no planned dose)
         out["ADAE"] = derive_adae(sdtm["AE"], ex, adsl, window_days=teae_window_days)
         if lab:
             out["ADLB"] = derive_adlb(sdtm["LB"], adsl)

@@ -233,11 +233,12 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
                             "MHENTPT": scr}), "MH")
     ex = records["exposure"]
     exdtc = day_iso(ex["USUBJID"], ex["ADY"])
+    exdtm = held(pd.Series(exdtc, dtype="str") + "T09:00")  # (text joined as held, not per record in Python)
     exd = _seq(pd.DataFrame({
-        **head("EX", ex["USUBJID"]), "EXTRT": ex["DRUG"].str.upper().to_numpy(), "EXDOSE": ex["DOSE_MG"].to_numpy(float),
-        "EXDOSU": "mg", "EXROUTE": ex["ROUTE"].str.upper().to_numpy(),
+        **head("EX", ex["USUBJID"]), "EXTRT": held(ex["DRUG"].str.upper()), "EXDOSE": ex["DOSE_MG"].to_numpy(float),
+        "EXDOSU": "mg", "EXROUTE": held(ex["ROUTE"].str.upper()),
         "EXADJ": np.where(ex["DOSE_MG"].to_numpy(float) == ex["PLANNED_MG"].to_numpy(float), "", "DOSE REDUCED"),
-        "EXSTDTC": [f"{d}T09:00" for d in exdtc], "EXENDTC": [f"{d}T09:00" for d in exdtc], "EXSTDY": ex["ADY"].to_numpy(int),
+        "EXSTDTC": exdtm, "EXENDTC": exdtm.copy(), "EXSTDY": ex["ADY"].to_numpy(int),
     }), "EX")
     exvisit = [f"CYCLE {c} DAY {d}" for c, d in zip(ex["CYCLE"], ex["DAY"])]
     exd.insert(exd.columns.get_loc("EXSTDTC"), "VISITNUM", visitnum(pd.Series(exvisit)))
@@ -523,7 +524,7 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
     if "DM" in out:
         d = out["DM"] if out["DM"] is not sdtm["DM"] else out["DM"].copy()
         d["DTHFL"] = np.where(d["DTHDTC"] != "", "Y", "")
-        ex = sdtm["EX"]
+        ex = sdtm["EX"][["USUBJID", "EXSTDTC"]]  # the columns read, before selecting records
         last_ex = ex[ex["EXSTDTC"].str.slice(0, 10) <= cut].groupby("USUBJID")["EXSTDTC"].max().str.slice(0, 10)
         d["RFENDTC"] = pd.Series(last_ex.reindex(d["USUBJID"].to_numpy()).to_numpy(), index=d.index).astype(object).fillna("")
         if "RFXENDTC" in d:
