@@ -201,8 +201,10 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     first_dt = pd.to_datetime(start)
 
     def ady(u: pd.Series, d: pd.Series) -> np.ndarray:
-        # each subject's first dose and each distinct date converted once (half a million questionnaire answers)
-        delta = (distinct_values(d, pd.to_datetime) - distinct_values(u, lambda x: x.map(first_dt))).dt.days.to_numpy()
+        # each subject's first dose and each distinct date converted once (half a million questionnaire answers);
+        # looked up by reindex: map fails on an empty datetime Series (nobody dosed yet)
+        first = distinct_values(u, lambda x: pd.Series(first_dt.reindex(x.to_numpy()).to_numpy(), index=x.index))
+        delta = (distinct_values(d, pd.to_datetime) - first).dt.days.to_numpy()
         return np.where(delta >= 0, delta + 1, delta)
 
     ex = ex.sort_values(["usubjid", "date", "drug", "id"], kind="stable")
