@@ -68,7 +68,7 @@ def test_column_path_stores_and_audits_what_the_per_record_path_does(both):
     assert set(fast) == set(slow)
     for t in fast:
         assert fast[t] == slow[t], t
-    assert len(fast["questionnaire_answers"]) > 1000 and len(fast["drug_administrations"]) > 500
+    assert len(fast["questionnaires"]) > 50 and len(fast["drug_administrations"]) > 500
     reasons = {r[-1] for r in fast["drug_administrations"]}  # adjustment_reason: empty for a full dose, never "nan"
     assert None in reasons and "nan" not in reasons
     inserts = [json.loads(r[-3]) for r in fast["audit_log"] if r[1] == "lab_results"]  # new_value column

@@ -31,7 +31,7 @@ def test_upgrade_from_empty_creates_every_table(store_url):
     assert "alembic_version" in tables
     init_db(store_url)  # a second upgrade is a no-op
     with engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0002"
 
 
 def test_insert_and_update_are_audited_field_by_field(store_url):

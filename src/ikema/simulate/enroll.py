@@ -21,7 +21,7 @@ from ikema.simulate.virtual import accrual_dates
 USER = "simulator"
 KIND_OF_TABLE = {
     "disease_assessments": "assessment", "drug_administrations": "administration", "adverse_events": "adverse_event",
-    "lab_results": "lab", "pk_samples": "pk_sample", "ada_samples": "ada", "questionnaire_answers": "questionnaire",
+    "lab_results": "lab", "pk_samples": "pk_sample", "ada_samples": "ada", "questionnaires": "questionnaire",
     "deaths": "death", "dispositions": "disposition", "subsequent_therapies": "subsequent_therapy",
 }
 BATCH = 500  # candidates drawn at a time until the enrollment target is met
