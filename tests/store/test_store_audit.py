@@ -149,3 +149,30 @@ def test_bulk_insert_reserves_keys_after_existing_rows_and_audits_them(store_url
     with pytest.raises(StoreError, match="no acting user"):
         with session_factory(engine)() as s:
             bulk_insert(s, DiseaseAssessment, rows)
+
+
+def test_bulk_load_drops_sqlite_indexes_for_the_block_and_rebuilds_the_same(tmp_path):
+    from ikema.store.db import bulk_load
+
+    engine = init_db(f"sqlite:///{tmp_path / 'b.db'}")
+    q = text("select name, tbl_name, sql from sqlite_master where type = 'index' and sql is not null order by name")
+    with engine.connect() as c:
+        before = c.execute(q).all()
+    assert ("ix_audit_log_usubjid", "audit_log") in {r[:2] for r in before}
+    with session_scope(engine, "alice") as s:
+        with bulk_load(s):
+            assert s.execute(q).all() == []
+            s.add(Site(site_id="S1", name="Site one"))
+            s.flush()
+    with engine.connect() as c:
+        assert c.execute(q).all() == before
+        assert c.execute(text("pragma integrity_check")).scalar() == "ok"
+    with pytest.raises(StoreError):
+        with session_scope(engine, "alice") as s:
+            with bulk_load(s):
+                s.add(Site(site_id="S2", name="Site two"))
+                s.flush()
+                raise StoreError("a bad batch")
+    with engine.connect() as c:
+        assert c.execute(q).all() == before
+        assert c.execute(text("select count(*) from sites")).scalar() == 1

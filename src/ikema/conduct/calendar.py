@@ -87,13 +87,16 @@ def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: f
         if drug.route_with_infusion is None:
             routes_on.setdefault((cycle, day), set()).add(drug.route)
     rows = []
+    dose_mg: dict[int, float] = {}  # per dosing step: its dose depends on the body size, not on the cycle or day
     for cycle, day, drug, ds in given:
-        mg = _mg(ds, drug, w, bsa)
+        mg = dose_mg.get(id(ds))
+        if mg is None:
+            mg = dose_mg[id(ds)] = _round(_mg(ds, drug, w, bsa), tr.dose_rounding_mg)
         route = drug.route
         if drug.route_with_infusion is not None and drug.route_with_infusion in routes_on.get((cycle, day), set()):
             route = drug.route_with_infusion
         rows.append({"cycle": cycle, "day": day, "study_day": (cycle - 1) * protocol.cycle_length_days + day,
                      "drug": drug.name, "route": route, "dose": ds.dose, "basis": ds.basis,
-                     "dose_mg": _round(mg, tr.dose_rounding_mg)})
+                     "dose_mg": mg})
     rows.sort(key=lambda r: (r["cycle"], r["day"], r["drug"]))
     return rows
