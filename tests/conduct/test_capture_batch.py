@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 
 import pandas as pd
 import pytest
@@ -20,24 +19,9 @@ from ikema.errors import InputError
 from ikema.store import session_factory, session_scope
 
 from helpers_irt import SCHEME, store_with_randomized
+from store_dump import dump as _dump  # tests/store_dump.py
 
 RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
-
-
-def _dump(db) -> dict[str, list]:
-    """Every table's rows in insert order; the audit trail without its wall-clock time and id, sorted (the order of
-    the update rows one flush writes is the session's, which no seed fixes)."""
-    con = sqlite3.connect(db)
-    out = {}
-    for (t,) in con.execute("select name from sqlite_master where type='table' and name != 'alembic_version'"):
-        cols = [r[1] for r in con.execute(f"pragma table_info({t})") if not (t == "audit_log" and r[1] == "at")]
-        if t == "audit_log":
-            cols.remove("id")
-        out[t] = con.execute(f"select {', '.join(chr(34) + c + chr(34) for c in cols)} from {t} order by rowid").fetchall()
-        if t == "audit_log":
-            out[t] = sorted(out[t], key=repr)
-    con.close()
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -586,9 +586,8 @@ def correct(session: Session, kind: str, key: Any, user: str, reason: str, **cha
 
 
 # ---------------------------------------------------------------- one function per record kind
-def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any, user: str,
-                     site_id: str | None = None, reason: str | None = None, when: dt.datetime | None = None) -> Subject:
-    """Store a subject's screening record and the per-criterion verdicts (a rescreen updates them, with a reason)."""
+def _screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any) -> tuple:
+    """A screening record checked: (usubjid, eligible, stratum label, criterion -> (verdict, reason), findings)."""
     k = "subjects"
     u = _text(k, usubjid, "usubjid", usubjid, maxlen=40)
     from ikema.conduct.edit_checks import check_screening
@@ -622,6 +621,14 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
     label = stratum_label(stratum) if stratum else None
     if eligible and not label:
         raise _fail(k, u, "stratum", stratum, "the stratum of an eligible subject")
+    return u, eligible, label, rows, findings
+
+
+def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any, user: str,
+                     site_id: str | None = None, reason: str | None = None, when: dt.datetime | None = None) -> Subject:
+    """Store a subject's screening record and the per-criterion verdicts (a rescreen updates them, with a reason)."""
+    k = "subjects"
+    u, eligible, label, rows, findings = _screening(session, usubjid, candidate, result)
     now = when or utcnow()
     with acting(session, user, reason):
         subject = session.get(Subject, u)
@@ -645,6 +652,40 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
         session.flush()
     _keep(session, findings)
     return subject
+
+
+def record_screenings(session: Session, screenings: Sequence[Mapping[str, Any]], user: str,
+                      reason: str | None = None) -> int:
+    """Store the screening records of many new subjects, in order, as record_screening would one by one (the same
+    checks, rows and audit rows), in two audited bulk inserts: subjects, then their verdicts. Each screening gives
+    usubjid, candidate, result and optionally site_id and when. All or nothing: the first bad screening is refused
+    naming it; a subject already in the store (a rescreen) is refused (record_screening updates it). Returns the count."""
+    k = "subjects"
+    checked = [(_screening(session, s["usubjid"], s["candidate"], s["result"]), s) for s in screenings]
+    ids = [c[0] for c, _ in checked]
+    if len(set(ids)) != len(ids):
+        dup = next(u for i, u in enumerate(ids) if u in ids[:i])
+        raise _fail(k, dup, "usubjid", dup, "each subject once in a batch of screenings")
+    for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+        known = session.scalars(select(Subject.usubjid).where(Subject.usubjid.in_(chunk))).first()
+        if known is not None:
+            raise _fail(k, known, "usubjid", known, "a subject not yet screened (record_screening rescreens)")
+    subjects: dict[str, list] = {f: [] for f in ("usubjid", "site_id", "status", "screening", "screened_at", "eligible", "stratum")}
+    results: dict[str, list] = {f: [] for f in ("usubjid", "criterion_id", "verdict", "reason")}
+    findings: list[Finding] = []
+    for (u, eligible, label, rows, found), s in checked:
+        for f, v in zip(subjects, (u, s.get("site_id"), "SCREENED" if eligible else "SCREEN_FAILED",
+                                   _jsonable(s["candidate"]), s.get("when") or utcnow(), eligible, label)):
+            subjects[f].append(v)
+        for c, (v, w) in rows.items():
+            for f, x in zip(results, (u, c, v, w)):
+                results[f].append(x)
+        findings.extend(found)
+    with acting(session, user, reason):
+        bulk_insert_columns(session, Subject, subjects)
+        bulk_insert_columns(session, ScreeningResult, results)
+    _keep(session, findings)
+    return len(checked)
 
 
 def _jsonable(x: Any) -> Any:

@@ -169,6 +169,59 @@ class _Retry(Exception):
     pass
 
 
+def _exhausted(usubjid: str, stratum: str) -> AllocationExhaustedError:
+    return AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
+                                    "no position is left to randomize this patient (data management must extend the "
+                                    "list)", stratum)
+
+
+def randomize_many(session: Session, requests: Sequence[tuple[str, dt.datetime | None, dt.date | None]],
+                   user: str) -> list[Assignment]:
+    """Randomize subjects one after the other as `randomize` would (usubjid, when, randdt each; the same positions,
+    rows and audit rows), in one transaction and one flush (commits); a repeat returns the original assignment.
+    All or nothing: a refusal (EligibilityError, AllocationExhaustedError) rolls the whole batch back."""
+    ids = list(dict.fromkeys(u for u, _, _ in requests))
+    subjects: dict[str, Subject] = {}
+    done: dict[str, Randomization] = {}
+    for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+        subjects.update((x.usubjid, x) for x in session.scalars(
+            select(Subject).where(Subject.usubjid.in_(chunk)).with_for_update().execution_options(populate_existing=True)))
+        done.update((r.usubjid, r) for r in session.scalars(select(Randomization).where(Randomization.usubjid.in_(chunk))))
+    free: dict[str, list[AllocationEntry]] = {}
+    out: list[Assignment] = []
+    try:
+        with acting(session, user, REASON), session.no_autoflush:
+            for usubjid, when, randdt in requests:
+                if usubjid in done:
+                    out.append(_assignment(done[usubjid], new=False))
+                    continue
+                why = refusal(session, usubjid)
+                if why:
+                    raise EligibilityError(why)
+                subject = subjects[usubjid]
+                if subject.stratum not in free:
+                    free[subject.stratum] = list(session.scalars(
+                        select(AllocationEntry).where(AllocationEntry.stratum == subject.stratum,
+                                                      AllocationEntry.used_by.is_(None))
+                        .order_by(AllocationEntry.position).with_for_update()))
+                if not free[subject.stratum]:
+                    raise _exhausted(usubjid, subject.stratum)  # type: ignore[arg-type]
+                entry = free[subject.stratum].pop(0)
+                now = when or utcnow()
+                entry.used_by, entry.used_at = usubjid, now
+                subject.status = "RANDOMIZED"
+                r = done[usubjid] = Randomization(usubjid=usubjid, randno=entry.randno, stratum=entry.stratum, arm=entry.arm,
+                                                  randomized_at=now, randomized_by=user, randdt=randdt or now.date())
+                session.add(r)
+                out.append(_assignment(r, new=True))
+            session.flush()
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+    return out
+
+
 def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime | None,
                     randdt: dt.date | None) -> Assignment:
     # the locked row's values replace any copy the session read before the lock (populate_existing)
@@ -195,9 +248,7 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
             raise _Retry()  # every position left is held by a concurrent request: look again once they commit
         stratum = subject.stratum
         session.rollback()
-        raise AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
-                                       "no position is left to randomize this patient (data management must extend the "
-                                       "list)", stratum)
+        raise _exhausted(usubjid, stratum)
     now = when or utcnow()
     with acting(session, user, REASON):
         entry.used_by, entry.used_at = usubjid, now
