@@ -8,6 +8,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ikema.store.columns import per_distinct
+
 
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
 PRE_DOSE_HOURS = -0.25
@@ -98,7 +100,7 @@ def _questionnaires(q: pd.DataFrame, date_of) -> pd.DataFrame:
     new[1:] = (ids[1:] != ids[:-1]) | (ady[1:] != ady[:-1]) | (cat[1:] != cat[:-1]) | (q["VISIT"].to_numpy()[1:] != q["VISIT"].to_numpy()[:-1])
     first = np.flatnonzero(new)
     bounds = np.append(first, len(q)).tolist()
-    codes, answers = q["QSTESTCD"].tolist(), q["QSORRES"].astype(int).tolist()
+    codes, answers = q["QSTESTCD"].tolist(), per_distinct(q["QSORRES"].tolist(), int)
     head = q.iloc[first]
     return pd.DataFrame({
         "usubjid": head["USUBJID"].to_numpy(), "instrument": head["QSCAT"].to_numpy(), "visit": head["VISIT"].to_numpy(),

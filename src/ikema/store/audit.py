@@ -182,10 +182,10 @@ def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     for k in names:
         values = columns[k]
         classes = set(map(type, values))
-        if classes == {float} and all(map(math.isfinite, values)):
-            encoded.append(list(map(float.__repr__, values)))
-        elif classes == {int}:
-            encoded.append(list(map(int.__repr__, values)))
+        if classes <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values):
+            encoded.append(["null" if v is None else float.__repr__(v) for v in values])
+        elif classes <= {int, type(None)}:
+            encoded.append(["null" if v is None else int.__repr__(v) for v in values])
         else:
             encoded.append(per_distinct(values, dumps))
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
