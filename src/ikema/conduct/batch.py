@@ -40,12 +40,19 @@ def _each(values: Sequence[Any], fn: Callable[[Any], Any]) -> list:
 def _numbers(values: Sequence[Any], lo: float = -math.inf, hi: float = math.inf, required: bool = True,
              integer: bool = False) -> tuple[list, np.ndarray, np.ndarray]:
     """capture._num over a column: (clean values, the values as float with NaN where missing, missing mask)."""
-    missing = np.fromiter((v is None for v in values), bool, len(values))
-    if not all(v.__class__ in (int, float) for v, m in zip(values, missing) if not m):
+    classes = set(map(type, values))
+    if not classes <= {int, float, type(None)}:
         raise Slow()  # text, booleans, numpy scalars, "": the per-record reader decides
-    if required and missing.any():
-        raise Slow()
-    x = np.array([math.nan if m else v for v, m in zip(values, missing)], dtype=float)
+    if type(None) in classes:
+        if required:
+            raise Slow()
+        missing = np.fromiter((v is None for v in values), bool, len(values))
+    else:
+        missing = np.zeros(len(values), bool)
+    try:
+        x = np.array(values, dtype=float)  # None -> NaN (missing); a NaN given stays refused below
+    except OverflowError:
+        raise Slow() from None
     y = x[~missing]
     if not np.isfinite(y).all() or not ((lo <= y) & (y <= hi)).all():
         raise Slow()
