@@ -176,3 +176,21 @@ def test_bulk_load_drops_sqlite_indexes_for_the_block_and_rebuilds_the_same(tmp_
     with engine.connect() as c:
         assert c.execute(q).all() == before
         assert c.execute(text("select count(*) from sites")).scalar() == 1
+
+
+def test_updates_of_one_flush_are_audited_in_table_and_key_order(store_url):
+    # the session's dirty set iterates in memory-address order; the audit rows must not (same work, same audit log)
+    engine = init_db(store_url)
+    keys = [f"X-{i:02d}" for i in range(40)]
+    with session_scope(engine, "alice") as s:
+        s.add(Site(site_id="S1", name="Site one"))
+        for k in keys:
+            s.add(Subject(usubjid=k, site_id="S1", status="SCREENED", screening={}))
+    with session_scope(engine, "bob", "status corrected") as s:
+        subjects = {k: s.get(Subject, k) for k in reversed(keys)}  # loaded before any change: one flush below
+        site = s.get(Site, "S1")
+        for k in reversed(keys):
+            subjects[k].status = "SCREEN_FAILED"
+        site.name = "Site 1"
+    upd = [(r.table_name, r.record_key) for r in _audit(engine) if r.action == "UPDATE"]
+    assert upd == [("sites", "S1")] + [("subjects", k) for k in keys]
