@@ -18,6 +18,7 @@ from ikema.conduct.randomization import randomize
 from ikema.errors import InputError
 from ikema.store import session_factory, session_scope
 
+from batch_paths import both_paths
 from helpers_irt import SCHEME, store_with_randomized
 from store_dump import dump as _dump  # tests/store_dump.py
 
@@ -85,20 +86,12 @@ def _rows(n: int) -> pd.DataFrame:
 
 def _findings_both_ways(engine, kind: str, rows) -> list:
     """The findings of record_many by the column path and by the per-record path (each rolled back)."""
-    got = []
-    for column_path in (True, False):
-        saved = dict(batch.BY_KIND)
-        if not column_path:
-            batch.BY_KIND.clear()
-        try:
-            with session_factory(engine)() as s, C.acting(s, "site1"):
-                C.record_many(s, kind, rows, "site1")
-                got.append(C.take_findings(s))
-                s.rollback()
-        finally:
-            batch.BY_KIND.update(saved)
-    assert got[0] == got[1]
-    return got[0]
+    def write(s):
+        with C.acting(s, "site1"):
+            C.record_many(s, kind, rows, "site1")
+            return C.take_findings(s)
+
+    return both_paths(engine, write)
 
 
 def test_soft_range_findings_are_the_same_and_in_record_order(engine):

@@ -10,11 +10,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from ikema.conduct import batch
 from ikema.conduct import capture as C
 from ikema.errors import InputError
 from ikema.store import AuditEntry, Questionnaire, session_factory, session_scope
 
+from batch_paths import both_paths
 from helpers_irt import store_with_randomized
 
 RAND = dt.datetime(2018, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -86,26 +86,17 @@ def _rows(n: int, **change) -> list[dict]:
             | (change if i == n - 1 else {}) for i, d in enumerate(day)]
 
 
-def _both_ways(engine, rows) -> list:
+def _both_ways(engine, rows) -> list | str:
     """What record_many stores (or the error it raises) by the column path and by the per-record path."""
-    got = []
-    for column_path in (True, False):
-        saved = dict(batch.BY_KIND)
-        if not column_path:
-            batch.BY_KIND.clear()
+    def write(s):
         try:
-            with session_factory(engine)() as s:
-                try:
-                    C.record_many(s, "questionnaire", rows, "site1")
-                    got.append([(q.instrument, q.visit, q.date, list(q.answers.items()))
-                                for q in s.scalars(select(Questionnaire).order_by(Questionnaire.id))])
-                except InputError as exc:
-                    got.append(str(exc))
-                s.rollback()
-        finally:
-            batch.BY_KIND.update(saved)
-    assert got[0] == got[1]
-    return got[0]
+            C.record_many(s, "questionnaire", rows, "site1")
+        except InputError as exc:
+            return str(exc)
+        return [(q.instrument, q.visit, q.date, list(q.answers.items()))
+                for q in s.scalars(select(Questionnaire).order_by(Questionnaire.id))]
+
+    return both_paths(engine, write)
 
 
 @pytest.mark.parametrize("change, stored", [
