@@ -137,15 +137,22 @@ def test_bulk_insert_reserves_keys_after_existing_rows_and_audits_them(store_url
     rows = [dict(usubjid="X-1", date=dt.date(2020, 2, i + 1), param="SMPROT", aval=float(i), unit="g/dL") for i in range(5)]
     with session_scope(engine, "sim", "simulated entry") as s:
         keys = bulk_insert(s, DiseaseAssessment, rows)
+    with session_scope(engine, "o'brien", "the patient's diary; DROP TABLE audit_log --") as s:  # quotes in the text
+        bulk_insert(s, DiseaseAssessment, rows[:1])
     with session_scope(engine, "alice") as s:
         s.add(DiseaseAssessment(usubjid="X-1", date=dt.date(2020, 3, 1), param="SMPROT", aval=9.0, unit="g/dL"))
     with session_factory(engine)() as s:
         stored = {a.id: a.aval for a in s.scalars(select(DiseaseAssessment))}
-    assert len(stored) == 7 and len(set(keys)) == 5 and set(keys) < set(stored)
+    assert len(stored) == 8 and len(set(keys)) == 5 and set(keys) < set(stored)
     assert [stored[k] for k in keys] == [0.0, 1.0, 2.0, 3.0, 4.0]
     audit = {a.record_key: a for a in _audit(engine, "disease_assessments") if a.user == "sim"}
     assert set(audit) == {str(k) for k in keys}
     assert all(json.loads(audit[str(k)].new_value)["aval"] == stored[k] for k in keys)
+    assert all((a.field, a.old_value, a.reason, a.action, a.at.tzinfo is not None) == ("*", None, "simulated entry", "INSERT", True)
+               for a in audit.values())
+    (quoted,) = [a for a in _audit(engine, "disease_assessments") if a.user != "sim" and a.user != "alice"]
+    assert (quoted.user, quoted.reason) == ("o'brien", "the patient's diary; DROP TABLE audit_log --")
+    assert len({a.at for a in audit.values()}) == 1 and abs(quoted.at - next(iter(audit.values())).at) < dt.timedelta(minutes=5)
     with pytest.raises(StoreError, match="no acting user"):
         with session_factory(engine)() as s:
             bulk_insert(s, DiseaseAssessment, rows)
