@@ -58,11 +58,11 @@ def test_batched_enrollment_stores_and_audits_what_one_by_one_does(tmp_path, mon
     assert {r[-1] for r in a["audit_log"]} == {"INSERT", "UPDATE"}  # allocation and status updates audited as such
 
 
-def test_the_batches_refuse_what_one_by_one_refuses(tmp_path):
+def test_the_batches_refuse_what_one_by_one_refuses(store_url):
     from ikema.store import init_db
 
     scheme = R.Scheme(ratio={"A": 1, "B": 1}, block_sizes=(2,), factors=(("F", ("x",)),))
-    engine = init_db(f"sqlite:///{tmp_path / 'r.db'}")
+    engine = init_db(store_url)
     ok = {"eligible": True, "stratum": {"F": "x"}, "verdicts": [("I01", "pass", "ok")]}
     failed = dict(ok, eligible=False, stratum=None, verdicts=[("I01", "fail", "no")])
     with session_factory(engine)() as s:
