@@ -5,6 +5,8 @@ The acting user and reason ride on the session: `session.info["user"]`, `session
 an update writes one row per changed field (old and new value) and needs a reason; deletes of trial data and
 any change to audit rows are refused (StoreError). ORM bulk inserts (`session.execute(insert(Model), rows)`)
 are audited by the same hook, in bulk; ORM bulk UPDATE/DELETE statements on trial tables are refused.
+`bulk_insert_columns` and `bulk_update_columns` write many records with Core (no unit of work) and the same
+audit rows the hooks write for them, each record's rows as made by its own user when `users` is given.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import Integer, event, func, insert, inspect, select, text
+from sqlalchemy import Integer, bindparam, event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ikema.errors import StoreError
@@ -130,21 +132,23 @@ def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]])
     return bulk_insert_columns(session, model, {})
 
 
-def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, list[Any]]) -> list[Any]:
+def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, list[Any]], *,
+                        users: list[str] | None = None, reason: str | None = None) -> list[Any]:
     """Insert many records of `model`, given column by column (field -> one value per record), in one executemany
     and their audit rows (one per record: field '*', the record as JSON) in another; returns their keys.
 
-    Needs the acting user on the session. Integer surrogate keys are reserved up front (SQLite: the transaction
-    already holds the write lock; PostgreSQL: the column's sequence), so no RETURNING round trip is needed.
+    The acting user is the session's, or each record's own from `users`; the reason `reason`, else the session's,
+    else INSERT_REASON. Integer surrogate keys are reserved up front (SQLite: the transaction already holds the
+    write lock; PostgreSQL: the column's sequence), so no RETURNING round trip is needed.
     """
     table = model.__tablename__
     if not getattr(model, "__audited__", False) or model is AuditEntry:
         raise StoreError(f"{table}: bulk_insert is for audited trial tables")
-    user = _user(session, f"{table} (bulk insert)")
     sizes = {len(v) for v in columns.values()}
     if len(sizes) > 1:
         raise StoreError(f"{table}: bulk_insert columns of different lengths ({sorted(sizes)})")
     n = sizes.pop() if sizes else 0
+    who = _users(session, f"{table} (bulk insert)", users, n)
     if not n:
         return []
     mapper = inspect(model)
@@ -163,12 +167,64 @@ def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, 
         keys = ["/".join(map(str, vals)) for vals in zip(*(columns[c.key] for c in pk))]
     _executemany(conn, tbl, columns, n)
     now = utcnow()
-    reason = session.info.get("reason") or INSERT_REASON
+    reason = reason or session.info.get("reason") or INSERT_REASON
     _executemany(conn, AuditEntry.__table__, {
-        "at": [now] * n, "user": [user] * n, "table_name": [table] * n, "record_key": [str(k) for k in keys],
+        "at": [now] * n, "user": who, "table_name": [table] * n, "record_key": [str(k) for k in keys],
         "usubjid": columns.get("usubjid", [None] * n), "field": ["*"] * n, "old_value": [None] * n,
         "new_value": _json_records(columns, n), "reason": [reason] * n, "action": ["INSERT"] * n}, n)
     return keys
+
+
+def bulk_update_columns(session: Session, model: type[Base], keys: dict[str, list[Any]], old: dict[str, list[Any]],
+                        new: dict[str, list[Any]], *, users: list[str] | None = None, reason: str | None = None) -> None:
+    """Update many records of `model` with Core: `keys` gives each record's primary key column by column, `old` the
+    values of the changed fields as read (under the caller's lock), `new` their new values; one executemany, then
+    the audit rows the ORM hook writes for such an update (one per field whose text changes: old and new value,
+    the reason). The acting user is the session's or each record's own from `users`; the reason `reason` or the
+    session's, and an update needs one."""
+    table = model.__tablename__
+    if not getattr(model, "__audited__", False) or model is AuditEntry:
+        raise StoreError(f"{table}: bulk_update is for audited trial tables")
+    mapper = inspect(model)
+    pk = [c.key for c in mapper.primary_key]
+    if sorted(keys) != sorted(pk) or set(old) != set(new) or set(new) & set(pk):
+        raise StoreError(f"{table}: bulk_update needs the primary key ({', '.join(pk)}) and the same changed fields old and new")
+    sizes = {len(v) for v in (*keys.values(), *old.values(), *new.values())}
+    if len(sizes) > 1:
+        raise StoreError(f"{table}: bulk_update columns of different lengths ({sorted(sizes)})")
+    n = sizes.pop() if sizes else 0
+    who = _users(session, f"{table} (bulk update)", users, n)
+    reason = reason or session.info.get("reason")
+    if not reason:
+        raise StoreError(f"{table}: an update needs a reason (set session.info['reason'])")
+    if not n:
+        return
+    tbl = model.__table__
+    # the hook's audit row names the record's usubjid after the change (None for a table without one)
+    usubjids = new.get("usubjid") or keys.get("usubjid") or old.get("usubjid")
+    if usubjids is None:
+        if "usubjid" in tbl.c:
+            raise StoreError(f"{table}: bulk_update needs each record's usubjid (as key or old value) for its audit rows")
+        usubjids = [None] * n
+    conn = session.connection()
+    stmt = update(tbl).where(*(tbl.c[k] == bindparam(f"k_{k}") for k in pk)).values({f: bindparam(f"v_{f}") for f in new})
+    conn.execute(stmt, [{**{f"k_{k}": keys[k][i] for k in pk}, **{f"v_{f}": new[f][i] for f in new}} for i in range(n)])
+    now = utcnow()
+    record_keys = ["/".join(map(str, vals)) for vals in zip(*(keys[k] for k in pk))]
+    rows = [dict(at=now, user=who[i], table_name=table, record_key=record_keys[i], usubjid=usubjids[i], field=f,
+                 old_value=_text(old[f][i]), new_value=_text(new[f][i]), reason=reason, action="UPDATE")
+            for i in range(n) for f in new if _text(old[f][i]) != _text(new[f][i])]
+    if rows:
+        conn.execute(insert(AuditEntry.__table__), rows)
+
+
+def _users(session: Session, what: str, users: list[str] | None, n: int) -> list[str]:
+    """Each record's acting user: `users` (one per record, none empty) or the session's."""
+    if users is None:
+        return [_user(session, what)] * n
+    if len(users) != n or not all(users):
+        raise StoreError(f"{what}: one acting user per record expected ({len(users)} for {n} records)")
+    return [str(u) for u in users]
 
 
 def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
