@@ -150,3 +150,24 @@ def test_the_randomization_route_is_not_held_at_the_admission_gate(tmp_path, kit
     assert exempt.fullmatch("/api/v1/subjects/IKEMA-101-001/randomize")
     assert not exempt.fullmatch("/api/v1/subjects/IKEMA-101-001") and not exempt.fullmatch("/subjects/IKEMA-101-001/randomize")
     assert gate.kwargs["limit"] <= POOLED_CONCURRENT_REQUESTS
+
+
+def test_a_failed_batch_fails_its_requests_only_and_the_next_batch_is_served(kit, tmp_path, monkeypatch):
+    from ikema.web import store_glue
+
+    app, tok = _world(kit, tmp_path)
+    real = store_glue.randomize_many
+
+    def broken(db, requests):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(store_glue, "randomize_many", broken)
+
+    async def post(u):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            return await c.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {tok['c101']}"})
+
+    assert _run(post("IKEMA-101-001")).status_code == 500
+    monkeypatch.setattr(store_glue, "randomize_many", real)
+    assert _run(post("IKEMA-101-001")).status_code == 200

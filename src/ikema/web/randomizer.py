@@ -49,7 +49,7 @@ class Randomizer:
         if start:
             self._thread.submit(self._drain)
         out = await fut
-        if isinstance(out, Exception):
+        if isinstance(out, BaseException):
             raise out
         return out
 
@@ -63,10 +63,13 @@ class Randomizer:
                     return
             try:
                 results: list[Any] = self._serve([(t, u, n) for t, u, n, _, _ in batch])
-            except Exception as exc:  # the store failed: every request of the batch gets the error (HTTP 500)
+            except BaseException as exc:  # the store failed: every request of the batch gets the error (HTTP 500)
                 results = [exc] * len(batch)
             for (*_, fut, loop), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, fut, result)
+                try:
+                    loop.call_soon_threadsafe(_settle, fut, result)
+                except RuntimeError:  # that request's event loop is closed: nobody waits for the answer
+                    pass
 
     def _serve(self, batch: list[tuple[str | None, str, datetime]]) -> list[dict[str, Any] | Exception]:
         """Every request's allocation or error, in one transaction (one per round of randomize_many)."""
