@@ -151,6 +151,24 @@ def test_bulk_insert_reserves_keys_after_existing_rows_and_audits_them(store_url
             bulk_insert(s, DiseaseAssessment, rows)
 
 
+def test_updates_of_one_flush_are_audited_in_table_and_key_order(store_url):
+    # the session's dirty set iterates in memory-address order; the audit rows must not (same work, same audit log)
+    engine = init_db(store_url)
+    keys = [f"X-{i:02d}" for i in range(40)]
+    with session_scope(engine, "alice") as s:
+        s.add(Site(site_id="S1", name="Site one"))
+        for k in keys:
+            s.add(Subject(usubjid=k, site_id="S1", status="SCREENED", screening={}))
+    with session_scope(engine, "bob", "status corrected") as s:
+        subjects = {k: s.get(Subject, k) for k in reversed(keys)}  # loaded before any change: one flush below
+        site = s.get(Site, "S1")
+        for k in reversed(keys):
+            subjects[k].status = "SCREEN_FAILED"
+        site.name = "Site 1"
+    upd = [(r.table_name, r.record_key) for r in _audit(engine) if r.action == "UPDATE"]
+    assert upd == [("sites", "S1")] + [("subjects", k) for k in keys]
+
+
 def test_bulk_update_writes_what_an_orm_update_writes_and_its_audit_rows(store_url):
     """bulk_update_columns against the same change made through the ORM (the audit hook): the same stored values and
     the same audit rows (ids and times aside), each record's rows as made by its own user; a field whose value does

@@ -102,9 +102,10 @@ def _write(session: Session, flush_context: Any) -> None:
                              usubjid=rec.get("usubjid"), field="*", old_value=None,
                              new_value=json.dumps(rec, sort_keys=True, default=str), reason=reason or INSERT_REASON,
                              action="INSERT"))
-    for obj in session.dirty:
-        if not (_audited(obj) and session.is_modified(obj)):
-            continue
+    # session.dirty is a set ordered by memory address: sort, so the same work writes its audit rows in the same order
+    changed = sorted((o for o in session.dirty if _audited(o) and session.is_modified(o)),
+                     key=lambda o: (type(o).__tablename__, _key(o)))
+    for obj in changed:
         state = inspect(obj)
         for attr in state.mapper.column_attrs:
             hist = state.attrs[attr.key].history
