@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ikema.errors import AllocationExhaustedError, InputError, PermissionDenied, ProtocolError
 from ikema.store import database_url as store_database_url
 from ikema.web import store_glue
-from ikema.web.randomizer import Randomizer
 from ikema.web.deps import CsrfError, LockedError, NotAuthenticated, NotFoundError, templates
+from ikema.web.randomizer import Randomizer
 from ikema.web.security import Settings, utcnow
 
 _HERE = Path(__file__).parent
