@@ -208,15 +208,19 @@ def bulk_update_columns(session: Session, model: type[Base], keys: dict[str, lis
             raise StoreError(f"{table}: bulk_update needs each record's usubjid (as key or old value) for its audit rows")
         usubjids = [None] * n
     conn = session.connection()
-    stmt = update(tbl).where(*(tbl.c[k] == bindparam(f"k_{k}") for k in pk)).values({f: bindparam(f"v_{f}") for f in new})
-    conn.execute(stmt, [{**{f"k_{k}": keys[k][i] for k in pk}, **{f"v_{f}": new[f][i] for f in new}} for i in range(n)])
+    stmt = (update(tbl).where(*(tbl.c[k] == bindparam(f"k_{k}", type_=tbl.c[k].type) for k in pk))
+            .values({f: bindparam(f"v_{f}", type_=tbl.c[f].type) for f in new}))
+    _executemany(conn, tbl, {**{f"k_{k}": keys[k] for k in pk}, **{f"v_{f}": new[f] for f in new}}, n, stmt)
     now = utcnow()
     record_keys = ["/".join(map(str, vals)) for vals in zip(*(keys[k] for k in pk))]
-    rows = [dict(at=now, user=who[i], table_name=table, record_key=record_keys[i], usubjid=usubjids[i], field=f,
-                 old_value=_text(old[f][i]), new_value=_text(new[f][i]), reason=reason, action="UPDATE")
+    rows = [(who[i], record_keys[i], usubjids[i], f, _text(old[f][i]), _text(new[f][i]))
             for i in range(n) for f in new if _text(old[f][i]) != _text(new[f][i])]
     if rows:
-        conn.execute(insert(AuditEntry.__table__), rows)
+        m = len(rows)
+        user, key, usubjid, field, old_value, new_value = map(list, zip(*rows))
+        _executemany(conn, AuditEntry.__table__, {
+            "at": [now] * m, "user": user, "table_name": [table] * m, "record_key": key, "usubjid": usubjid, "field": field,
+            "old_value": old_value, "new_value": new_value, "reason": [reason] * m, "action": ["UPDATE"] * m}, m)
 
 
 def _users(session: Session, what: str, users: list[str] | None, n: int) -> list[str]:
@@ -248,17 +252,19 @@ def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
 
 
-def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int) -> None:
-    """INSERT the records given column by column: one compiled statement, each distinct value through its column's
-    bind processor once (dates, JSON, booleans), DBAPI executemany with parameter tuples. Own code because
-    SQLAlchemy's executemany builds and processes a parameter dict per row (most of the simulator's capture time)."""
+def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int, statement: Any = None) -> None:
+    """INSERT the records given column by column (or run `statement`, whose bind parameters are named as the keys of
+    `columns`, once per row): one compiled statement, each distinct value through its bind processor once (dates,
+    JSON, booleans), DBAPI executemany with parameter tuples. Own code because SQLAlchemy's executemany builds and
+    processes a parameter dict per row (most of the simulator's capture time)."""
     keys = list(columns)
     dialect = conn.dialect
-    compiled = insert(tbl).compile(dialect=dialect, column_keys=keys)
+    compiled = insert(tbl).compile(dialect=dialect, column_keys=keys) if statement is None else statement.compile(dialect=dialect)
+    types = {b.key: b.type for b in compiled.binds.values()}
     order = [compiled.binds[b].key for b in compiled.positiontup] if compiled.positional else keys
     processed = []
     for k in order:
-        proc = tbl.c[k].type._cached_bind_processor(dialect)
+        proc = types[k]._cached_bind_processor(dialect)
         processed.append(columns[k] if proc is None else per_distinct(columns[k], proc))
     if compiled.positional:
         params: list[Any] = list(zip(*processed))
