@@ -1,6 +1,6 @@
 """The virtual trial's enrollment enters its screenings and randomizations in batches (capture.record_screenings,
 randomization.randomize_many): the store gets exactly the rows and audit rows that record_screening and randomize
-give one by one, and the batches refuse what the one-by-one functions refuse."""
+give one by one, and the screening batch refuses what record_screening refuses."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def _one_by_one(monkeypatch) -> None:
         return len(rows)
 
     monkeypatch.setattr(C, "record_screenings", screenings)
-    monkeypatch.setattr(R, "randomize_many", lambda session, requests, user: [
-        R.randomize(session, u, user, when=when, randdt=d) for u, when, d in requests])
+    monkeypatch.setattr(R, "randomize_many", lambda session, requests, attempts=50: [
+        R.randomize(session, r.usubjid, r.user, when=r.when, randdt=r.randdt) for r in requests])
 
 
 def _enroll(tmp_path, name: str):
@@ -58,7 +58,7 @@ def test_batched_enrollment_stores_and_audits_what_one_by_one_does(tmp_path, mon
     assert {r[-1] for r in a["audit_log"]} == {"INSERT", "UPDATE"}  # allocation and status updates audited as such
 
 
-def test_the_batches_refuse_what_one_by_one_refuses(store_url):
+def test_the_screening_batch_refuses_what_one_by_one_refuses(store_url):
     from ikema.store import init_db
 
     scheme = R.Scheme(ratio={"A": 1, "B": 1}, block_sizes=(2,), factors=(("F", ("x",)),))
@@ -76,14 +76,6 @@ def test_the_batches_refuse_what_one_by_one_refuses(store_url):
         with pytest.raises(InputError, match="record P-9, field eligible"):
             C.record_screenings(s, [dict(usubjid="P-9", candidate={}, result=dict(ok, verdicts=[("I01", "fail", "no")]))], "u")
         s.rollback()
-        with pytest.raises(EligibilityError, match="P-8: not eligible"):
-            R.randomize_many(s, [("P-2", RAND, None), ("P-8", RAND, None)], "u")
-        assert R.positions(s)["F=x"][0] == 0  # P-2's position is not taken either: all or nothing
-        got = R.randomize_many(s, [("P-1", RAND, None), ("P-2", RAND, None), ("P-2", RAND, None)], "u")
-        assert [a.new for a in got] == [True, True, False] and got[1].randno == got[2].randno
-        assert [a.new for a in R.randomize_many(s, [("P-1", None, None)], "u")] == [False]
-        assert R.positions(s)["F=x"][0] == 2
-        with pytest.raises(Exception, match="exhausted"):
-            C.record_screenings(s, [dict(usubjid=f"P-{i}", candidate={}, result=ok, when=RAND) for i in (3, 4, 5)], "u")
-            s.commit()
-            R.randomize_many(s, [(f"P-{i}", RAND, None) for i in (3, 4, 5)], "u")
+        got = R.randomize_many(s, [R.Request(u, "u", RAND) for u in ("P-2", "P-8", "P-1", "P-2")])
+        assert isinstance(got[1], EligibilityError) and "P-8: not eligible" in str(got[1])
+        assert [a.new for a in (got[0], got[2], got[3])] == [True, True, False] and got[0].randno == got[3].randno

@@ -201,3 +201,45 @@ def test_updates_of_one_flush_are_audited_in_table_and_key_order(store_url):
         site.name = "Site 1"
     upd = [(r.table_name, r.record_key) for r in _audit(engine) if r.action == "UPDATE"]
     assert upd == [("sites", "S1")] + [("subjects", k) for k in keys]
+
+
+def test_bulk_update_writes_what_an_orm_update_writes_and_its_audit_rows(store_url):
+    """bulk_update_columns against the same change made through the ORM (the audit hook): the same stored values and
+    the same audit rows (ids and times aside), each record's rows as made by its own user; a field whose value does
+    not change gets no row; no reason or a user missing is refused."""
+    from ikema.store.audit import bulk_update_columns
+
+    engine = init_db(store_url)
+    when = dt.datetime(2020, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with session_scope(engine, "alice") as s:
+        for k in range(4):
+            s.add(Subject(usubjid=f"U-{k}", status="SCREENED", screening={}, eligible=k != 3, stratum="S"))
+    first = _audit(engine)[-1].id
+    new = {"U-0": ("RANDOMIZED", when), "U-1": ("RANDOMIZED", when), "U-2": ("SCREENED", when)}  # U-2's status unchanged
+    users = {"U-0": "bob", "U-1": "carol", "U-2": "bob"}
+    for u, (status, at) in new.items():
+        with session_scope(engine, users[u], "batch test") as s:
+            subject = s.get(Subject, u)
+            subject.status, subject.screened_at = status, at
+    orm_rows = [(a.user, a.table_name, a.record_key, a.usubjid, a.field, a.old_value, a.new_value, a.reason, a.action)
+                for a in _audit(engine) if a.id > first]
+    with session_scope(engine, "alice") as s:  # back to the start, unaudited (a test's own reset)
+        s.connection().execute(update(Subject.__table__).values(status="SCREENED", screened_at=None))
+    second = _audit(engine)[-1].id
+    with session_factory(engine)() as s:
+        bulk_update_columns(s, Subject, {"usubjid": list(new)}, {"status": ["SCREENED"] * 3, "screened_at": [None] * 3},
+                            {"status": [v[0] for v in new.values()], "screened_at": [v[1] for v in new.values()]},
+                            users=[users[u] for u in new], reason="batch test")
+        s.commit()
+    bulk_rows = [(a.user, a.table_name, a.record_key, a.usubjid, a.field, a.old_value, a.new_value, a.reason, a.action)
+                 for a in _audit(engine) if a.id > second]
+    assert sorted(bulk_rows) == sorted(orm_rows) and len(bulk_rows) == 5  # U-2: its time only
+    with session_factory(engine)() as s:
+        assert {u: (x.status, x.screened_at is not None) for u in new for x in [s.get(Subject, u)]} == {
+            "U-0": ("RANDOMIZED", True), "U-1": ("RANDOMIZED", True), "U-2": ("SCREENED", True)}
+        with pytest.raises(StoreError, match="needs a reason"):
+            bulk_update_columns(s, Subject, {"usubjid": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, users=["bob"])
+        with pytest.raises(StoreError, match="one acting user per record"):
+            bulk_update_columns(s, Subject, {"usubjid": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, users=[], reason="r")
+        with pytest.raises(StoreError, match="primary key"):
+            bulk_update_columns(s, Subject, {"site_id": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, reason="r")

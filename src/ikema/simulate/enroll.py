@@ -48,7 +48,7 @@ def enroll(
     enrollment summary (screened, screen failures by criterion, randomized per arm and stratum)."""
     from ikema.conduct.capture import record_screenings
     from ikema.conduct.randomization import (
-        generate_allocation_list, randomize_many, scheme_from_protocol, store_allocation_list,
+        Request, generate_allocation_list, randomize_many, scheme_from_protocol, store_allocation_list,
     )
 
     from ikema.store import Site
@@ -90,14 +90,16 @@ def enroll(
                     if str(getattr(verdict, "value", verdict)).lower() != "pass":
                         failures[str(cid)] += 1
                 continue
-            requests.append((usubjid, dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt))
+            requests.append(Request(usubjid, USER, dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt))
             row = cand.to_dict()
             row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, COUNTRY=fields["country"], ARM=None,
                        ARMLABEL=None, RANDDT=randdt, ICDT=when.date(), STRATUM=None)
             chosen.append(row)
     record_screenings(session, screenings, USER)
     session.commit()
-    for row, a in zip(chosen, randomize_many(session, requests, USER), strict=True):
+    for row, a in zip(chosen, randomize_many(session, requests), strict=True):
+        if isinstance(a, Exception):
+            raise a  # (an eligible subject and a list long enough for the enrollment: not expected)
         row.update(ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm), STRATUM=a.stratum, **_stratum_columns(a.stratum))
     subjects = pd.DataFrame(chosen)
     arms = list(scheme.ratio)
