@@ -46,7 +46,7 @@ def test_every_record_kind_is_stored_and_audited(engine):
     with session_factory(engine)() as s:
         for table, n in [("disease_assessments", 2), ("lab_results", 1), ("drug_administrations", 1),
                          ("adverse_events", 1), ("dispositions", 1), ("subsequent_therapies", 1), ("pk_samples", 1),
-                         ("ada_samples", 1), ("questionnaire_answers", 2), ("deaths", 1)]:
+                         ("ada_samples", 1), ("questionnaires", 1), ("deaths", 1)]:
             assert _audit_count(s, table) == n, table
         row = s.scalars(select(AuditEntry).where(AuditEntry.table_name == "disease_assessments")).first()
         assert json.loads(row.new_value)["aval"] == 1.25 and row.user == "site1" and row.usubjid == "P-1"
@@ -69,8 +69,9 @@ def test_every_record_kind_is_stored_and_audited(engine):
     (lambda s: C.record_disposition(s, "P-1", "WITHDRAWAL", "2018-05-01", "u"), "reason", "a non-empty text"),
     (lambda s: C.record_disposition(s, "P-1", "LOST", "2018-05-01", "u"), "event", "END_OF_TREATMENT"),
     (lambda s: C.record_ada(s, "P-1", "C2D1", "2018-04-01", "NEGATIVE", "u", titer=40), "titer", "POSITIVE"),
-    (lambda s: C.record_questionnaire(s, "P-1", C.C30, "C1D1", "2018-03-02", {"EOR0101": 5}, "u"), "answer", "[1, 4]"),
-    (lambda s: C.record_questionnaire(s, "P-1", C.EQ5D, "C1D1", "2018-03-02", {"EOR0101": 1}, "u"), "item", "an item code of EQ-5D-5L"),
+    (lambda s: C.record_questionnaire(s, "P-1", C.C30, "C1D1", "2018-03-02", {"EOR0102": 2, "EOR0101": 5}, "u"), "answers.EOR0101", "[1, 4]"),
+    (lambda s: C.record_questionnaire(s, "P-1", C.EQ5D, "C1D1", "2018-03-02", {"EOR0101": 1}, "u"), "answers.EOR0101", "an item code of EQ-5D-5L"),
+    (lambda s: C.record_questionnaire(s, "P-1", C.EQ5D, "C1D1", "2018-03-02", {}, "u"), "answers", "at least one item"),
     (lambda s: C.record_pk_sample(s, "P-1", "isatuximab", 1, 1, 1.0, "yesterday", 1.0, "ug/mL", "u"), "sampled_at", "ISO 8601"),
     (lambda s: C.record_lab(s, "P-1", "2018-03-01", "NEUT", 2.1, "10^9/L", "u", low=7.5, high=1.8), "high", "at least low"),
     (lambda s: C.record_subsequent_therapy(s, "P-1", "pomalidomide", "2019-02-01", "u", end_date="2019-01-01"), "end_date", "on or after start_date"),

@@ -18,7 +18,7 @@ from ikema.cdisc.store import records_from_store
 from ikema.simulate.entry import store_rows
 from ikema.simulate.safety import pk_lloq
 from ikema.simulate.virtual import simulate_records
-from ikema.store import AuditEntry, init_db, session_factory
+from ikema.store import AuditEntry, Questionnaire, init_db, session_factory
 
 from simtoy import toy_subjects  # noqa: E402  (tests/simulate/simtoy.py)
 
@@ -62,3 +62,15 @@ def test_sdtm_from_the_store_equals_sdtm_from_the_records(stored):
     assert list(a) == list(b)
     for name in a:
         pd.testing.assert_frame_equal(a[name].astype(str).reset_index(drop=True), b[name].astype(str).reset_index(drop=True), obj=name)
+    # questionnaires are stored one record per questionnaire and come back as one QS record per item
+    assert len(a["QS"]) > 15 * _session.scalar(select(func.count()).select_from(Questionnaire)) > 0
+
+
+def test_adqs_from_the_store_equals_adqs_from_the_records(stored):
+    from ikema.cdisc.adam.adqs import derive_adqs
+
+    _session, records, back, _counts = stored
+    qs_a, qs_b = build_sdtm(records, "TOY")["QS"], build_sdtm(back, "TOY")["QS"]
+    a, b = derive_adqs(qs_a), derive_adqs(qs_b)
+    assert len(a) > 0 and {"C30SUM", "EQ5DIDX", "DY"} <= set(a["PARAMCD"])
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))

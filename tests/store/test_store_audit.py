@@ -31,7 +31,7 @@ def test_upgrade_from_empty_creates_every_table(store_url):
     assert "alembic_version" in tables
     init_db(store_url)  # a second upgrade is a no-op
     with engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert c.execute(text("select version_num from alembic_version")).scalar() == "0002"
 
 
 def test_insert_and_update_are_audited_field_by_field(store_url):
@@ -137,18 +137,52 @@ def test_bulk_insert_reserves_keys_after_existing_rows_and_audits_them(store_url
     rows = [dict(usubjid="X-1", date=dt.date(2020, 2, i + 1), param="SMPROT", aval=float(i), unit="g/dL") for i in range(5)]
     with session_scope(engine, "sim", "simulated entry") as s:
         keys = bulk_insert(s, DiseaseAssessment, rows)
+    with session_scope(engine, "o'brien", "the patient's diary; DROP TABLE audit_log --") as s:  # quotes in the text
+        bulk_insert(s, DiseaseAssessment, rows[:1])
     with session_scope(engine, "alice") as s:
         s.add(DiseaseAssessment(usubjid="X-1", date=dt.date(2020, 3, 1), param="SMPROT", aval=9.0, unit="g/dL"))
     with session_factory(engine)() as s:
         stored = {a.id: a.aval for a in s.scalars(select(DiseaseAssessment))}
-    assert len(stored) == 7 and len(set(keys)) == 5 and set(keys) < set(stored)
+    assert len(stored) == 8 and len(set(keys)) == 5 and set(keys) < set(stored)
     assert [stored[k] for k in keys] == [0.0, 1.0, 2.0, 3.0, 4.0]
     audit = {a.record_key: a for a in _audit(engine, "disease_assessments") if a.user == "sim"}
     assert set(audit) == {str(k) for k in keys}
     assert all(json.loads(audit[str(k)].new_value)["aval"] == stored[k] for k in keys)
+    assert all((a.field, a.old_value, a.reason, a.action, a.at.tzinfo is not None) == ("*", None, "simulated entry", "INSERT", True)
+               for a in audit.values())
+    (quoted,) = [a for a in _audit(engine, "disease_assessments") if a.user != "sim" and a.user != "alice"]
+    assert (quoted.user, quoted.reason) == ("o'brien", "the patient's diary; DROP TABLE audit_log --")
+    assert len({a.at for a in audit.values()}) == 1 and abs(quoted.at - next(iter(audit.values())).at) < dt.timedelta(minutes=5)
     with pytest.raises(StoreError, match="no acting user"):
         with session_factory(engine)() as s:
             bulk_insert(s, DiseaseAssessment, rows)
+
+
+def test_bulk_load_drops_sqlite_indexes_for_the_block_and_rebuilds_the_same(tmp_path):
+    from ikema.store.db import bulk_load
+
+    engine = init_db(f"sqlite:///{tmp_path / 'b.db'}")
+    q = text("select name, tbl_name, sql from sqlite_master where type = 'index' and sql is not null order by name")
+    with engine.connect() as c:
+        before = c.execute(q).all()
+    assert ("ix_audit_log_usubjid", "audit_log") in {r[:2] for r in before}
+    with session_scope(engine, "alice") as s:
+        with bulk_load(s):
+            assert s.execute(q).all() == []
+            s.add(Site(site_id="S1", name="Site one"))
+            s.flush()
+    with engine.connect() as c:
+        assert c.execute(q).all() == before
+        assert c.execute(text("pragma integrity_check")).scalar() == "ok"
+    with pytest.raises(StoreError):
+        with session_scope(engine, "alice") as s:
+            with bulk_load(s):
+                s.add(Site(site_id="S2", name="Site two"))
+                s.flush()
+                raise StoreError("a bad batch")
+    with engine.connect() as c:
+        assert c.execute(q).all() == before
+        assert c.execute(text("select count(*) from sites")).scalar() == 1
 
 
 def test_updates_of_one_flush_are_audited_in_table_and_key_order(store_url):
@@ -167,3 +201,45 @@ def test_updates_of_one_flush_are_audited_in_table_and_key_order(store_url):
         site.name = "Site 1"
     upd = [(r.table_name, r.record_key) for r in _audit(engine) if r.action == "UPDATE"]
     assert upd == [("sites", "S1")] + [("subjects", k) for k in keys]
+
+
+def test_bulk_update_writes_what_an_orm_update_writes_and_its_audit_rows(store_url):
+    """bulk_update_columns against the same change made through the ORM (the audit hook): the same stored values and
+    the same audit rows (ids and times aside), each record's rows as made by its own user; a field whose value does
+    not change gets no row; no reason or a user missing is refused."""
+    from ikema.store.audit import bulk_update_columns
+
+    engine = init_db(store_url)
+    when = dt.datetime(2020, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with session_scope(engine, "alice") as s:
+        for k in range(4):
+            s.add(Subject(usubjid=f"U-{k}", status="SCREENED", screening={}, eligible=k != 3, stratum="S"))
+    first = _audit(engine)[-1].id
+    new = {"U-0": ("RANDOMIZED", when), "U-1": ("RANDOMIZED", when), "U-2": ("SCREENED", when)}  # U-2's status unchanged
+    users = {"U-0": "bob", "U-1": "carol", "U-2": "bob"}
+    for u, (status, at) in new.items():
+        with session_scope(engine, users[u], "batch test") as s:
+            subject = s.get(Subject, u)
+            subject.status, subject.screened_at = status, at
+    orm_rows = [(a.user, a.table_name, a.record_key, a.usubjid, a.field, a.old_value, a.new_value, a.reason, a.action)
+                for a in _audit(engine) if a.id > first]
+    with session_scope(engine, "alice") as s:  # back to the start, unaudited (a test's own reset)
+        s.connection().execute(update(Subject.__table__).values(status="SCREENED", screened_at=None))
+    second = _audit(engine)[-1].id
+    with session_factory(engine)() as s:
+        bulk_update_columns(s, Subject, {"usubjid": list(new)}, {"status": ["SCREENED"] * 3, "screened_at": [None] * 3},
+                            {"status": [v[0] for v in new.values()], "screened_at": [v[1] for v in new.values()]},
+                            users=[users[u] for u in new], reason="batch test")
+        s.commit()
+    bulk_rows = [(a.user, a.table_name, a.record_key, a.usubjid, a.field, a.old_value, a.new_value, a.reason, a.action)
+                 for a in _audit(engine) if a.id > second]
+    assert sorted(bulk_rows) == sorted(orm_rows) and len(bulk_rows) == 5  # U-2: its time only
+    with session_factory(engine)() as s:
+        assert {u: (x.status, x.screened_at is not None) for u in new for x in [s.get(Subject, u)]} == {
+            "U-0": ("RANDOMIZED", True), "U-1": ("RANDOMIZED", True), "U-2": ("SCREENED", True)}
+        with pytest.raises(StoreError, match="needs a reason"):
+            bulk_update_columns(s, Subject, {"usubjid": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, users=["bob"])
+        with pytest.raises(StoreError, match="one acting user per record"):
+            bulk_update_columns(s, Subject, {"usubjid": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, users=[], reason="r")
+        with pytest.raises(StoreError, match="primary key"):
+            bulk_update_columns(s, Subject, {"site_id": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, reason="r")

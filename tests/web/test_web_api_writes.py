@@ -298,8 +298,15 @@ def test_odm_export_imported_into_an_empty_store_reproduces_the_patients(world, 
     _api(world, "coordinator", "POST", f"/api/v1/subjects/{world.randomized[1]}/death", json={"date": YESTERDAY, "cause": "infection"})
     assert _api(world, "data_manager", "POST", "/api/v1/labs", content=_lab_csv([f"{world.u202},{YESTERDAY},CREAT,88,umol/L,45,90,C4D1"]),
                 headers={"Content-Type": "text/csv"}).status_code == 201
+    from ikema.conduct import capture
+
+    with world.app.state.sessions() as db:  # a questionnaire (one record: its answers, one unanswered, go as items)
+        capture.record_questionnaire(db, world.randomized[0], capture.EQ5D, "C2D1", YESTERDAY,
+                                     {"EQ5D0201": 2, "EQ5D0203": None, "EQ5D0206": 70}, "u_coordinator")
+        db.commit()
     r = _api(world, "statistician", "GET", "/api/v1/odm")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert b'<ItemData ItemOID="IT.QUESTIONNAIRE.EQ5D0203" IsNull="Yes"/><ItemData ItemOID="IT.QUESTIONNAIRE.EQ5D0206" Value="70"/>' in r.content
     exported = r.content
     path = tmp_path / "export.xml"
     path.write_bytes(exported)
@@ -311,7 +318,7 @@ def test_odm_export_imported_into_an_empty_store_reproduces_the_patients(world, 
         counts = odm.import_odm(db, exported, "u_data_manager")
         db.commit()
         assert counts["subjects"] == exported.count(b"<SubjectData ") and counts["randomizations"] == len(world.randomized)
-        assert counts["lab"] >= 1 and counts["death"] >= 1 and counts["assessment"] >= 1
+        assert counts["lab"] >= 1 and counts["death"] >= 1 and counts["assessment"] >= 1 and counts["questionnaire"] >= 1
     with empty.state.sessions() as db2, world.app.state.sessions() as db1:
         assert list_subjects(db2) == list_subjects(db1)  # identity, site, status, eligibility, stratum, arm, randno, dates
         again = odm.export_odm(db2)

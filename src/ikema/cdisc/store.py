@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -31,12 +32,12 @@ EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LA
 def _models() -> dict[str, Any]:
     from ikema.store import (
         ADASample, AdverseEvent, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
-        QuestionnaireAnswer, Randomization, ScreeningResult, Subject, SubsequentTherapy,
+        Questionnaire, Randomization, ScreeningResult, Subject, SubsequentTherapy,
     )
 
     return {m.__tablename__: m for m in (Subject, ScreeningResult, Randomization, DrugAdministration, DiseaseAssessment,
                                          LabResult, AdverseEvent, Death, Disposition, SubsequentTherapy, PKSample,
-                                         ADASample, QuestionnaireAnswer)}
+                                         ADASample, Questionnaire)}
 
 
 def last_change(session: Session) -> dt.datetime | None:
@@ -183,6 +184,22 @@ def _assessment_day(da: pd.DataFrame, start: pd.Series) -> np.ndarray:
     return delta.where(first.notna(), entered).astype(int).to_numpy()
 
 
+def _questionnaire_items(q: pd.DataFrame, ady) -> pd.DataFrame:
+    """One row per item answer (QS) of the stored questionnaires (one record each, its answers item code -> answer):
+    USUBJID, ADY, VISIT, QSCAT, QSTESTCD, QSORRES (the answer as text; empty when not answered)."""
+    answers = q["answers"].tolist()
+    sizes = [len(a) for a in answers]
+
+    def each(column: str) -> np.ndarray:
+        return np.repeat(q[column].to_numpy(), sizes)
+
+    usubjid = pd.Series(each("usubjid"), dtype=object)
+    return pd.DataFrame({"USUBJID": usubjid, "ADY": ady(usubjid, pd.Series(each("date"), dtype=object)),
+                         "VISIT": each("visit"), "QSCAT": each("instrument"),
+                         "QSTESTCD": list(chain.from_iterable(answers)),
+                         "QSORRES": ["" if v is None else str(v) for v in chain.from_iterable(a.values() for a in answers)]})
+
+
 def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
                         pk_lloq: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
     """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
@@ -240,9 +257,7 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     ada = frame("ada_samples")
     adaf = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
                          "RESULT": ada["result"], "TITER": ada["titer"].astype(float)})
-    qa = frame("questionnaire_answers")
-    qs = pd.DataFrame({"USUBJID": qa["usubjid"], "ADY": ady(qa["usubjid"], qa["date"]), "VISIT": qa["visit"],
-                       "QSCAT": qa["instrument"], "QSTESTCD": qa["item"], "QSORRES": qa["answer"].astype(str)})
+    qs = _questionnaire_items(frame("questionnaires"), ady)
     qs = qs.sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
     deaths = frame("deaths").set_index("usubjid")
     disp = frame("dispositions")

@@ -40,12 +40,19 @@ def _each(values: Sequence[Any], fn: Callable[[Any], Any]) -> list:
 def _numbers(values: Sequence[Any], lo: float = -math.inf, hi: float = math.inf, required: bool = True,
              integer: bool = False) -> tuple[list, np.ndarray, np.ndarray]:
     """capture._num over a column: (clean values, the values as float with NaN where missing, missing mask)."""
-    missing = np.fromiter((v is None for v in values), bool, len(values))
-    if not all(v.__class__ in (int, float) for v, m in zip(values, missing) if not m):
+    classes = set(map(type, values))
+    if not classes <= {int, float, type(None)}:
         raise Slow()  # text, booleans, numpy scalars, "": the per-record reader decides
-    if required and missing.any():
-        raise Slow()
-    x = np.array([math.nan if m else v for v, m in zip(values, missing)], dtype=float)
+    if type(None) in classes:
+        if required:
+            raise Slow()
+        missing = np.fromiter((v is None for v in values), bool, len(values))
+    else:
+        missing = np.zeros(len(values), bool)
+    try:
+        x = np.array(values, dtype=float)  # None -> NaN (missing); a NaN given stays refused below
+    except OverflowError:
+        raise Slow() from None
     y = x[~missing]
     if not np.isfinite(y).all() or not ((lo <= y) & (y <= hi)).all():
         raise Slow()
@@ -280,23 +287,28 @@ def _step(protocol: Any, arm: str, drug: str, cycle: int, day: int) -> tuple | N
 
 
 def questionnaires(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
-    k = "questionnaire_answers"
+    k = "questionnaires"
     users, _ = _subjects(k, col("usubjid"), c, False)
-    inst = _each(col("instrument"), lambda v: C._code(k, "-", "instrument", v, (C.C30, C.MY20, C.EQ5D)))
-    items = _each(col("item"), lambda v: str(v or "").strip().upper())
+    inst = _each(col("instrument"), lambda v: C._code(k, "-", "instrument", v, C.INSTRUMENTS))
     dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
     _after_consent(users, dates, c)
     visits = _each(col("visit"), lambda v: C._text(k, "-", "visit", v, maxlen=40))
-    raw = col("answer")
-    answer: list = [None] * n
-    for key, idx in _groups(list(zip(inst, items))).items():
-        if key not in C.QS_ITEMS:
+    raw = col("answers")
+    if not all(a.__class__ is dict for a in raw):
+        raise Slow()
+    # questionnaires of one instrument that give the same items (in its order): one integer matrix
+    for (instrument, items), idx in _groups([(i, tuple(a)) for i, a in zip(inst, raw)]).items():
+        order = C.QS_ORDER[instrument]
+        if not items or items != tuple(code for code in order if code in items) or len(set(items)) != len(items):
+            raise Slow()  # an unknown or repeated code, or another order: the per-record check says which
+        values = [v for i in idx for v in raw[i].values()]
+        if not all(v.__class__ is int and -MAX_INT <= v <= MAX_INT for v in values):
+            raise Slow()  # unanswered items, text, floats, huge numbers: read one by one
+        x = np.array(values, dtype=np.int64).reshape(len(idx), len(items))
+        lo, hi = zip(*(C.QS_ITEMS[(instrument, code)] for code in items))
+        if not ((np.asarray(lo) <= x) & (x <= np.asarray(hi))).all():
             raise Slow()
-        lo, hi = C.QS_ITEMS[key]
-        vals, _, _ = _numbers([raw[i] for i in idx], lo, hi, required=False, integer=True)
-        for i, v in zip(idx, vals):
-            answer[i] = v
-    return dict(usubjid=users, instrument=inst, visit=visits, date=dates, item=items, answer=answer), []
+    return dict(usubjid=users, instrument=inst, visit=visits, date=dates, answers=[dict(a) for a in raw]), []
 
 
 BY_KIND: dict[str, Callable[[Column, int, C._Context], tuple[dict[str, list], list[Finding]]]] = {

@@ -64,21 +64,17 @@ def planned_dose_mg(protocol: Protocol, arm: str, weight_kg: float, height_cm: f
     return None
 
 
-def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict[str, Any]]:
-    """Every administration of `arm` in cycles 1..`cycles`: dicts with cycle, day, study_day, drug, route, dose, basis, dose_mg."""
-    w = _positive("weight_kg", weight_kg)
-    h = _positive("height_cm", height_cm)
+def schedule(protocol: Protocol, arm: str, cycles: int) -> list[tuple[int, int, Any, Any, str]]:
+    """Every administration of `arm` in cycles 1..`cycles` apart from its mg dose, in (cycle, day, drug) order:
+    (cycle, day, drug, dosing step, route). Nothing here depends on the patient's body size."""
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
         raise InputError(f"calendar: record -, field cycles: got {cycles!r}, expected an integer >= 1")
     codes = [a.code for a in protocol.arms]
     if arm not in codes:
         raise InputError(f"calendar: record -, field arm: got {arm!r}, expected one of {', '.join(codes)}")
-    the_arm = protocol.arm(arm)
-    tr = protocol.treatment
-    bsa = bsa_m2(w, h, tr.bsa_method)
     given: list[tuple[int, int, Any, Any]] = []  # (cycle, day, drug, dosing)
     for cycle in range(1, cycles + 1):
-        for drug in the_arm.drugs:
+        for drug in protocol.arm(arm).drugs:
             for ds in drug.dosing:
                 if ds.covers(cycle):
                     given.extend((cycle, day, drug, ds) for day in ds.days)
@@ -86,14 +82,31 @@ def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: f
     for cycle, day, drug, _ in given:
         if drug.route_with_infusion is None:
             routes_on.setdefault((cycle, day), set()).add(drug.route)
-    rows = []
+    out = []
     for cycle, day, drug, ds in given:
-        mg = _mg(ds, drug, w, bsa)
         route = drug.route
         if drug.route_with_infusion is not None and drug.route_with_infusion in routes_on.get((cycle, day), set()):
             route = drug.route_with_infusion
-        rows.append({"cycle": cycle, "day": day, "study_day": (cycle - 1) * protocol.cycle_length_days + day,
-                     "drug": drug.name, "route": route, "dose": ds.dose, "basis": ds.basis,
-                     "dose_mg": _round(mg, tr.dose_rounding_mg)})
-    rows.sort(key=lambda r: (r["cycle"], r["day"], r["drug"]))
-    return rows
+        out.append((cycle, day, drug, ds, route))
+    out.sort(key=lambda r: (r[0], r[1], r[2].name))
+    return out
+
+
+def step_doses_mg(protocol: Protocol, steps: list[tuple[Any, Any]], weight_kg: float, height_cm: float) -> list[float]:
+    """The mg dose of each (drug, dosing step) for this body size, rounded as the calendar rounds it."""
+    w = _positive("weight_kg", weight_kg)
+    h = _positive("height_cm", height_cm)
+    bsa = bsa_m2(w, h, protocol.treatment.bsa_method)
+    return [_round(_mg(ds, drug, w, bsa), protocol.treatment.dose_rounding_mg) for drug, ds in steps]
+
+
+def dosing_calendar(protocol: Protocol, arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict[str, Any]]:
+    """Every administration of `arm` in cycles 1..`cycles`: dicts with cycle, day, study_day, drug, route, dose, basis, dose_mg."""
+    _positive("weight_kg", weight_kg)
+    _positive("height_cm", height_cm)
+    given = schedule(protocol, arm, cycles)
+    steps = list({id(ds): (drug, ds) for _, _, drug, ds, _ in given}.values())  # the dose depends on the step only
+    mg = dict(zip((id(ds) for _, ds in steps), step_doses_mg(protocol, steps, weight_kg, height_cm)))
+    return [{"cycle": cycle, "day": day, "study_day": (cycle - 1) * protocol.cycle_length_days + day, "drug": drug.name,
+             "route": route, "dose": ds.dose, "basis": ds.basis, "dose_mg": mg[id(ds)]}
+            for cycle, day, drug, ds, route in given]

@@ -26,7 +26,7 @@ from ikema.store.audit import bulk_insert_columns
 from ikema.store.db import acting
 from ikema.store.models import (
     ADASample, AdverseEvent, Base, Death, DiseaseAssessment, Disposition, DrugAdministration, LabResult, PKSample,
-    QuestionnaireAnswer, Randomization, ScreeningResult, Subject, SubsequentTherapy, utcnow,
+    Questionnaire, Randomization, ScreeningResult, Subject, SubsequentTherapy, utcnow,
 )
 
 # Disease-assessment PARAMs: numeric (unit, low, high) and coded (allowed AVALC).
@@ -52,8 +52,10 @@ AE_OUTCOMES = ("RECOVERED/RESOLVED", "RECOVERING/RESOLVING", "NOT RECOVERED/NOT 
 AE_ACTIONS = ("DOSE NOT CHANGED", "DOSE REDUCED", "DOSE INCREASED", "DRUG INTERRUPTED", "DRUG WITHDRAWN",
               "NOT APPLICABLE", "UNKNOWN")  # CDISC AEACN
 ADA_RESULTS = ("POSITIVE", "NEGATIVE", "INCONCLUSIVE")
-# Questionnaire items (SDTM QSCAT, QSTESTCD) and their answer ranges.
+# Questionnaire items (SDTM QSCAT, QSTESTCD) and their answer ranges; each instrument's items in their order.
 QS_ITEMS: dict[tuple[str, str], tuple[int, int]] = {k: (lo, hi) for k, (lo, hi, _) in item_spec().items()}
+INSTRUMENTS = (C30, MY20, EQ5D)
+QS_ORDER: dict[str, tuple[str, ...]] = {i: tuple(code for inst, code in QS_ITEMS if inst == i) for i in INSTRUMENTS}
 
 
 # ---------------------------------------------------------------- field checks
@@ -436,18 +438,31 @@ def _v_ada(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
 
 
 def _v_questionnaire(r: Mapping[str, Any], c: _Context) -> dict[str, Any]:
-    k = "questionnaire_answers"
-    rec = f"{r.get('usubjid')} {r.get('visit')} {r.get('item')}"
+    k = "questionnaires"
+    rec = f"{r.get('usubjid')} {r.get('instrument')} {r.get('visit')} {r.get('date')}"
     u, _ = c.subject(k, rec, r.get("usubjid"), randomized=False)
-    inst = _code(k, rec, "instrument", r.get("instrument"), (C30, MY20, EQ5D))
-    item = str(r.get("item") or "").strip().upper()
-    if (inst, item) not in QS_ITEMS:
-        raise _fail(k, rec, "item", r.get("item"), f"an item code of {inst}")
-    lo, hi = QS_ITEMS[(inst, item)]  # type: ignore[index]
+    inst = _code(k, rec, "instrument", r.get("instrument"), INSTRUMENTS)
     d = _date(k, rec, "date", r.get("date"))
     c.after_consent(k, rec, "date", u, d)
-    return dict(usubjid=u, instrument=inst, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40), date=d, item=item,
-                answer=_num(k, rec, "answer", r.get("answer"), lo, hi, required=False, integer=True))
+    return dict(usubjid=u, instrument=inst, visit=_text(k, rec, "visit", r.get("visit"), maxlen=40), date=d,
+                answers=_answers(k, rec, inst, r.get("answers")))  # type: ignore[arg-type]
+
+
+def _answers(k: str, rec: str, inst: str, raw: Any) -> dict[str, int | None]:
+    """A questionnaire's answers (item code -> answer, None = not answered), each item checked against the
+    instrument's codes and answer range; returned in the instrument's item order."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise _fail(k, rec, "answers", raw, f"item code -> answer pairs of {inst} (at least one item)")
+    given: dict[str, int | None] = {}
+    for item, v in raw.items():
+        code = str(item or "").strip().upper()
+        if (inst, code) not in QS_ITEMS:
+            raise _fail(k, rec, f"answers.{item}", item, f"an item code of {inst} ({', '.join(QS_ORDER[inst])})")
+        if code in given:
+            raise _fail(k, rec, f"answers.{item}", item, f"each item of {inst} once")
+        lo, hi = QS_ITEMS[(inst, code)]
+        given[code] = _num(k, rec, f"answers.{code}", v, lo, hi, required=False, integer=True)
+    return {code: given[code] for code in QS_ORDER[inst] if code in given}
 
 
 KINDS: dict[str, tuple[type[Base], Callable[[Mapping[str, Any], _Context], dict[str, Any]]]] = {
@@ -460,7 +475,7 @@ KINDS: dict[str, tuple[type[Base], Callable[[Mapping[str, Any], _Context], dict[
     "subsequent_therapy": (SubsequentTherapy, _v_subsequent_therapy),
     "pk_sample": (PKSample, _v_pk_sample),
     "ada": (ADASample, _v_ada),
-    "questionnaire": (QuestionnaireAnswer, _v_questionnaire),
+    "questionnaire": (Questionnaire, _v_questionnaire),
 }
 
 
@@ -543,7 +558,8 @@ def check_rows(session: Session, kind: str, rows: Sequence[Mapping[str, Any]]) -
 
 
 def correct(session: Session, kind: str, key: Any, user: str, reason: str, **changes: Any) -> Any:
-    """Change fields of a stored record of `kind` through the same edit checks (reason required, audited)."""
+    """Change fields of a stored record of `kind` through the same edit checks (reason required, audited).
+    A questionnaire's `answers` change the items given and keep the others (one audit row: old and new answers)."""
     model, check = KINDS[kind]
     if not reason or not str(reason).strip():
         raise _fail(model.__tablename__, key, "reason", reason, "a reason for the change")
@@ -554,6 +570,8 @@ def correct(session: Session, kind: str, key: Any, user: str, reason: str, **cha
     unknown = set(changes) - set(current)
     if unknown:
         raise _fail(model.__tablename__, key, sorted(unknown)[0], changes[sorted(unknown)[0]], "a field of the record")
+    if model is Questionnaire and isinstance(changes.get("answers"), Mapping):
+        changes["answers"] = {**current["answers"], **{str(i).strip().upper(): v for i, v in changes["answers"].items()}}
     ctx = _Context(session)
     clean = check({**current, **changes}, ctx)
     with acting(session, user, reason):
@@ -568,9 +586,8 @@ def correct(session: Session, kind: str, key: Any, user: str, reason: str, **cha
 
 
 # ---------------------------------------------------------------- one function per record kind
-def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any, user: str,
-                     site_id: str | None = None, reason: str | None = None, when: dt.datetime | None = None) -> Subject:
-    """Store a subject's screening record and the per-criterion verdicts (a rescreen updates them, with a reason)."""
+def _screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any) -> tuple:
+    """A screening record checked: (usubjid, eligible, stratum label, criterion -> (verdict, reason), findings)."""
     k = "subjects"
     u = _text(k, usubjid, "usubjid", usubjid, maxlen=40)
     from ikema.conduct.edit_checks import check_screening
@@ -604,6 +621,14 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
     label = stratum_label(stratum) if stratum else None
     if eligible and not label:
         raise _fail(k, u, "stratum", stratum, "the stratum of an eligible subject")
+    return u, eligible, label, rows, findings
+
+
+def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any], result: Any, user: str,
+                     site_id: str | None = None, reason: str | None = None, when: dt.datetime | None = None) -> Subject:
+    """Store a subject's screening record and the per-criterion verdicts (a rescreen updates them, with a reason)."""
+    k = "subjects"
+    u, eligible, label, rows, findings = _screening(session, usubjid, candidate, result)
     now = when or utcnow()
     with acting(session, user, reason):
         subject = session.get(Subject, u)
@@ -627,6 +652,40 @@ def record_screening(session: Session, usubjid: str, candidate: Mapping[str, Any
         session.flush()
     _keep(session, findings)
     return subject
+
+
+def record_screenings(session: Session, screenings: Sequence[Mapping[str, Any]], user: str,
+                      reason: str | None = None) -> int:
+    """Store the screening records of many new subjects, in order, as record_screening would one by one (the same
+    checks, rows and audit rows), in two audited bulk inserts: subjects, then their verdicts. Each screening gives
+    usubjid, candidate, result and optionally site_id and when. All or nothing: the first bad screening is refused
+    naming it; a subject already in the store (a rescreen) is refused (record_screening updates it). Returns the count."""
+    k = "subjects"
+    checked = [(_screening(session, s["usubjid"], s["candidate"], s["result"]), s) for s in screenings]
+    ids = [c[0] for c, _ in checked]
+    if len(set(ids)) != len(ids):
+        dup = next(u for i, u in enumerate(ids) if u in ids[:i])
+        raise _fail(k, dup, "usubjid", dup, "each subject once in a batch of screenings")
+    for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+        known = session.scalars(select(Subject.usubjid).where(Subject.usubjid.in_(chunk))).first()
+        if known is not None:
+            raise _fail(k, known, "usubjid", known, "a subject not yet screened (record_screening rescreens)")
+    subjects: dict[str, list] = {f: [] for f in ("usubjid", "site_id", "status", "screening", "screened_at", "eligible", "stratum")}
+    results: dict[str, list] = {f: [] for f in ("usubjid", "criterion_id", "verdict", "reason")}
+    findings: list[Finding] = []
+    for (u, eligible, label, rows, found), s in checked:
+        for f, v in zip(subjects, (u, s.get("site_id"), "SCREENED" if eligible else "SCREEN_FAILED",
+                                   _jsonable(s["candidate"]), s.get("when") or utcnow(), eligible, label)):
+            subjects[f].append(v)
+        for c, (v, w) in rows.items():
+            for f, x in zip(results, (u, c, v, w)):
+                results[f].append(x)
+        findings.extend(found)
+    with acting(session, user, reason):
+        bulk_insert_columns(session, Subject, subjects)
+        bulk_insert_columns(session, ScreeningResult, results)
+    _keep(session, findings)
+    return len(checked)
 
 
 def _jsonable(x: Any) -> Any:
@@ -718,7 +777,7 @@ def record_ada(session: Session, usubjid: str, visit: str, date: dt.date | str, 
 
 
 def record_questionnaire(session: Session, usubjid: str, instrument: str, visit: str, date: dt.date | str,
-                         answers: Mapping[str, int | None], user: str, *, reason: str | None = None) -> list[QuestionnaireAnswer]:
-    """Record one completed questionnaire: item code -> answer (None = not answered)."""
-    return [_one(session, "questionnaire", dict(usubjid=usubjid, instrument=instrument, visit=visit, date=date,
-                                                 item=item, answer=ans), user, reason) for item, ans in answers.items()]
+                         answers: Mapping[str, int | None], user: str, *, reason: str | None = None) -> Questionnaire:
+    """Record one completed questionnaire as one record: item code -> answer (None = not answered)."""
+    return _one(session, "questionnaire", dict(usubjid=usubjid, instrument=instrument, visit=visit, date=date,
+                                                answers=dict(answers)), user, reason)

@@ -10,6 +10,7 @@ Block ids and sizes stay in the allocation list: no function here returns them t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ikema.errors import AllocationExhaustedError, EligibilityError, ProtocolError, StoreError
+from ikema.errors import AllocationExhaustedError, EligibilityError, IkemaError, ProtocolError, StoreError
+from ikema.store.audit import bulk_insert_columns, bulk_update_columns
 from ikema.store.db import acting
 from ikema.store.models import AllocationEntry, Randomization, ScreeningResult, Subject, utcnow
 
@@ -137,15 +139,20 @@ def positions(session: Session) -> dict[str, tuple[int, int]]:
 def refusal(session: Session, usubjid: str) -> str | None:
     """Why `usubjid` cannot be randomized (not screened, ineligible with the failed criteria), or None."""
     subject = session.get(Subject, usubjid)
-    if subject is None or subject.eligible is None:
+    return _refusal(session, usubjid, None if subject is None else subject.eligible, None if subject is None else subject.stratum)
+
+
+def _refusal(session: Session, usubjid: str, eligible: bool | None, stratum: str | None) -> str | None:
+    """`refusal` of a subject whose eligibility and stratum were read (None, None: no such subject)."""
+    if eligible is None:
         return f"{usubjid}: not screened; record screening before randomization"
-    if not subject.eligible:
+    if not eligible:
         bad = session.scalars(select(ScreeningResult).where(ScreeningResult.usubjid == usubjid,
                                                             ScreeningResult.verdict != "pass")
                               .order_by(ScreeningResult.criterion_id)).all()
         why = "; ".join(f"{r.criterion_id} {r.verdict}: {r.reason}" for r in bad) or "screening verdict not eligible"
         return f"{usubjid}: not eligible ({why})"
-    if not subject.stratum:
+    if not stratum:
         return f"{usubjid}: screening gave no stratum"
     return None
 
@@ -195,9 +202,7 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
             raise _Retry()  # every position left is held by a concurrent request: look again once they commit
         stratum = subject.stratum
         session.rollback()
-        raise AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
-                                       "no position is left to randomize this patient (data management must extend the "
-                                       "list)", stratum)
+        raise _exhausted(usubjid, stratum)
     now = when or utcnow()
     with acting(session, user, REASON):
         entry.used_by, entry.used_at = usubjid, now
@@ -208,3 +213,117 @@ def _randomize_once(session: Session, usubjid: str, user: str, when: dt.datetime
         session.flush()
     session.commit()
     return _assignment(r, new=True)
+
+
+def _exhausted(usubjid: str, stratum: str) -> AllocationExhaustedError:
+    return AllocationExhaustedError(f"{usubjid}: the allocation list of stratum {stratum!r} is exhausted or not stored; "
+                                    "no position is left to randomize this patient (data management must extend the "
+                                    "list)", stratum)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One randomization request of a batch: the subject, the acting user, when (and the randomization date)."""
+
+    usubjid: str
+    user: str
+    when: dt.datetime | None = None  # None: the time of the write
+    randdt: dt.date | None = None
+
+
+def randomize_many(session: Session, requests: Sequence[Request], attempts: int = 50) -> list[Assignment | IkemaError]:
+    """Randomize a batch of requests in one transaction per round (commits): per request, in its order, the result
+    `randomize` gives it, an Assignment or the EligibilityError / AllocationExhaustedError it raises (returned, not
+    raised: one refusal does not fail the others). Positions are handed out in request order within each stratum, with
+    the same locks as `randomize` (subjects FOR UPDATE, in USUBJID order; positions FOR UPDATE SKIP LOCKED), and the
+    same rows and audit rows are written, with Core statements (one per table, however many requests). A request whose
+    stratum's positions are all held by concurrent transactions waits for the next round, after this one commits, which
+    waits for those locks (FOR UPDATE without SKIP LOCKED, strata in order) instead of asking again at once."""
+    results: list[Assignment | IkemaError | None] = [None] * len(requests)
+    todo = list(range(len(requests)))
+    wait = False
+    for _ in range(attempts):
+        if not todo:
+            break
+        try:
+            todo = _randomize_round(session, requests, todo, results, wait)
+            wait = True
+        except (IntegrityError, OperationalError):
+            session.rollback()  # a concurrent transaction took a position or a subject: the whole round again
+            for i in todo:
+                results[i] = None
+    for i in todo:
+        results[i] = StoreError(f"{requests[i].usubjid}: randomization did not complete after {attempts} attempts under contention")
+    return results  # type: ignore[return-value]
+
+
+def _randomize_round(session: Session, requests: Sequence[Request], todo: list[int],
+                     results: list[Assignment | IkemaError | None], wait: bool) -> list[int]:
+    """One transaction of randomize_many over the requests `todo`; fills `results`, returns the requests left over.
+    `wait`: wait for positions other transactions hold rather than skip them."""
+    subj, rand, alloc = Subject.__table__.c, Randomization.__table__.c, AllocationEntry.__table__.c
+    wanted = sorted({requests[i].usubjid for i in todo})
+    locked = {r.usubjid: r for r in session.execute(
+        select(subj.usubjid, subj.status, subj.eligible, subj.stratum).where(subj.usubjid.in_(wanted))
+        .order_by(subj.usubjid).with_for_update())}
+    # a statement of its own, after the locks (see _randomize_once)
+    done = {r.usubjid: r for r in session.execute(select(*rand).where(rand.usubjid.in_(wanted)))}
+    take: dict[str, list[int]] = {}  # stratum -> the requests that need a position, in request order
+    first: dict[str, int] = {}  # usubjid -> the request that randomizes it in this round (a repeat follows it)
+    for i in todo:
+        u = requests[i].usubjid
+        if u in done:
+            results[i] = _assignment_row(done[u], new=False)
+        elif u in first:
+            continue
+        elif why := _refusal(session, u, *((locked[u].eligible, locked[u].stratum) if u in locked else (None, None))):
+            results[i] = EligibilityError(why)
+        else:
+            first[u] = i
+            take.setdefault(locked[u].stratum, []).append(i)
+    chosen: list[tuple[int, Any]] = []  # (request, allocation-list row)
+    later: list[int] = []
+    for stratum in sorted(take):  # one order of locking for every transaction that waits: no deadlock
+        need = take[stratum]
+        rows = session.execute(select(alloc.id, alloc.stratum, alloc.arm, alloc.randno, alloc.used_at)
+                               .where(alloc.stratum == stratum, alloc.used_by.is_(None))
+                               .order_by(alloc.position).limit(len(need)).with_for_update(skip_locked=not wait)).all()
+        chosen += zip(need, rows)
+        if len(rows) < len(need):
+            left = session.scalar(select(func.count()).select_from(AllocationEntry).where(
+                AllocationEntry.stratum == stratum, AllocationEntry.used_by.is_(None)))
+            for i in need[len(rows):]:
+                if left > len(rows):
+                    later.append(i)  # positions held by concurrent requests: look again once they commit
+                else:
+                    results[i] = _exhausted(requests[i].usubjid, stratum)
+    if chosen:
+        chosen.sort()
+        reqs = [requests[i] for i, _ in chosen]
+        users = [r.user for r in reqs]
+        nows = [r.when or utcnow() for r in reqs]
+        usubjids = [r.usubjid for r in reqs]
+        bulk_update_columns(session, AllocationEntry, {"id": [e.id for _, e in chosen]},
+                            {"used_by": [None] * len(chosen), "used_at": [e.used_at for _, e in chosen]},
+                            {"used_by": usubjids, "used_at": nows}, users=users, reason=REASON)
+        status = [(u, locked[u].status, who) for u, who in zip(usubjids, users) if locked[u].status != "RANDOMIZED"]
+        if status:
+            bulk_update_columns(session, Subject, {"usubjid": [u for u, _, _ in status]}, {"status": [s for _, s, _ in status]},
+                                {"status": ["RANDOMIZED"] * len(status)}, users=[w for *_, w in status], reason=REASON)
+        columns = {"usubjid": usubjids, "randno": [e.randno for _, e in chosen], "stratum": [e.stratum for _, e in chosen],
+                   "arm": [e.arm for _, e in chosen], "randomized_at": nows, "randomized_by": users,
+                   "randdt": [r.randdt or t.date() for r, t in zip(reqs, nows)]}
+        bulk_insert_columns(session, Randomization, columns, users=users, reason=REASON)
+        for k, (i, _) in enumerate(chosen):
+            results[i] = Assignment(usubjids[k], columns["arm"][k], columns["randno"][k], columns["stratum"][k], nows[k],
+                                    users[k], new=True, randdt=columns["randdt"][k])
+    session.commit()
+    for i in todo:  # a repeat of a request randomized in this round gets its assignment
+        if results[i] is None and i not in later and (j := first.get(requests[i].usubjid)) is not None and j != i:
+            a = results[j]
+            results[i] = dataclasses.replace(a, new=False) if isinstance(a, Assignment) else a
+    return [i for i in todo if results[i] is None]
+
+
+def _assignment_row(r: Any, new: bool) -> Assignment:
+    return Assignment(r.usubjid, r.arm, r.randno, r.stratum, r.randomized_at, r.randomized_by, new=new, randdt=r.randdt)

@@ -54,6 +54,7 @@ def simulate_into_store(out: Path, seed: int, database_url: str | None = None,
     from ikema.simulate.facts import response_criteria
     from ikema.simulate.virtual import simulate_records
     from ikema.store import session_factory
+    from ikema.store.db import bulk_load
 
     facts = _facts(enrollment)
     rng = np.random.default_rng(seed)
@@ -64,7 +65,9 @@ def simulate_into_store(out: Path, seed: int, database_url: str | None = None,
         advance("screened and randomized")
         records = simulate_records(rng, subjects, facts, response_criteria(facts))
         advance("patients simulated")
-        capture_records(session, records)
+        with bulk_load(session):
+            capture_records(session, records)
+        session.commit()
         advance("records captured")
     finally:
         session.close()

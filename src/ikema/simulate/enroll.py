@@ -21,7 +21,7 @@ from ikema.simulate.virtual import accrual_dates
 USER = "simulator"
 KIND_OF_TABLE = {
     "disease_assessments": "assessment", "drug_administrations": "administration", "adverse_events": "adverse_event",
-    "lab_results": "lab", "pk_samples": "pk_sample", "ada_samples": "ada", "questionnaire_answers": "questionnaire",
+    "lab_results": "lab", "pk_samples": "pk_sample", "ada_samples": "ada", "questionnaires": "questionnaire",
     "deaths": "death", "dispositions": "disposition", "subsequent_therapies": "subsequent_therapy",
 }
 BATCH = 500  # candidates drawn at a time until the enrollment target is met
@@ -46,9 +46,9 @@ def enroll(
 
     Returns the randomized subjects (baseline columns, USUBJID, ARM, RANDDT, STRAT1R, STRAT2R) and the
     enrollment summary (screened, screen failures by criterion, randomized per arm and stratum)."""
-    from ikema.conduct.capture import record_screening
+    from ikema.conduct.capture import record_screenings
     from ikema.conduct.randomization import (
-        generate_allocation_list, randomize, scheme_from_protocol, store_allocation_list,
+        Request, generate_allocation_list, randomize_many, scheme_from_protocol, store_allocation_list,
     )
 
     from ikema.store import Site
@@ -63,6 +63,8 @@ def enroll(
     target = facts.enrollment
     dates = accrual_dates(rng, target, facts.first_patient, facts.last_patient)
     chosen: list[dict] = []
+    screenings: list[dict] = []  # entered in order after the draws (nothing drawn depends on the store's answers)
+    requests: list[tuple] = []
     failures: Counter = Counter()
     screened = 0
     drawn = 0
@@ -81,19 +83,24 @@ def enroll(
             fields = {**screening_fields(cand), "country": P.SITE_COUNTRIES[(int(site) - 1) % len(P.SITE_COUNTRIES)]}
             result = screen(fields)
             when = dt.datetime.combine(randdt - dt.timedelta(days=int(rng.integers(3, 28))), dt.time(10), tzinfo=dt.timezone.utc)
-            record_screening(session, usubjid, fields, result, USER, site_id=site, when=when)
-            session.commit()
+            screenings.append(dict(usubjid=usubjid, candidate=fields, result=result, site_id=site, when=when))
             if not result.eligible:
                 for v in result.verdicts:
                     cid, verdict = (v[0], v[1]) if isinstance(v, (tuple, list)) else (getattr(v, "criterion", None) or getattr(v, "id", None), getattr(v, "verdict", None))
                     if str(getattr(verdict, "value", verdict)).lower() != "pass":
                         failures[str(cid)] += 1
                 continue
-            a = randomize(session, usubjid, USER, when=dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt=randdt)
+            requests.append(Request(usubjid, USER, dt.datetime.combine(randdt, dt.time(12), tzinfo=dt.timezone.utc), randdt))
             row = cand.to_dict()
-            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, COUNTRY=fields["country"], ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm),
-                       RANDDT=randdt, ICDT=when.date(), STRATUM=a.stratum, **_stratum_columns(a.stratum))
+            row.update(USUBJID=usubjid, SUBJID=f"{site}-{screened:04d}", SITEID=site, COUNTRY=fields["country"], ARM=None,
+                       ARMLABEL=None, RANDDT=randdt, ICDT=when.date(), STRATUM=None)
             chosen.append(row)
+    record_screenings(session, screenings, USER)
+    session.commit()
+    for row, a in zip(chosen, randomize_many(session, requests), strict=True):
+        if isinstance(a, Exception):
+            raise a  # (an eligible subject and a list long enough for the enrollment: not expected)
+        row.update(ARM=a.arm, ARMLABEL=facts.arm_labels.get(a.arm, a.arm), STRATUM=a.stratum, **_stratum_columns(a.stratum))
     subjects = pd.DataFrame(chosen)
     arms = list(scheme.ratio)
     by_stratum = {st: {arm: int(((subjects["STRATUM"] == st) & (subjects["ARM"] == arm)).sum()) for arm in arms}

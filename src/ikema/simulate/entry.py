@@ -8,6 +8,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ikema.store.columns import per_distinct
+
 
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
 PRE_DOSE_HOURS = -0.25
@@ -71,10 +73,7 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
         {"usubjid": u, "visit": v, "date": d, "result": r, "titer": None if pd.isna(t) else float(t)}
         for u, v, d, r, t in zip(ada["USUBJID"], ada["VISIT"], date_of(ada["USUBJID"], ada["ADY"]), ada["RESULT"], ada["TITER"])
     ]
-    q = records["questionnaires"]
-    rows["questionnaire_answers"] = pd.DataFrame({
-        "usubjid": q["USUBJID"], "instrument": q["QSCAT"], "visit": q["VISIT"], "date": date_of(q["USUBJID"], q["ADY"]),
-        "item": q["QSTESTCD"], "answer": q["QSORRES"].astype(int)})
+    rows["questionnaires"] = _questionnaires(records["questionnaires"], date_of)
     rows["deaths"] = [{"usubjid": u, "date": _d(d), "cause": c} for u, d, c in zip(ev["USUBJID"], ev["DTHDT"], ev["DTHCAUS"]) if _d(d)]
     disp = []
     for r in ev.itertuples(index=False):
@@ -91,6 +90,22 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
         for u, s, p in zip(ev["USUBJID"], ev["NEWTHDT"], ev["PD2DT"]) if _d(s)
     ]
     return rows
+
+
+def _questionnaires(q: pd.DataFrame, date_of) -> pd.DataFrame:
+    """One row per completed questionnaire (subject, instrument, visit, day) with its answers (item code -> answer),
+    from the item answers (one row each, a questionnaire's items together, as the simulator writes them)."""
+    ids, ady, cat = q["USUBJID"].to_numpy(), q["ADY"].to_numpy(), q["QSCAT"].to_numpy()
+    new = np.ones(len(q), bool)
+    new[1:] = (ids[1:] != ids[:-1]) | (ady[1:] != ady[:-1]) | (cat[1:] != cat[:-1]) | (q["VISIT"].to_numpy()[1:] != q["VISIT"].to_numpy()[:-1])
+    first = np.flatnonzero(new)
+    bounds = np.append(first, len(q)).tolist()
+    codes, answers = q["QSTESTCD"].tolist(), per_distinct(q["QSORRES"].tolist(), int)
+    head = q.iloc[first]
+    return pd.DataFrame({
+        "usubjid": head["USUBJID"].to_numpy(), "instrument": head["QSCAT"].to_numpy(), "visit": head["VISIT"].to_numpy(),
+        "date": date_of(head["USUBJID"], head["ADY"]),
+        "answers": [dict(zip(codes[a:b], answers[a:b])) for a, b in zip(bounds[:-1], bounds[1:])]})
 
 
 def _nominal(tpt: str) -> float:

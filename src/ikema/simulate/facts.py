@@ -6,6 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+import pandas as pd
+
 
 @dataclass(frozen=True)
 class TrialFacts:
@@ -26,6 +29,22 @@ class TrialFacts:
     studyid: str = "STUDY"
     arm_labels: dict[str, str] = field(default_factory=dict)
     schedules: dict[str, dict] = field(default_factory=dict)  # schedule id -> {visits, every_n_cycles, ...}
+    # (subjects with USUBJID, ARM, WEIGHT_KG, HEIGHT_CM; cycles per subject) -> every subject's calendar rows and USUBJID
+    calendars: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None = None
+
+    def calendar_frame(self, subjects: pd.DataFrame, cycles: np.ndarray) -> pd.DataFrame:
+        """The calendar rows of every subject for its number of cycles, one after the other, with its USUBJID."""
+        if self.calendars is not None:
+            return self.calendars(subjects, cycles)
+        rows: list[dict] = []
+        who: list[str] = []
+        for r, n in zip(subjects.itertuples(index=False), cycles):
+            cal = self.calendar(r.ARM, float(r.WEIGHT_KG), float(r.HEIGHT_CM), int(n))
+            rows.extend(cal)
+            who.extend([r.USUBJID] * len(cal))
+        ex = pd.DataFrame(rows)
+        ex["USUBJID"] = who
+        return ex
 
     @property
     def end_of_data(self) -> dt.date:
@@ -59,14 +78,46 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
     def calendar(arm: str, weight_kg: float, height_cm: float, cycles: int) -> list[dict]:
         return dosing_calendar(p, arm, weight_kg, height_cm, cycles)
 
+    def calendars(subjects: pd.DataFrame, cycles: np.ndarray) -> pd.DataFrame:
+        return _calendars(p, subjects, cycles)
+
     return TrialFacts(
         cycle_days=int(cycle), arms=(roles["experimental"], roles["control"]), ratio=scheme.ratio,
         experimental=roles["experimental"], control=roles["control"],
         first_patient=first, last_patient=last,
-        cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, protocol=p, studyid=str(studyid), arm_labels=labels,
+        cutoffs=cutoffs, enrollment=int(enrollment), calendar=calendar, calendars=calendars, protocol=p, studyid=str(studyid), arm_labels=labels,
         teae_window_days=_teae_window(p),
         schedules={sc.id: sc.model_dump() for sc in p.schedules},
     )
+
+
+def _calendars(p: Any, subjects: pd.DataFrame, cycles: np.ndarray) -> pd.DataFrame:
+    """TrialFacts.calendar_frame for the protocol `p`: the frame of conduct.calendar.dosing_calendar's rows of every
+    subject, built per (arm, cycles) once and per subject only its doses (the calendar's rows are the same for every
+    body size; the mg dose depends on the dosing step)."""
+    from ikema.conduct.calendar import schedule, step_doses_mg
+
+    plans: dict[tuple[str, int], tuple] = {}  # (arm, cycles) -> (dosing steps, step of each row, the rows but mg)
+    parts: list[tuple] = []
+    for r, n in zip(subjects.itertuples(index=False), cycles):
+        key = (r.ARM, int(n))
+        if key not in plans:
+            given = schedule(p, r.ARM, int(n))
+            first: dict[int, tuple] = {}  # dosing steps in order of appearance
+            for _, _, drug, ds, _ in given:
+                first.setdefault(id(ds), (drug, ds))
+            index = {k: j for j, k in enumerate(first)}
+            plans[key] = (list(first.values()), np.array([index[id(g[3])] for g in given], dtype=np.intp), pd.DataFrame({
+                "cycle": [g[0] for g in given], "day": [g[1] for g in given],
+                "study_day": [(g[0] - 1) * p.cycle_length_days + g[1] for g in given], "drug": [g[2].name for g in given],
+                "route": [g[4] for g in given], "dose": [g[3].dose for g in given], "basis": [g[3].basis for g in given]}))
+        steps, step_of, plan = plans[key]
+        mg = np.asarray(step_doses_mg(p, steps, float(r.WEIGHT_KG), float(r.HEIGHT_CM)), dtype=float)
+        parts.append((plan, mg[step_of], r.USUBJID))
+    ex = pd.concat([plan for plan, _, _ in parts], ignore_index=True)
+    ex["dose_mg"] = np.concatenate([mg for _, mg, _ in parts])
+    ex["USUBJID"] = np.repeat(np.array([u for _, _, u in parts], dtype=object), [len(plan) for plan, _, _ in parts])
+    return ex
 
 
 def _teae_window(p: Any) -> int:

@@ -142,17 +142,9 @@ def _latent_frame(subjects: pd.DataFrame, lat: Latent) -> pd.DataFrame:
 def _administrations(rng: np.random.Generator, subjects: pd.DataFrame, facts: TrialFacts, trt_end: np.ndarray) -> pd.DataFrame:
     """Administrations per the dosing calendar up to each patient's end of treatment, with omissions,
     short delays and carfilzomib dose reductions."""
-    rows = []
     cd = facts.cycle_days
-    for i, r in enumerate(subjects.itertuples(index=False)):
-        cycles = int(max(1, np.ceil(trt_end[i] / cd)))
-        cal = facts.calendar(r.ARM, float(r.WEIGHT_KG), float(r.HEIGHT_CM), cycles)
-        if not cal:
-            continue
-        c = pd.DataFrame(cal)
-        c["USUBJID"] = r.USUBJID
-        rows.append(c)
-    ex = pd.concat(rows, ignore_index=True)
+    cycles = np.maximum(1, np.ceil(np.asarray(trt_end, dtype=float) / cd)).astype(int)
+    ex = facts.calendar_frame(subjects, cycles)
     ex["ADY"] = (ex["cycle"].astype(int) - 1) * cd + ex["day"].astype(int)
     end = ex["USUBJID"].map(dict(zip(subjects["USUBJID"], trt_end))).to_numpy()
     ex = ex[ex["ADY"].to_numpy() <= end].reset_index(drop=True)

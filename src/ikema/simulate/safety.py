@@ -271,7 +271,6 @@ def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialF
     eot = np.char.startswith(visit.astype(str), "END")
     # well-being: improves a little on response (ASSUMPTION), worse at end of treatment (progression, toxicity)
     latent = np.array([person[u] for u in ids]) + np.where(ady > 1, 0.15, 0.0) - np.where(eot, 0.4, 0.0)
-    frames = []
 
     def ordinal(worse_is_high: bool, lo: int, hi: int, size: int, lat: np.ndarray) -> np.ndarray:
         x = (lo + hi) / 2 + (-1 if worse_is_high else 1) * lat * (hi - lo) / 3 + rng.normal(0.0, P.QOL_ITEM_NOISE, size)
@@ -279,15 +278,29 @@ def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialF
             x = x - (hi - lo) * 0.2
         return np.clip(np.rint(x), lo, hi).astype(int)
 
+    items, answers = [], []  # per item (QSCAT, QSTESTCD) and its answers, one per visit
     for item in range(1, 31):
-        ans = ordinal(False, 1, 7, k, latent) if item >= 29 else ordinal(True, 1, 4, k, latent)
-        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": C30, "QSTESTCD": item_code(C30, item), "QSORRES": ans.astype(str)}))
+        items.append((C30, item_code(C30, item)))
+        answers.append(ordinal(False, 1, 7, k, latent) if item >= 29 else ordinal(True, 1, 4, k, latent))
     for item in range(31, 51):
-        ans = ordinal(item < 47, 1, 4, k, latent)
-        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": MY20, "QSTESTCD": item_code(MY20, item), "QSORRES": ans.astype(str)}))
+        items.append((MY20, item_code(MY20, item)))
+        answers.append(ordinal(item < 47, 1, 4, k, latent))
     for code in EQ5D_DIMENSIONS:
-        ans = ordinal(True, 1, 5, k, latent)
-        frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": EQ5D, "QSTESTCD": code, "QSORRES": ans.astype(str)}))
-    vas = np.clip(np.rint(70 + 12 * latent + rng.normal(0, 8, k)), 0, 100).astype(int)
-    frames.append(pd.DataFrame({"USUBJID": ids, "ADY": ady, "VISIT": visit, "QSCAT": EQ5D, "QSTESTCD": EQ5D_VAS, "QSORRES": vas.astype(str)}))
-    return pd.concat(frames, ignore_index=True).sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
+        items.append((EQ5D, code))
+        answers.append(ordinal(True, 1, 5, k, latent))
+    items.append((EQ5D, EQ5D_VAS))
+    answers.append(np.clip(np.rint(70 + 12 * latent + rng.normal(0, 8, k)), 0, 100).astype(int))
+    # one row per visit and item, in the order a stable sort by USUBJID, ADY, QSCAT, QSTESTCD of the items' rows
+    # (item by item) gives: one lexsort of integer keys instead of sorting half a million rows of text
+    m = len(items)
+    _, subject_rank = np.unique(ids, return_inverse=True)
+    item_rank = np.empty(m, dtype=int)
+    item_rank[sorted(range(m), key=items.__getitem__)] = np.arange(m)
+    order = np.lexsort((np.repeat(item_rank, k), np.tile(ady, m), np.tile(subject_rank, m)))
+    visit_of, item_of = order % k, order // k
+    values = np.concatenate(answers)[order]
+    text = np.array([str(v) for v in range(values.max(initial=0) + 1)], dtype=object)  # answers are 0..100
+    return pd.DataFrame({"USUBJID": np.asarray(ids, dtype=object)[visit_of], "ADY": ady[visit_of],
+                         "VISIT": np.asarray(visit, dtype=object)[visit_of],
+                         "QSCAT": np.array([c for c, _ in items], dtype=object)[item_of],
+                         "QSTESTCD": np.array([t for _, t in items], dtype=object)[item_of], "QSORRES": text[values]})

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,6 +79,31 @@ def acting(session: Session, user: str, reason: str | None = None) -> Iterator[S
         yield session
     finally:
         session.info["user"], session.info["reason"] = old
+
+
+@contextmanager
+def bulk_load(session: Session) -> Iterator[Session]:
+    """A bulk load into a SQLite store: its secondary indexes are dropped for the block and built again after it
+    with the same definitions (one sort per index instead of a B-tree insert per row: about a quarter of the insert
+    time); the store ends as it would have. Other backends: nothing changes. The caller commits; an error in the block
+    rolls the session back."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield session
+        return
+    indexes = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                   "ORDER BY name")).all()
+    for name, _ in indexes:
+        session.execute(text(f'DROP INDEX "{name}"'))
+    try:
+        yield session
+    except BaseException:
+        session.rollback()  # (SQLite's DDL is transactional: this also undoes the drops not yet committed)
+        raise
+    finally:
+        present = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'")))
+        for name, sql in indexes:
+            if name not in present:
+                session.execute(text(sql))
 
 
 @contextmanager

@@ -249,17 +249,20 @@ class ADASample(Base):
     titer: Mapped[float | None] = mapped_column(Float)
 
 
-class QuestionnaireAnswer(Base):
-    """One item answer of a patient-reported questionnaire (QLQ-C30, QLQ-MY20, EQ-5D-5L)."""
+class Questionnaire(Base):
+    """One completed patient-reported questionnaire (QLQ-C30, QLQ-MY20, EQ-5D-5L) with all its item answers.
 
-    __tablename__ = "questionnaire_answers"
+    A patient completes and submits a questionnaire as one unit (ePRO): it is entered, checked and audited as one
+    record. `answers` maps item code (SDTM QSTESTCD) -> answer (None = not answered), in the instrument's item order.
+    """
+
+    __tablename__ = "questionnaires"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     usubjid: Mapped[str] = mapped_column(ForeignKey("subjects.usubjid"), index=True)
     instrument: Mapped[str] = mapped_column(String(20))
     visit: Mapped[str] = mapped_column(String(40))
     date: Mapped[dt.date] = mapped_column(Date)
-    item: Mapped[str] = mapped_column(String(20))
-    answer: Mapped[int | None] = mapped_column(Integer)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class AuditEntry(Base):

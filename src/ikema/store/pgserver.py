@@ -38,8 +38,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def pg_server(dbname: str = "ikema") -> Iterator[str]:
-    """Run a temporary PostgreSQL server and yield the SQLAlchemy URL of a fresh database on it."""
+def pg_server(dbname: str = "ikema", durable: bool = False) -> Iterator[str]:
+    """Run a temporary PostgreSQL server and yield the SQLAlchemy URL of a fresh database on it.
+
+    Tests run it with fsync and full-page writes off (a throw-away server); `durable=True` keeps PostgreSQL's
+    production defaults (every commit flushed to disk), for benchmarks whose figures stand for a real deployment."""
     bindir = pg_bindir()
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
@@ -58,7 +61,8 @@ def pg_server(dbname: str = "ikema") -> Iterator[str]:
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w", "-t", "60", "-o",
-            f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c full_page_writes=off -c max_connections=100", "start")
+            f"-h 127.0.0.1 -p {port} -k {sock} -c max_connections=100"
+            + ("" if durable else " -c fsync=off -c full_page_writes=off"), "start")
         started = True
         for _ in range(100):
             try:

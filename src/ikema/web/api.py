@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from ikema.errors import AllocationExhaustedError, EligibilityError
 from ikema.web import auth, blinding, trial
 from ikema.web.auth import Principal
-from ikema.web.deps import NotAuthenticated, NotFoundError, api_user, get_db, now, require_site_authority
+from ikema.web.deps import NotAuthenticated, NotFoundError, api_user, bearer, get_db, now
 from ikema.web.permissions import allowed, can_see_site, require, site_scope
 
 router = APIRouter(prefix="/api/v1", tags=["ikema"])
@@ -110,19 +112,18 @@ def api_subject(usubjid: str, user: Principal = Depends(api_user), db: Session =
     return _subject_out(user, _visible(db, user, usubjid))
 
 
+# served by the process's Randomizer (group commit): no thread or connection of its own, so not admission-gated
+RANDOMIZE_PATH = re.compile(r"/api/v1/subjects/[^/]+/randomize")
+
+
 @router.post("/subjects/{usubjid}/randomize", response_model=Allocation,
              responses={409: {"description": "refused: not screened, not eligible, or the stratum's allocation list is used up (named)"}})
-def api_randomize(request: Request, usubjid: str, user: Principal = Depends(api_user), db: Session = Depends(get_db)) -> dict:
+async def api_randomize(request: Request, usubjid: str, token: str | None = Depends(bearer)) -> dict:
     """Randomize an eligible patient (409 with the reason when refused; a repeat returns the same arm)."""
-    require(user, "randomize")
-    require_site_authority(db, user, usubjid)
     try:
-        out = trial.randomize(db, user, usubjid, now(request))
+        return await request.app.state.randomizer.submit(token, usubjid, now(request))
     except (EligibilityError, AllocationExhaustedError) as exc:
-        db.rollback()
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    db.commit()
-    return out
 
 
 @router.get("/subjects/{usubjid}/assessments")

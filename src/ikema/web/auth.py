@@ -174,15 +174,25 @@ def issue_token(db: Session, user: WebUser, settings: Settings, now: datetime) -
 
 def resolve_token(db: Session, token: str | None, now: datetime) -> Principal | None:
     """The principal of a valid bearer token; None when unknown, expired, revoked or its user disabled."""
-    if not token:
-        return None
-    # token and user in one round trip: the API's every request pays for this look-up
-    row = db.execute(select(ApiToken.revoked, ApiToken.expires_at, WebUser.id, WebUser.username, WebUser.full_name,
-                            WebUser.role, WebUser.site, WebUser.active)
-                     .join(WebUser, WebUser.id == ApiToken.user_id).where(ApiToken.digest == token_digest(token))).one_or_none()
-    if row is None or row.revoked or row.expires_at <= now or not row.active:
-        return None
-    return Principal(row.id, row.username, row.full_name, row.role, row.site)
+    return resolve_tokens(db, [(token, now)])[0]
+
+
+def resolve_tokens(db: Session, tokens: list[tuple[str | None, datetime]]) -> list[Principal | None]:
+    """resolve_token of each (token, now), read from the store in one query (never cached)."""
+    digests = {t: token_digest(t) for t, _ in tokens if t}
+    rows = {}
+    if digests:
+        # tokens and users in one round trip: the API's every request pays for this look-up
+        rows = {r.digest: r for r in db.execute(
+            select(ApiToken.digest, ApiToken.revoked, ApiToken.expires_at, WebUser.id, WebUser.username, WebUser.full_name,
+                   WebUser.role, WebUser.site, WebUser.active)
+            .join(WebUser, WebUser.id == ApiToken.user_id).where(ApiToken.digest.in_(set(digests.values()))))}
+    out: list[Principal | None] = []
+    for token, now in tokens:
+        row = rows.get(digests.get(token))  # type: ignore[arg-type]
+        valid = row is not None and not row.revoked and row.expires_at > now and row.active
+        out.append(Principal(row.id, row.username, row.full_name, row.role, row.site) if valid else None)
+    return out
 
 
 def verify_signer(db: Session, principal: Principal, password: str, settings: Settings, now: datetime) -> WebUser:

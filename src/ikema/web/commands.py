@@ -115,14 +115,14 @@ def register(app: typer.Typer) -> None:
         """Serve the web application (pages, JSON API under /api/v1, docs at /api/v1/docs)."""
         import uvicorn
 
-        from ikema.web.app import create_app
+        from ikema.web.app import serving_app
 
         url = _url(database_url)
         if demo:
             if not DEMO_DB.is_file():
                 raise IkemaError(f"{DEMO_DB}: no demo database; run `make demo` first")
             url = f"sqlite:///{DEMO_DB.resolve()}"
-        app = create_app(url)
+        app = serving_app(url)
         if demo:
             from ikema.web.demo import ensure_demo_users
 
@@ -139,5 +139,5 @@ def register(app: typer.Typer) -> None:
         os.environ["IKEMA_DATABASE_URL"] = url
         # a worker imports the whole package before it can answer uvicorn's health check (5 s by default: too short
         # on a busy machine, where the workers were killed and restarted in a loop)
-        uvicorn.run("ikema.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+        uvicorn.run("ikema.web.app:serving_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                     access_log=access_log, timeout_worker_healthcheck=120)

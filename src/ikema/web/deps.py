@@ -139,10 +139,10 @@ async def csrf_guard(request: Request, p: Principal | None = Depends(maybe_user)
         raise CsrfError("request refused: missing or wrong CSRF token")
 
 
-_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)  # the request's bearer token, or None
 
 
-def api_user(request: Request, token: str | None = Depends(_bearer), db: Session = Depends(get_db)) -> Principal:
+def api_user(request: Request, token: str | None = Depends(bearer), db: Session = Depends(get_db)) -> Principal:
     """The principal of a bearer token; otherwise NotAuthenticated (401)."""
     p = auth.resolve_token(db, token, now(request))
     if p is None:

@@ -5,7 +5,8 @@ AdminData (one Location per site) and ClinicalData: per patient (SubjectData wit
 (the subject, each screening finding, each criterion's verdict), the randomization event (arm, number, stratum,
 date) and the trial event with one form per kind of site record of `ikema.conduct.capture.KINDS` (disease
 assessments, labs, administrations, adverse events, death, dispositions, further therapies, PK, ADA,
-questionnaires), one repeating item group per record in the store's order. The IRT's allocation list and the web
+questionnaires), one repeating item group per record in the store's order (a questionnaire's group holds its
+instrument, visit and date and one integer item per question it holds, ItemOID IT.QUESTIONNAIRE.<QSTESTCD>). The IRT's allocation list and the web
 application's own tables (users, queries, SDV, signatures) are not clinical data and are not exported.
 
 Import adds new patients only (an ODM TransactionType "Insert"): every record passes capture's edit checks
@@ -37,6 +38,7 @@ MDV = "MDV.1"
 _Q = "{" + NS + "}"
 SUBJECT_ITEMS = {"STATUS": "text", "ELIGIBLE": "boolean", "STRATUM": "text", "SCREENED_AT": "datetime"}
 SCRRES_ITEMS = {"CRITERION": "text", "VERDICT": "text", "REASON": "text"}
+ANSWERS = "answers"  # the questionnaire column that ODM carries as one item per questionnaire item
 RAND_ITEMS = {"RANDNO": "integer", "ARM": "text", "STRATUM": "text", "RANDDT": "date", "RANDOMIZED_AT": "datetime",
               "RANDOMIZED_BY": "text"}
 
@@ -52,11 +54,23 @@ def _datatype(python_type: type) -> str:
 
 
 def kind_columns() -> dict[str, dict[str, str]]:
-    """capture kind -> {store column: ODM DataType} (all columns but the record id and USUBJID)."""
+    """capture kind -> {store column: ODM DataType} (all columns but the record id and USUBJID; a questionnaire's
+    answers are one integer item per questionnaire item code instead of its `answers` column)."""
     out = {}
     for kind, (model, _) in capture.KINDS.items():
-        out[kind] = {c.name: _datatype(c.type.python_type) for c in model.__table__.columns if c.name not in ("id", "usubjid")}
+        out[kind] = {c.name: _datatype(c.type.python_type) for c in model.__table__.columns
+                     if c.name not in ("id", "usubjid", ANSWERS)}
+        if ANSWERS in model.__table__.columns:
+            out[kind].update((code, "integer") for code in dict.fromkeys(code for _, code in capture.QS_ITEMS))
     return out
+
+
+def _fields(kind: str, record: Any, cols: dict[str, str]) -> dict[str, Any]:
+    """A stored record's ODM items: its columns, and a questionnaire's answers (only the items it holds)."""
+    prefix = f"IT.{_oid(kind)}."
+    items = {prefix + c.upper(): getattr(record, c) for c in cols if hasattr(record, c)}
+    items.update((prefix + code, v) for code, v in (getattr(record, ANSWERS, None) or {}).items())
+    return items
 
 
 def _screening_types(findings: list[dict[str, Any]]) -> dict[str, str]:
@@ -175,7 +189,7 @@ def export_chunks(db: Session, *, study_oid: str, name: str, now: dt.datetime) -
                 continue
             form = [f'<FormData FormOID="F.{_oid(kind)}">']
             for n, r in enumerate(recs, 1):
-                _items(form, f"IG.{_oid(kind)}", n, {f"IT.{_oid(kind)}.{c.upper()}": getattr(r, c) for c in cols[kind]})
+                _items(form, f"IG.{_oid(kind)}", n, _fields(kind, r, cols[kind]))
             form.append("</FormData>")
             trial_forms += form
         if trial_forms:
@@ -252,6 +266,8 @@ def parse_odm(raw: bytes) -> dict[str, Any]:
 
 def _subject(el: ET.Element, kinds: dict[str, str], types: dict[str, str]) -> dict[str, Any]:
     u = el.get("SubjectKey") or ""
+    answered = {kind: {c.name for c in model.__table__.columns} for kind, (model, _) in capture.KINDS.items()
+                if ANSWERS in model.__table__.columns}
     site = el.find(_Q + "SiteRef")
     p: dict[str, Any] = {"usubjid": u, "site": site.get("LocationOID", "").removeprefix("LOC.") if site is not None else None,
                          "subject": {}, "screening": {}, "results": [], "rand": None, "records": {}}
@@ -271,7 +287,11 @@ def _subject(el: ET.Element, kinds: dict[str, str], types: dict[str, str]) -> di
             p["rand"] = {k: _convert(RAND_ITEMS.get(k, "text"), v, f"{where} {k}") for k, v in vals.items()}
         elif g in kinds:
             vals = _group_items(ig, f"IT.{_oid(kinds[g])}.", where)
-            p["records"].setdefault(kinds[g], []).append({k.lower(): v for k, v in vals.items()} | {"usubjid": u})
+            record = {k.lower(): v for k, v in vals.items()}
+            if kinds[g] in answered:  # every item that is not a column is a questionnaire item's answer
+                record = {k: v for k, v in record.items() if k in answered[kinds[g]]}
+                record[ANSWERS] = {k: v for k, v in vals.items() if k.lower() not in answered[kinds[g]]}
+            p["records"].setdefault(kinds[g], []).append(record | {"usubjid": u})
         else:
             raise InputError(f"ODM: {where}: unknown ItemGroupOID {g!r}; expected one of IG.SUBJECT, IG.SCREENING, "
                              f"IG.SCRRES, IG.RAND, {', '.join(kinds)}")

@@ -223,8 +223,23 @@ def allocation_stock(db: Session) -> list[dict[str, Any]]:
 
 def randomize(db: Session, usubjid: str, user: str, now: datetime) -> dict[str, Any]:
     """Randomize through the IRT (commits); a repeat returns the original allocation."""
-    a = irt.randomize(db, usubjid, user, when=now.replace(tzinfo=timezone.utc))
+    return _allocation(irt.randomize(db, usubjid, user, when=now.replace(tzinfo=timezone.utc)))
+
+
+def randomize_many(db: Session, requests: list[tuple[str, str, datetime]]) -> list[dict[str, Any] | Exception]:
+    """Randomize a batch of (usubjid, user, now) in one transaction (commits): per request, what `randomize` returns
+    or the EligibilityError / AllocationExhaustedError it raises (returned, so that one refusal fails no other)."""
+    out = irt.randomize_many(db, [irt.Request(u, user, now.replace(tzinfo=timezone.utc)) for u, user, now in requests])
+    return [a if isinstance(a, Exception) else _allocation(a) for a in out]
+
+
+def _allocation(a: irt.Assignment) -> dict[str, Any]:
     return {"usubjid": a.usubjid, "arm": a.arm, "randno": str(a.randno), "randdt": a.randdt.isoformat() if a.randdt else None}
+
+
+def subject_sites(db: Session, usubjids: list[str]) -> dict[str, str]:
+    """USUBJID -> site ('' when none) of the subjects that exist among `usubjids` (one query)."""
+    return {u: site or "" for u, site in db.execute(select(Subject.usubjid, Subject.site_id).where(Subject.usubjid.in_(usubjids)))}
 
 
 def allocations(db: Session) -> list[tuple[str, int, str]]:
