@@ -86,7 +86,7 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
     if subjects.empty:
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")
                          + "; expected at least one randomized subject to cut")
-    records = records_from_tables(tables, subjects, setup.cycle_days, setup.pk_lloq)
+    records = records_from_tables(tables, subjects, setup.cycle_days, setup.pk_lloq, questionnaire_items=not lean)
     return build_sdtm(records, setup.studyid, setup.strata_labels, setup.protocol, setup.criteria, domains, lean)
 
 

@@ -74,3 +74,19 @@ def test_adqs_from_the_store_equals_adqs_from_the_records(stored):
     a, b = derive_adqs(qs_a), derive_adqs(qs_b)
     assert len(a) > 0 and {"C30SUM", "EQ5DIDX", "DY"} <= set(a["PARAMCD"])
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_lean_questionnaire_rows_give_the_lean_sdtm_of_the_item_rows(stored, toy_facts):
+    # a twin replicate reads one row per stored questionnaire (no item expansion): its lean SDTM must be the same
+    from ikema.cdisc.derive import SAFETY_DOMAINS
+    from ikema.cdisc.store import records_from_tables, store_tables
+
+    session, records, back, _counts = stored
+    subjects = back["subjects"]
+    rows = records_from_tables(store_tables(session), subjects, toy_facts.cycle_days, pk_lloq(), questionnaire_items=False)
+    assert len(rows["questionnaires"]) == session.scalar(select(func.count()).select_from(Questionnaire)) < len(back["questionnaires"])
+    domains = tuple(d for d in SAFETY_DOMAINS if d != "SV")
+    a, b = build_sdtm(back, "TOY", domains=domains, lean=True), build_sdtm(rows, "TOY", domains=domains, lean=True)
+    assert list(a) == list(b) and len(a["QS"]) > 0
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)

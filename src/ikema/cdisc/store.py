@@ -201,9 +201,11 @@ def _questionnaire_items(q: pd.DataFrame, ady) -> pd.DataFrame:
 
 
 def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
-                        pk_lloq: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
+                        pk_lloq: Mapping[str, float] | None = None, questionnaire_items: bool = True) -> dict[str, pd.DataFrame]:
     """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
-    assays' lower limits of quantification by analyte (the protocol's pk_assays)."""
+    assays' lower limits of quantification by analyte (the protocol's pk_assays). `questionnaire_items` False: one
+    questionnaires row per stored questionnaire holding an item (USUBJID, ADY, VISIT, QSCAT), not one per item, in
+    the same (USUBJID, ADY, QSCAT) order: all a lean SDTM (ikema.cdisc.sdtm.build_sdtm) reads of QS."""
     ids_kept = set(subjects["USUBJID"])
 
     def frame(name: str) -> pd.DataFrame:
@@ -257,8 +259,15 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     ada = frame("ada_samples")
     adaf = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
                          "RESULT": ada["result"], "TITER": ada["titer"].astype(float)})
-    qs = _questionnaire_items(frame("questionnaires"), ady)
-    qs = qs.sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
+    if questionnaire_items:
+        qs = _questionnaire_items(frame("questionnaires"), ady)
+        qs = qs.sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
+    else:
+        q = frame("questionnaires")
+        q = q[[len(a) > 0 for a in q["answers"]]]
+        qs = pd.DataFrame({"USUBJID": q["usubjid"].astype(object), "ADY": ady(q["usubjid"], q["date"]),
+                           "VISIT": q["visit"], "QSCAT": q["instrument"]})
+        qs = qs.sort_values(["USUBJID", "ADY", "QSCAT"], kind="stable").reset_index(drop=True)
     deaths = frame("deaths").set_index("usubjid")
     disp = frame("dispositions")
     eot = disp[disp["event"] == EOT].set_index("usubjid")
