@@ -195,3 +195,23 @@ def test_a_bad_assessment_date_among_repeated_dates_is_refused_naming_its_record
     dated.loc[3, "ADT"] = "2020-02-30"
     with pytest.raises(InputError, match=r"index 3.*ADT.*2020-02-30"):
         derive_adrs(adsl, dated, IKEMA)
+
+
+def test_best_response_of_subjects_without_any_response_is_ne_without_a_dtype_warning():
+    # no response recorded yet (an early cut): the mapped responses are all missing, held as float; filling them
+    # with the text "NE" is deprecated in pandas (an error in pandas 4)
+    import datetime as dt
+    import warnings
+
+    import pandas as pd
+
+    from ikema.cdisc.adam.adrs import derive_param_bor
+
+    subjects = pd.DataFrame({"USUBJID": ["S-1", "S-2"], "REFDT": pd.to_datetime([dt.date(2018, 1, 2)] * 2), "NEWTHDY": [None, None]})
+    responses = pd.DataFrame({"USUBJID": pd.Series([], dtype=object), "ADY": pd.Series([], dtype=int),
+                              "RESP": pd.Series([], dtype=object)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        out = derive_param_bor(responses, subjects)
+    assert out["AVALC"].tolist() == ["NE", "NE"] and out["PARAMCD"].tolist() == ["BOR", "BOR"]
