@@ -157,7 +157,8 @@ def _refusal(session: Session, usubjid: str, eligible: bool | None, stratum: str
     return None
 
 
-def _assignment(r: Randomization, new: bool) -> Assignment:
+def _assignment(r: Any, new: bool) -> Assignment:
+    """The Assignment of a stored randomization (an ORM Randomization or a row of its columns)."""
     return Assignment(r.usubjid, r.arm, r.randno, r.stratum, r.randomized_at, r.randomized_by, new=new, randdt=r.randdt)
 
 
@@ -273,7 +274,7 @@ def _randomize_round(session: Session, requests: Sequence[Request], todo: list[i
     for i in todo:
         u = requests[i].usubjid
         if u in done:
-            results[i] = _assignment_row(done[u], new=False)
+            results[i] = _assignment(done[u], new=False)
         elif u in first:
             continue
         elif why := _refusal(session, u, *((locked[u].eligible, locked[u].stratum) if u in locked else (None, None))):
@@ -323,7 +324,3 @@ def _randomize_round(session: Session, requests: Sequence[Request], todo: list[i
             a = results[j]
             results[i] = dataclasses.replace(a, new=False) if isinstance(a, Assignment) else a
     return [i for i in todo if results[i] is None]
-
-
-def _assignment_row(r: Any, new: bool) -> Assignment:
-    return Assignment(r.usubjid, r.arm, r.randno, r.stratum, r.randomized_at, r.randomized_by, new=new, randdt=r.randdt)

@@ -220,8 +220,8 @@ def bulk_update_columns(session: Session, model: type[Base], keys: dict[str, lis
         m = len(rows)
         user, key, usubjid, field, old_value, new_value = map(list, zip(*rows))
         _executemany(conn, AuditEntry.__table__, {
-            "at": [now] * m, "user": user, "table_name": [table] * m, "record_key": key, "usubjid": usubjid, "field": field,
-            "old_value": old_value, "new_value": new_value, "reason": [reason] * m, "action": ["UPDATE"] * m}, m)
+            "user": user, "record_key": key, "usubjid": usubjid, "field": field, "old_value": old_value,
+            "new_value": new_value}, m, same={"at": now, "table_name": table, "reason": reason, "action": "UPDATE"})
 
 
 def _users(session: Session, what: str, users: list[str] | None, n: int) -> list[str]:
