@@ -97,7 +97,7 @@ def _first_assessment(world, u) -> int:
     return _api(world, "data_manager", "GET", f"/api/v1/subjects/{u}/assessments").json()[0]["id"]
 
 
-def test_statistician_dashboard_counts_pooled_events_and_looks(world):
+def test_statistician_dashboard_counts_pooled_events_and_looks(world, monkeypatch):
     html = world.clients["statistician"].get("/").text
     before = int(_kpi(html, "events"))
     looks = _rows(html, "planned-looks")
@@ -121,17 +121,33 @@ def test_statistician_dashboard_counts_pooled_events_and_looks(world):
     assert re.search(rf'id="prediction-as-of">{YESTERDAY}<', html) and re.search(r'id="prediction-seed">20171025<', html)
     assert re.search(rf'id="prediction-model">{direct["event_model"]["model"]}<', html)
     # cached per store state: another view computes neither the events nor a prediction again, a write (audited)
-    # makes one of each anew
+    # makes one of each anew (the calls are counted: equal values recomputed would look cached)
+    from ikema.design import predict_commands
+
+    calls = {"pfs_known_at": 0, "predict_from_store": 0}
+
+    def counted(name):
+        real = getattr(predict_commands, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(predict_commands, name, counted(name))
     cached = dict(dashboards._by_store_state)
     assert world.clients["statistician"].get("/").text == html and dashboards._by_store_state == cached
     svg = world.clients["statistician"].get("/figures/pfs-events.svg").text
     assert f"predicted {direct['targets'][0]['median_date']}" in svg and dashboards._by_store_state == cached
+    assert calls == {"pfs_known_at": 0, "predict_from_store": 0}
     r = _api(world, "coordinator", "POST", f"/api/v1/subjects/{world.randomized[1]}/death",
              json={"date": YESTERDAY, "cause": "infection"})
     assert r.status_code == 201
     looks = _rows(world.clients["statistician"].get("/").text, "planned-looks")
     new = sorted(key[2] for key in set(dashboards._by_store_state) - set(cached))
     assert new == ["pfs_event_dates", "predicted_looks"] and looks[0][2] == str(before + 2)
+    assert calls["predict_from_store"] == 1 and calls["pfs_known_at"] >= 1
     assert not ARM_WORDS.search(world.without_secrets(html.split("<main>")[1]))
     svg = world.clients["statistician"].get("/figures/pfs-events.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
