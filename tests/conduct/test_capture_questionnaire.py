@@ -99,18 +99,21 @@ def _both_ways(engine, rows) -> list | str:
     return both_paths(engine, write)
 
 
-@pytest.mark.parametrize("change, stored", [
-    ({}, True),
-    ({"answers": {"EOR0102": 1, "EOR0101": 2}}, True),  # another item order: stored in the instrument's
-    ({"answers": {"EOR0101": None}}, True),  # not answered
-    ({"answers": {"EOR0101": 5}}, False),
-    ({"answers": {"EQ5D0201": 1}}, False),
-    ({"answers": {"EOR0101": True}}, False),
-    ({"answers": "EOR0101=1"}, False),
+@pytest.mark.parametrize("change, stored, last", [
+    # last: the changed (last) record's answers as stored: (its first items, its number of items)
+    ({}, True, ([("EOR0101", 1), ("EOR0102", 2)], 30)),
+    ({"answers": {"EOR0102": 1, "EOR0101": 2}}, True, ([("EOR0101", 2), ("EOR0102", 1)], 2)),  # stored in the instrument's order
+    ({"answers": {"EOR0101": None}}, True, ([("EOR0101", None)], 1)),  # not answered: kept as such, not 0
+    ({"answers": {"EOR0101": 5}}, False, None),
+    ({"answers": {"EQ5D0201": 1}}, False, None),
+    ({"answers": {"EOR0101": True}}, False, None),
+    ({"answers": "EOR0101=1"}, False, None),
 ])
-def test_the_bulk_path_stores_and_refuses_what_the_per_record_path_does(engine, change, stored):
+def test_the_bulk_path_stores_and_refuses_what_the_per_record_path_does(engine, change, stored, last):
     got = _both_ways(engine, _rows(12, **change))
     if stored:
         assert len(got) == 12 and got[1][3][:2] == [("EOR0101", 3), ("EOR0102", 4)] and got[-1][3][0][0] == "EOR0101"
+        head, size = last
+        assert got[-1][3][:len(head)] == head and len(got[-1][3]) == size
     else:
         assert isinstance(got, str) and "record P-1 EORTC QLQ-C30 V3.0 C12D1 " in got and "field answers" in got

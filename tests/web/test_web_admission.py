@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ikema.web.app import POOLED_CONCURRENT_REQUESTS, SQLITE_CONCURRENT_REQUESTS, Admission, create_app
 
 
@@ -43,3 +45,20 @@ def test_both_backends_are_gated_below_the_pools(tmp_path):
     app = create_app(f"sqlite:///{tmp_path / 'a.db'}")
     gates = [m for m in app.user_middleware if m.cls is Admission]
     assert len(gates) == 1 and gates[0].kwargs["limit"] == SQLITE_CONCURRENT_REQUESTS
+
+
+@pytest.mark.postgres
+def test_each_backend_takes_its_own_limit(tmp_path, pg_server_url, monkeypatch):
+    # the two limits are equal today: set them apart, so that a backend given the other's limit is seen
+    from ikema.store.pgserver import fresh_database
+    from ikema.web import app as web_app
+
+    monkeypatch.setattr(web_app, "SQLITE_CONCURRENT_REQUESTS", 3)
+    monkeypatch.setattr(web_app, "POOLED_CONCURRENT_REQUESTS", 5)
+    for url, limit in ((f"sqlite:///{tmp_path / 'a.db'}", 3), (fresh_database(pg_server_url, "gates"), 5)):
+        app = web_app.create_app(url)
+        try:
+            gates = [m for m in app.user_middleware if m.cls is Admission]
+            assert len(gates) == 1 and gates[0].kwargs["limit"] == limit, url
+        finally:
+            app.state.engine.dispose()
