@@ -140,3 +140,9 @@ def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
                          "adjustment_reason": pd.Series([None] * len(grid), dtype=object)})
     found = _findings_both_ways(engine, "administration", many)
     assert {f.field for f in found} == {"day", "dose_mg"}
+    # isatuximab 10 mg/kg at 70 kg = 700 mg on C1 D1/8/15/22 and D1/15 of later cycles: the days off that calendar
+    # (C1 D2/3, D2/3/8/22 of C2-C7) are queried, and the 500 mg doses on its days (every third, from C1 D1)
+    days_off = [(1, 2), (1, 3)] + [(c, d) for c in range(2, 8) for d in (2, 3, 8, 22)]
+    low = [(c, d) for i, (c, d) in enumerate(grid) if i % 3 == 0 and (c, d) not in days_off]
+    assert sorted(f.record for f in found if f.field == "day") == sorted(f"P-3 cycle {c} day {d} {drug}" for c, d in days_off)
+    assert sorted(f.record for f in found if f.field == "dose_mg") == sorted(f"P-3 cycle {c} day {d} {drug}" for c, d in low)
