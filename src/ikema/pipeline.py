@@ -79,9 +79,9 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
     """SDTM of every randomized subject from the store: live, or as the store stood at `as_of` (audit trail);
     `domains`, `lean`: what a twin replicate builds (ikema.cdisc.sdtm.build_sdtm)."""
     from ikema.cdisc.sdtm import build_sdtm
-    from ikema.cdisc.store import records_from_tables, store_tables, subjects_from_tables
+    from ikema.cdisc.store import lean_columns, records_from_tables, store_tables, subjects_from_tables
 
-    tables = store_tables(session, as_of)
+    tables = store_tables(session, as_of, lean_columns(domains) if lean else None)  # lean: what a lean SDTM reads
     subjects = subjects_from_tables(tables, setup.subject_columns, setup.arm_labels, setup.studyid, randomized_by)
     if subjects.empty:
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")

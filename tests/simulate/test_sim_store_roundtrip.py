@@ -90,3 +90,58 @@ def test_lean_questionnaire_rows_give_the_lean_sdtm_of_the_item_rows(stored, toy
     assert list(a) == list(b) and len(a["QS"]) > 0
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+def test_lean_columns_read_what_the_full_tables_hold(stored):
+    # a lean SDTM reads only some tables and columns of the store: each must be the full read's column, as read
+    # live and from the audit trail; has_items is whether the questionnaire's answers hold an item
+    from ikema.cdisc.derive import SAFETY_DOMAINS
+    from ikema.cdisc.store import last_change, lean_columns, store_tables
+
+    session = stored[0]
+    wanted = lean_columns(SAFETY_DOMAINS)
+    assert not {"pk_samples", "ada_samples", "screening_results"} & set(wanted)
+    assert {"pk_samples", "ada_samples"} <= set(lean_columns(("DM", "PC"))) and "screening_results" in lean_columns(None)
+    for as_of in (None, last_change(session)):
+        full, lean = store_tables(session, as_of), store_tables(session, as_of, wanted)
+        assert list(lean) == list(wanted)
+        for table, cols in wanted.items():
+            assert list(lean[table]) == list(cols) and len(lean[table]) > 0, table
+            for c in cols:
+                expected = full[table]["answers"].map(len).gt(0).rename(c) if c == "has_items" else full[table][c]
+                pd.testing.assert_series_equal(lean[table][c], expected, check_dtype=c != "has_items", obj=f"{table}.{c}")
+        assert lean["questionnaires"]["has_items"].all()
+
+
+@pytest.mark.parametrize("answers", [{}, [], {"EOR0101": None}, {"EOR0101": 2, "EOR0102": "x"}, ["a"], {"": 0}])
+def test_holds_items_reads_the_stored_json_text(answers):
+    import json
+
+    from ikema.cdisc.store import _holds_items
+
+    for text in (json.dumps(answers), json.dumps(answers, indent=2), json.dumps(answers, separators=(",", ":")),
+                 f"  {json.dumps(answers, indent=1)}\n"):
+        assert _holds_items(text) is _holds_items(text.encode()) is (len(answers) > 0), text
+    assert _holds_items(answers) is (len(answers) > 0)
+
+
+def test_lean_sdtm_from_the_lean_read_equals_the_lean_sdtm_of_the_full_read(stored, toy_facts):
+    # live, and as the store stood before any questionnaire was entered (no QS record at all)
+    from ikema.cdisc.derive import SAFETY_DOMAINS
+    from ikema.cdisc.store import lean_columns, records_from_tables, store_tables, subjects_from_tables
+
+    session = stored[0]
+    first_qs = session.scalar(select(func.min(AuditEntry.at)).where(AuditEntry.table_name == "questionnaires"))
+    domains = tuple(d for d in SAFETY_DOMAINS if d != "SV")
+    for as_of in (None, first_qs - dt.timedelta(microseconds=1)):
+        full, lean = store_tables(session, as_of), store_tables(session, as_of, lean_columns(domains))
+        pd.testing.assert_frame_equal(subjects_from_tables(lean, {"AGE": "age"}, {"A": "A", "B": "B"}, "TOY"),
+                                      subjects_from_tables(full, {"AGE": "age"}, {"A": "A", "B": "B"}, "TOY"))
+        subjects = stored[2]["subjects"]
+        a = build_sdtm(records_from_tables(full, subjects, toy_facts.cycle_days, pk_lloq(), questionnaire_items=False),
+                       "TOY", domains=domains, lean=True)
+        b = build_sdtm(records_from_tables(lean, subjects, toy_facts.cycle_days, pk_lloq(), questionnaire_items=False),
+                       "TOY", domains=domains, lean=True)
+        assert list(a) == list(b) and len(a["AE"]) > 0 and (len(a["QS"]) > 0) is (as_of is None)
+        for name in a:
+            pd.testing.assert_frame_equal(a[name], b[name], obj=name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -54,14 +54,54 @@ def _columns(model) -> list[str]:
     return [c.key for c in model.__mapper__.column_attrs]
 
 
-def _live(session: Session, model) -> pd.DataFrame:
+def _holds_items(raw: Any) -> bool:
+    """Whether a stored JSON object or array (its text as the driver returns it, or the decoded value) holds an item,
+    read off the text without decoding it: a questionnaire's answers run to a few hundred characters."""
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if isinstance(raw, str):
+        return raw.lstrip()[1:].lstrip()[:1] not in ("]", "}", "")
+    return len(raw) > 0
+
+
+# columns a reading may ask for that are worked out from a stored column: name -> (stored column, value of the
+# driver's raw value, value of the stored Python value)
+DERIVED = {"has_items": ("answers", _holds_items, lambda v: len(v) > 0)}
+# what a lean SDTM (ikema.cdisc.sdtm.build_sdtm lean, no PC, IS, IE) reads of the store: table -> columns
+LEAN_COLUMNS = {
+    "subjects": ("usubjid", "site_id", "screening", "screened_at"),
+    "randomizations": ("usubjid", "stratum", "arm", "randdt"),
+    "drug_administrations": ("id", "usubjid", "cycle", "day", "date", "drug", "route", "dose_mg", "planned_dose_mg"),
+    "disease_assessments": ("usubjid", "date", "study_day", "param", "aval", "avalc"),
+    "lab_results": ("usubjid", "date", "test", "value", "unit", "low"),
+    "adverse_events": ("id", "usubjid", "term", "pt", "soc", "grade", "serious", "related", "onset", "resolution", "outcome",
+                       "action_taken"),
+    "deaths": ("usubjid", "date", "cause"),
+    "dispositions": ("usubjid", "event", "date", "reason"),
+    "subsequent_therapies": ("usubjid", "start_date", "progression_date"),
+    "questionnaires": ("usubjid", "instrument", "visit", "date", "has_items"),
+}
+
+
+def lean_columns(domains: Collection[str] | None) -> dict[str, tuple[str, ...] | None]:
+    """What `store_tables` reads for a lean SDTM of `domains` (None: every domain): LEAN_COLUMNS, with the PK and ADA
+    samples (every column) where PC or IS is built and the screening verdicts where IE is."""
+    want = (lambda _d: True) if domains is None else set(domains).__contains__
+    extra = {t: None for t, ds in (("pk_samples", ("PC", "IS")), ("ada_samples", ("PC", "IS")), ("screening_results", ("IE",)))
+             if any(map(want, ds))}
+    return {**LEAN_COLUMNS, **extra}
+
+
+def _live(session: Session, model, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The live table in key order: one SELECT through the DBAPI cursor, each column's stored values turned into
-    Python values by the column type's own result processor, once per distinct value (dates, instants, booleans)."""
-    cols = _columns(model)
+    Python values by the column type's own result processor, once per distinct value (dates, instants, booleans);
+    `columns`: only these (None: every column; DERIVED names allowed)."""
+    cols = _columns(model) if columns is None else list(columns)
+    stored = [DERIVED[c][0] if c in DERIVED else c for c in cols]
     pk = list(model.__mapper__.primary_key)
     conn = session.connection()
     dialect = conn.dialect
-    compiled = select(*[getattr(model, c) for c in cols]).order_by(*pk).compile(dialect=dialect)
+    compiled = select(*[getattr(model, c) for c in stored]).order_by(*pk).compile(dialect=dialect)
     cursor = conn.connection.dbapi_connection.cursor()  # plain tuples: no Row object per record
     try:
         cursor.execute(str(compiled))
@@ -72,9 +112,12 @@ def _live(session: Session, model) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame([], columns=cols)
     data = {}
-    for i, c in enumerate(cols):
+    for i, (c, key) in enumerate(zip(cols, stored)):
         values = list(map(itemgetter(i), rows))
-        column = model.__table__.c[getattr(model, c).property.columns[0].key]
+        if c in DERIVED:
+            data[c] = list(map(DERIVED[c][1], values))
+            continue
+        column = model.__table__.c[getattr(model, key).property.columns[0].key]
         proc = column.type._cached_result_processor(dialect, types[i])
         data[c] = values if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
@@ -101,8 +144,9 @@ def _value(column, raw: Any, text: bool) -> Any:
     return str(raw)
 
 
-def _as_of(session: Session, model, as_of: dt.datetime) -> pd.DataFrame:
-    """The table `model` as it stood at `as_of`: its audit inserts up to then, with the changes up to then applied."""
+def _as_of(session: Session, model, as_of: dt.datetime, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The table `model` as it stood at `as_of`: its audit inserts up to then, with the changes up to then applied;
+    `columns`: only these (None: every column; DERIVED names allowed)."""
     from ikema.store import AuditEntry
 
     table = model.__tablename__
@@ -123,15 +167,24 @@ def _as_of(session: Session, model, as_of: dt.datetime) -> pd.DataFrame:
         elif key not in records:
             raise StoreError(f"audit_log: {table} {key}: a change to field {field} before the record's insert")
     frame = pd.DataFrame(list(records.values()), columns=cols)
-    return frame.sort_values(pk, kind="stable").reset_index(drop=True) if len(frame) else frame
+    frame = frame.sort_values(pk, kind="stable").reset_index(drop=True) if len(frame) else frame
+    if columns is None:
+        return frame
+    return pd.DataFrame({c: ([DERIVED[c][2](v) for v in frame[DERIVED[c][0]]] if c in DERIVED else frame[c]) for c in columns},
+                        columns=list(columns))
 
 
-def store_tables(session: Session, as_of: dt.datetime | None = None) -> dict[str, pd.DataFrame]:
+def store_tables(session: Session, as_of: dt.datetime | None = None,
+                 columns: Mapping[str, Sequence[str] | None] | None = None) -> dict[str, pd.DataFrame]:
     """Every table of subjects and their records: live (as_of None) or as it stood at `as_of` (from the audit trail).
-    The randomizations come in the order they were made."""
+    The randomizations come in the order they were made. `columns`: only these tables, each with these columns
+    (None: every column; e.g. `lean_columns`); None: every table, every column."""
     from ikema.store import AuditEntry
 
-    out = {name: (_live(session, m) if as_of is None else _as_of(session, m, as_of)) for name, m in _models().items()}
+    models = _models()
+    wanted = {name: None for name in models} if columns is None else dict(columns)
+    out = {name: (_live(session, models[name], cols) if as_of is None else _as_of(session, models[name], as_of, cols))
+           for name, cols in wanted.items()}
     order = session.scalars(select(AuditEntry.record_key).where(AuditEntry.table_name == "randomizations",
                                                                 AuditEntry.action == "INSERT").order_by(AuditEntry.id)).all()
     rank = {k: i for i, k in enumerate(order)}
@@ -200,12 +253,24 @@ def _questionnaire_items(q: pd.DataFrame, ady) -> pd.DataFrame:
                          "QSORRES": ["" if v is None else str(v) for v in chain.from_iterable(a.values() for a in answers)]})
 
 
+def _pk_records(pk: pd.DataFrame, ady, cycle_days: int, pk_lloq: Mapping[str, float] | None) -> pd.DataFrame:
+    """The PK records (USUBJID, ANALYTE, DRUG, ADY, HOUR, VALUE, UNIT, LLOQ, TPT, NOMDY) of the stored samples."""
+    at = pd.to_datetime(pk["sampled_at"], utc=True).dt.tz_localize(None)
+    pk_day = ady(pk["usubjid"], at.dt.normalize())
+    tpt = [f"C{c}D{d} " + ("PRE-DOSE" if h < 0 else ("1H POST-EOI" if h > 0 else "EOI")) for c, d, h in zip(pk["cycle"], pk["day"], pk["nominal_hours"])]
+    return pd.DataFrame({"USUBJID": pk["usubjid"], "ANALYTE": pk["analyte"], "DRUG": pk["analyte"].str.title(), "ADY": pk_day,
+                         "HOUR": (at - at.dt.normalize()).dt.total_seconds() / 3600.0,
+                         "VALUE": pk["concentration"].fillna(0.0), "UNIT": pk["unit"], "LLOQ": pk["analyte"].map(dict(pk_lloq or {})),
+                         "TPT": pd.Series(tpt, index=pk.index, dtype=object), "NOMDY": (pk["cycle"] - 1) * cycle_days + pk["day"]})
+
+
 def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
                         pk_lloq: Mapping[str, float] | None = None, questionnaire_items: bool = True) -> dict[str, pd.DataFrame]:
     """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
     assays' lower limits of quantification by analyte (the protocol's pk_assays). `questionnaire_items` False: one
     questionnaires row per stored questionnaire holding an item (USUBJID, ADY, VISIT, QSCAT), not one per item, in
-    the same (USUBJID, ADY, QSCAT) order: all a lean SDTM (ikema.cdisc.sdtm.build_sdtm) reads of QS."""
+    the same (USUBJID, ADY, QSCAT) order: all a lean SDTM (ikema.cdisc.sdtm.build_sdtm) reads of QS. Without the
+    table pk_samples (ada_samples) in `tables` there are no pk (ada) records (`lean_columns`)."""
     ids_kept = set(subjects["USUBJID"])
 
     def frame(name: str) -> pd.DataFrame:
@@ -248,23 +313,20 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     names = {"NEUT": "Neutrophils", "PLAT": "Platelets", "HGB": "Hemoglobin", "LYM": "Lymphocytes"}
     labs["LBTEST"] = labs["LBTESTCD"].map(names).fillna(labs["LBTESTCD"])
     labs = labs.sort_values(["USUBJID", "ADY", "LBTESTCD"], kind="stable").reset_index(drop=True)
-    pk = frame("pk_samples")
-    at = pd.to_datetime(pk["sampled_at"], utc=True).dt.tz_localize(None)
-    pk_day = ady(pk["usubjid"], at.dt.normalize())
-    tpt = [f"C{c}D{d} " + ("PRE-DOSE" if h < 0 else ("1H POST-EOI" if h > 0 else "EOI")) for c, d, h in zip(pk["cycle"], pk["day"], pk["nominal_hours"])]
-    pkf = pd.DataFrame({"USUBJID": pk["usubjid"], "ANALYTE": pk["analyte"], "DRUG": pk["analyte"].str.title(), "ADY": pk_day,
-                        "HOUR": (at - at.dt.normalize()).dt.total_seconds() / 3600.0,
-                        "VALUE": pk["concentration"].fillna(0.0), "UNIT": pk["unit"], "LLOQ": pk["analyte"].map(dict(pk_lloq or {})), "TPT": pd.Series(tpt, index=pk.index, dtype=object),
-                        "NOMDY": (pk["cycle"] - 1) * cycle_days + pk["day"]})
-    ada = frame("ada_samples")
-    adaf = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
-                         "RESULT": ada["result"], "TITER": ada["titer"].astype(float)})
+    out = {}
+    if "pk_samples" in tables:  # not read for a lean SDTM without PC and IS (lean_columns)
+        out["pk"] = _pk_records(frame("pk_samples"), ady, cycle_days, pk_lloq)
+    if "ada_samples" in tables:
+        ada = frame("ada_samples")
+        out["ada"] = pd.DataFrame({"USUBJID": ada["usubjid"], "ADY": ady(ada["usubjid"], ada["date"]), "VISIT": ada["visit"],
+                                   "RESULT": ada["result"], "TITER": ada["titer"].astype(float)})
     if questionnaire_items:
         qs = _questionnaire_items(frame("questionnaires"), ady)
         qs = qs.sort_values(["USUBJID", "ADY", "QSCAT", "QSTESTCD"], kind="stable").reset_index(drop=True)
     else:
         q = frame("questionnaires")
-        q = q[[len(a) > 0 for a in q["answers"]]]
+        held_items = q["has_items"] if "has_items" in q else [len(a) > 0 for a in q["answers"]]
+        q = q[np.asarray(held_items, dtype=bool)]
         qs = pd.DataFrame({"USUBJID": q["usubjid"].astype(object), "ADY": ady(q["usubjid"], q["date"]),
                            "VISIT": q["visit"], "QSCAT": q["instrument"]})
         qs = qs.sort_values(["USUBJID", "ADY", "QSCAT"], kind="stable").reset_index(drop=True)
@@ -292,5 +354,4 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     sr = sr[sr["verdict"] == "fail"].sort_values(["usubjid", "criterion_id"], kind="stable")
     not_met = pd.DataFrame({"USUBJID": sr["usubjid"].astype(object), "CRITERION": sr["criterion_id"].astype(object)}).reset_index(drop=True)
     return {"subjects": subj, "events": events, "assessments": assessments, "exposure": exposure,
-            "adverse_events": adverse_events, "labs": labs, "pk": pkf, "ada": adaf, "questionnaires": qs,
-            "criteria_not_met": not_met}
+            "adverse_events": adverse_events, "labs": labs, **out, "questionnaires": qs, "criteria_not_met": not_met}
