@@ -20,6 +20,26 @@ def per_distinct(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -
 
 def held(values) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """Values for a new column: a text column as it is held (Arrow), not a round trip through Python objects."""
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
-        return values.array
+    if isinstance(values, (pd.Series, pd.api.extensions.ExtensionArray)) and isinstance(values.dtype, pd.StringDtype):
+        return values.array if isinstance(values, pd.Series) else values
     return np.asarray(values)
+
+
+def text(values) -> pd.api.extensions.ExtensionArray:
+    """`values` (text, missing allowed) as a text column (pandas' str, Arrow), each distinct text converted once."""
+    codes, names = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return text_of(codes, names)
+
+
+def text_of(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
+    """A text column (pandas' str, Arrow) of `codes` into `names` (codes from pd.factorize or the like): each
+    distinct text converted once and spread by Arrow's take, not each record's text converted from Python."""
+    return pd.array(np.asarray(names, dtype=object), dtype="str").take(np.asarray(codes))
+
+
+def float_text(values) -> np.ndarray:
+    """f"{x:g}" of each float (object array), written once per distinct bit pattern (0.0 and -0.0 apart)."""
+    v = np.ascontiguousarray(values, dtype=float)
+    codes, bits = pd.factorize(v.view(np.int64))
+    names = np.array([f"{x:g}" for x in bits.view(float)], dtype=object)
+    return names[codes] if len(v) else np.array([], dtype=object)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.distinct import held, per_distinct
+from ikema.cdisc.distinct import float_text, held, per_distinct, text, text_of
 
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
 PRIOR_THERAPY = "PRIOR ANTI-MYELOMA THERAPY"
@@ -49,6 +49,7 @@ DISEASE_TESTS = {
 }
 HEMATOLOGY = {"NEUT": "Neutrophils", "PLAT": "Platelets", "HGB": "Hemoglobin", "LYM": "Lymphocytes"}
 EOT_VISITNUM, FOLLOW_UP_VISITNUM = 8000, 9000
+EPOCHS = ("", "SCREENING", "TREATMENT", "FOLLOW-UP")  # EPOCH of a date (none, before the first dose, to the last, after)
 
 
 def _iso(dates) -> pd.Series:
@@ -109,13 +110,27 @@ def _visitnum(visit: pd.Series) -> np.ndarray:
 
 def visit_of_day(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray]:
     """(VISIT, VISITNUM) of study days on the cycle calendar: CYCLE c DAY d from the first dose; SCREENING before."""
+    codes, names, num = _visits_of_days(ady, cycle_days)
+    return names[codes] if len(codes) else names, num
+
+
+def _visits_of_days(ady, cycle_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """visit_of_day as (codes, the distinct days' VISIT, VISITNUM): each distinct day's name written once."""
     a = np.asarray(ady, dtype=float)
     c = (a - 1) // cycle_days + 1
     d = (a - 1) % cycle_days + 1
-    days, where = np.unique(a, return_inverse=True)  # each distinct day's name written once
+    days, where = np.unique(a, return_inverse=True)
     uc, ud = (days - 1) // cycle_days + 1, (days - 1) % cycle_days + 1
     names = np.array([f"CYCLE {int(x)} DAY {int(y)}" if z >= 1 else "SCREENING" for x, y, z in zip(uc, ud, days)], dtype=object)
-    return names[where.reshape(-1)] if len(a) else names, np.where(a >= 1, c * 100 + d, 1.0)
+    return where.reshape(-1), names, np.where(a >= 1, c * 100 + d, 1.0)
+
+
+def _cycle_day_visits(cycle: pd.Series, day: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(codes, names) of the visits CYCLE c DAY d of (cycle, day) pairs, each distinct pair's name written once."""
+    cc, cu = pd.factorize(cycle, use_na_sentinel=False)
+    dc, du = pd.factorize(day, use_na_sentinel=False)
+    codes, pairs = pd.factorize(cc.astype(np.int64) * max(len(du), 1) + dc)
+    return codes, [f"CYCLE {c} DAY {d}" for c, d in zip(cu[pairs // max(len(du), 1)], du[pairs % max(len(du), 1)])]
 
 
 def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Mapping[str, str] | None = None,
@@ -152,7 +167,7 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     def head(domain: str, ids) -> dict:
         return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": held(ids)}
 
-    def epoch(ids, dtc) -> np.ndarray:
+    def epoch(ids, dtc) -> pd.api.extensions.ExtensionArray:
         # each subject and each date parsed once (QS: half a million rows), then compared as numpy arrays
         subj_codes, subj_uniq = pd.factorize(held(ids), use_na_sentinel=False)
         day = pd.Series(held(dtc)).astype(str).str.slice(0, 10)
@@ -161,9 +176,9 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
         who = pd.Series(subj_uniq)
         f = pd.to_datetime(who.map(first_by)).to_numpy()[subj_codes]
         last = pd.to_datetime(who.map(last_by)).to_numpy()[subj_codes]
-        out = np.where(d < f, "SCREENING", np.where(d <= last, "TREATMENT", "FOLLOW-UP"))
-        out = np.where(np.isnat(f), "SCREENING", out)
-        return np.where(np.isnat(d), "", out)
+        out = np.where(d < f, 1, np.where(d <= last, 2, 3))
+        out = np.where(np.isnat(f), 1, out)
+        return text_of(np.where(np.isnat(d), 0, out), EPOCHS)
 
     ids = subj["USUBJID"]
     rfst = _iso(ids.map(ev["TRTSDT"])).to_numpy()
@@ -174,7 +189,8 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
 
     def with_visit(df: pd.DataFrame, prefix: str, ady, visit=None) -> pd.DataFrame:
         if visit is None:
-            name, num = visit_of_day(ady, cycle_days)
+            codes, names, num = _visits_of_days(ady, cycle_days)
+            name = text_of(codes, names)
         else:
             name, num = held(visit) if isinstance(visit, pd.Series) else np.asarray(visit, dtype=object), visitnum(pd.Series(held(visit)))
         df.insert(df.columns.get_loc(f"{prefix}DTC"), "VISITNUM", num)
@@ -240,46 +256,19 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
         "EXADJ": np.where(ex["DOSE_MG"].to_numpy(float) == ex["PLANNED_MG"].to_numpy(float), "", "DOSE REDUCED"),
         "EXSTDTC": exdtm, "EXENDTC": exdtm.copy(), "EXSTDY": ex["ADY"].to_numpy(int),
     }), "EX")
-    exvisit = [f"CYCLE {c} DAY {d}" for c, d in zip(ex["CYCLE"], ex["DAY"])]
-    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISITNUM", visitnum(pd.Series(exvisit)))
-    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISIT", exvisit)
+    vcodes, vnames = _cycle_day_visits(ex["CYCLE"], ex["DAY"])
+    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISITNUM", visitnum(pd.Series(vnames, dtype=object))[vcodes])
+    exd.insert(exd.columns.get_loc("EXSTDTC"), "VISIT", text_of(vcodes, vnames))
     exd.insert(exd.columns.get_loc("EXSTDTC"), "EPOCH", epoch(exd["USUBJID"], exd["EXSTDTC"]))
     planned = ex["PLANNED_MG"].to_numpy(float)
     adj = planned != exd["EXDOSE"].to_numpy(float)
     suppex = pd.DataFrame({"STUDYID": studyid, "RDOMAIN": "EX", "USUBJID": exd.loc[adj, "USUBJID"].to_numpy(), "IDVAR": "EXSEQ",
                            "IDVARVAL": exd.loc[adj, "EXSEQ"].astype(str).to_numpy(), "QNAM": "EXPLDOS", "QLABEL": "Planned Dose",
                            "QVAL": [f"{x:g}" for x in planned[adj]], "QORIG": "Derived", "QEVAL": ""})
-    lb = records["labs"]
-    lbtxt = lb["VALUE"].map(lambda x: f"{x:g}").to_numpy()
-    hem = pd.DataFrame({
-        "USUBJID": lb["USUBJID"].to_numpy(), "LBTESTCD": lb["LBTESTCD"].to_numpy(), "LBTEST": lb["LBTESTCD"].map(HEMATOLOGY).fillna(lb["LBTEST"]).to_numpy(),
-        "LBCAT": "HEMATOLOGY", "LBSPEC": "BLOOD", "LBORRES": lbtxt, "LBORRESU": lb["UNIT"].to_numpy(),
-        "LBSTRESC": lbtxt.copy(), "LBSTRESN": lb["VALUE"].to_numpy(float),
-        "LBSTRESU": lb["UNIT"].to_numpy(), "LBSTNRLO": lb["LLN"].to_numpy(float), "LBLNKID": "",
-        "ADY": lb["ADY"].to_numpy(int),
-    })
-    a = records["assessments"]
-    known = a["PARAM"].isin(list(DISEASE_TESTS))
-    if not known.all():
-        from ikema.errors import input_error
-
-        i = int(np.flatnonzero(~known.to_numpy())[0])
-        raise input_error("assessments", i + 1, "PARAM", a["PARAM"].iloc[i], f"one of {sorted(DISEASE_TESTS)}")
-    txt = np.where(a["AVALC"].fillna("") != "", a["AVALC"].fillna(""),
-                   per_distinct(a["AVAL"], lambda u: u.map(lambda v: "" if pd.isna(v) else f"{v:g}")))
-    adtc = day_iso(a["USUBJID"], a["ADY"])
-    dis = pd.DataFrame({
-        "USUBJID": a["USUBJID"].to_numpy(), "LBTESTCD": a["PARAM"].to_numpy(), "LBTEST": a["PARAM"].map({p: t[0] for p, t in DISEASE_TESTS.items()}).to_numpy(),
-        "LBCAT": DISEASE, "LBSPEC": a["PARAM"].map({p: t[1] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBORRES": txt,
-        "LBORRESU": a["PARAM"].map({p: t[2] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBSTRESC": txt, "LBSTRESN": a["AVAL"].to_numpy(float),
-        "LBSTRESU": a["PARAM"].map({p: t[2] for p, t in DISEASE_TESTS.items()}).to_numpy(), "LBSTNRLO": np.nan,
-        "LBLNKID": [f"IMWG {d}" for d in adtc], "ADY": a["ADY"].to_numpy(int),
-    })
-    lball = pd.concat([hem, dis], ignore_index=True).sort_values(["USUBJID", "ADY", "LBCAT", "LBTESTCD"], kind="stable")
-    lbd = _seq(pd.DataFrame({**head("LB", lball["USUBJID"]), **{c: held(lball[c]) for c in lball.columns if c not in ("USUBJID", "ADY")},
-                             "LBDTC": day_iso(lball["USUBJID"], lball["ADY"])}), "LB")
-    lbd = with_visit(lbd, "LB", lball["ADY"].to_numpy())
-    lbd["LBDY"] = lball["ADY"].to_numpy(int)
+    lbd = _lb(records["labs"], records["assessments"], head, day_iso)
+    lbdy = lbd.pop("_ADY").to_numpy()
+    lbd = with_visit(lbd, "LB", lbdy)
+    lbd["LBDY"] = lbdy
     ae = records["adverse_events"]
     ser = ae["AESER"].to_numpy() == "Y"
     fatal = ae["AESDTH"].to_numpy() == "Y"
@@ -423,6 +412,47 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     return {k: (v.astype(object) if v.empty else v) for k, v in out.items() if want(k)}
 
 
+def _lb(lb: pd.DataFrame, a: pd.DataFrame, head, day_iso) -> pd.DataFrame:
+    """LB without its visits: the haematology (`lb`, site records labs) and the disease assessments (`a`), in
+    (USUBJID, ADY, LBCAT, LBTESTCD) order, haematology first among equals; each column put in that order once, its text
+    as codes into its distinct values; _ADY (the study day) last."""
+    known = a["PARAM"].isin(list(DISEASE_TESTS))
+    if not known.all():
+        from ikema.errors import input_error
+
+        i = int(np.flatnonzero(~known.to_numpy())[0])
+        raise input_error("assessments", i + 1, "PARAM", a["PARAM"].iloc[i], f"one of {sorted(DISEASE_TESTS)}")
+
+    def both(h, d, dtype=object) -> np.ndarray:
+        return np.concatenate([np.asarray(h, dtype=dtype), np.asarray(d, dtype=dtype)])
+
+    def sort_codes(values: np.ndarray) -> np.ndarray:
+        codes, names = pd.factorize(values, sort=True)
+        return np.where(codes < 0, len(names), codes)  # missing last, as pandas sorts
+
+    cats = sorted(["HEMATOLOGY", DISEASE])
+    cat = np.repeat([cats.index("HEMATOLOGY"), cats.index(DISEASE)], [len(lb), len(a)])
+    ids, ady, tests = both(lb["USUBJID"], a["USUBJID"]), both(lb["ADY"], a["ADY"], int), both(lb["LBTESTCD"], a["PARAM"])
+    order = np.lexsort((sort_codes(tests), cat, ady, sort_codes(ids)))  # stable, as DataFrame.sort_values(kind="stable")
+    dis_txt = np.where(a["AVALC"].fillna("") != "", a["AVALC"].fillna(""),
+                       per_distinct(a["AVAL"], lambda u: u.map(lambda v: "" if pd.isna(v) else f"{v:g}")))
+    hem_txt = float_text(lb["VALUE"])
+    param = {k: a["PARAM"].map({p: t[i] for p, t in DISEASE_TESTS.items()}) for i, k in enumerate(("TEST", "SPEC", "UNIT"))}
+    unit = text(both(lb["UNIT"], param["UNIT"])[order])
+    txt = text(both(hem_txt, dis_txt)[order])
+    usubjid = text(ids[order])
+    adys = ady[order]
+    return pd.DataFrame({
+        **head("LB", usubjid), "LBTESTCD": text(tests[order]),
+        "LBTEST": text(both(lb["LBTESTCD"].map(HEMATOLOGY).fillna(lb["LBTEST"]), param["TEST"])[order]),
+        "LBCAT": text_of(cat[order], cats), "LBSPEC": text(both(np.full(len(lb), "BLOOD", dtype=object), param["SPEC"])[order]),
+        "LBORRES": txt, "LBORRESU": unit, "LBSTRESC": txt.copy(), "LBSTRESN": both(lb["VALUE"], a["AVAL"], float)[order],
+        "LBSTRESU": unit.copy(), "LBSTNRLO": both(lb["LLN"], np.full(len(a), np.nan), float)[order],
+        "LBLNKID": text(both(np.full(len(lb), "", dtype=object), ["IMWG " + d for d in day_iso(a["USUBJID"], a["ADY"])])[order]),
+        "LBDTC": day_iso(pd.Series(usubjid), adys), "_ADY": adys,
+    }).pipe(_seq, "LB")
+
+
 def _end_of_participation(sdtm: dict[str, pd.DataFrame]) -> np.ndarray:
     """RFPENDTC: the subject's latest dated record (death, withdrawal, last contact, last assessment)."""
     latest = []  # each domain's latest date per subject, then the latest of those (no concatenation of every record)
@@ -432,7 +462,7 @@ def _end_of_participation(sdtm: dict[str, pd.DataFrame]) -> np.ndarray:
             dated = d != ""
             latest.append(d[dated].groupby(sdtm[k]["USUBJID"][dated]).max())
     last = pd.concat(latest).groupby(level=0).max()
-    return sdtm["DM"]["USUBJID"].map(last).fillna("").to_numpy()
+    return sdtm["DM"]["USUBJID"].map(last).astype(object).fillna("").to_numpy()
 
 
 def _qs_test(code: str) -> str:
@@ -500,6 +530,20 @@ def disease_assessments(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
                          "AVALC": np.where(pd.isna(d["LBSTRESN"]), d["LBSTRESC"], "")})
 
 
+def _last_dose_by(ex: pd.DataFrame, cut: str, usubjid: pd.Series) -> np.ndarray:
+    """The date of each subject's latest administration (EXSTDTC) on or before `cut` ("" where none), as an object
+    array: subjects and dates as codes, the dates ranked once (ISO texts sort as the dates do)."""
+    who, ids = pd.factorize(ex["USUBJID"])
+    rank, dtc = pd.factorize(ex["EXSTDTC"], sort=True)
+    day = pd.Series(dtc, dtype=object).str.slice(0, 10)
+    kept = (rank >= 0) & (who >= 0) & (day <= cut).to_numpy(bool)[rank]
+    latest = pd.Series(rank[kept]).groupby(who[kept]).max()
+    last = np.full(len(ids) + 1, "", dtype=object)  # the last slot: a subject without administrations
+    last[latest.index.to_numpy()] = day.to_numpy(object)[latest.to_numpy()]
+    at = ids.get_indexer(usubjid.to_numpy())
+    return last[np.where(at < 0, len(ids), at)]
+
+
 def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.DataFrame]:
     """The domains as a data cut at `cutoff` would hold them: records dated after it are removed (undated ones,
     e.g. prior therapy, kept), end dates after it become blank (ongoing), DM's reference end, last-treatment, death
@@ -514,9 +558,11 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
             d = d if kept.all() else d[kept]  # a domain wholly before the cut is not copied
         ends = [c for c in d.columns if c.endswith("ENDTC") or c == "DTHDTC"]
         if ends:
-            d = d.copy()
+            d = d.copy(deep=False)  # copy on write: only a changed column is copied
             for col in ends:
                 after = d[col].astype(str).str.slice(0, 10) > cut
+                if not after.any():
+                    continue
                 d.loc[after, col] = ""
                 if f"{col[:-3]}DY" in d.columns:  # AEENDTC -> AEENDY
                     d.loc[after, f"{col[:-3]}DY"] = np.nan
@@ -524,9 +570,7 @@ def data_cut(sdtm: dict[str, pd.DataFrame], cutoff: object) -> dict[str, pd.Data
     if "DM" in out:
         d = out["DM"] if out["DM"] is not sdtm["DM"] else out["DM"].copy()
         d["DTHFL"] = np.where(d["DTHDTC"] != "", "Y", "")
-        ex = sdtm["EX"][["USUBJID", "EXSTDTC"]]  # the columns read, before selecting records
-        last_ex = ex[ex["EXSTDTC"].str.slice(0, 10) <= cut].groupby("USUBJID")["EXSTDTC"].max().str.slice(0, 10)
-        d["RFENDTC"] = pd.Series(last_ex.reindex(d["USUBJID"].to_numpy()).to_numpy(), index=d.index).astype(object).fillna("")
+        d["RFENDTC"] = pd.Series(_last_dose_by(sdtm["EX"], cut, d["USUBJID"]), index=d.index, dtype=object)
         if "RFXENDTC" in d:
             d["RFXENDTC"] = d["RFENDTC"]
         out["DM"] = d
