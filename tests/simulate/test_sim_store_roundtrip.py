@@ -145,3 +145,24 @@ def test_lean_sdtm_from_the_lean_read_equals_the_lean_sdtm_of_the_full_read(stor
         assert list(a) == list(b) and len(a["AE"]) > 0 and (len(a["QS"]) > 0) is (as_of is None)
         for name in a:
             pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+@pytest.mark.parametrize("values", [["a", None, "b"], [None, None], [1, 2, 3], [1, None, 3], [1.5, None, 2.0], [1, 2.5],
+                                    [True, False], [True, None], ["a", 1], [], [2**70, 1], [float("nan"), 1.0]])
+def test_typed_columns_are_what_pandas_infers(values):
+    from ikema.cdisc.store import _typed
+
+    pd.testing.assert_series_equal(pd.Series(_typed(list(values))), pd.Series(list(values)))
+
+
+def test_first_and_last_dates_are_the_groupwise_min_and_max():
+    from ikema.cdisc.store import _first_and_last
+
+    rng = np.random.default_rng(3)
+    days = [dt.date(2018, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 900, 400)]
+    t = pd.DataFrame({"usubjid": [f"S-{u:03d}" for u in rng.integers(0, 37, 400)], "date": days})
+    for frame in (t, t.iloc[:0], t.iloc[:1], t.assign(date=[None if i % 50 == 0 else d for i, d in enumerate(days)])):
+        frame = frame.sort_values(["usubjid", "date"], kind="stable").reset_index(drop=True)
+        first, last = _first_and_last(frame["usubjid"], frame["date"])
+        pd.testing.assert_series_equal(first, frame.groupby("usubjid")["date"].min())
+        pd.testing.assert_series_equal(last, frame.groupby("usubjid")["date"].max())

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Boolean, Date, Float, Integer, JSON, func, select
 from sqlalchemy.orm import Session
 
@@ -67,14 +68,15 @@ def _holds_items(raw: Any) -> bool:
 # columns a reading may ask for that are worked out from a stored column: name -> (stored column, value of the
 # driver's raw value, value of the stored Python value)
 DERIVED = {"has_items": ("answers", _holds_items, lambda v: len(v) > 0)}
-# what a lean SDTM (ikema.cdisc.sdtm.build_sdtm lean, no PC, IS, IE) reads of the store: table -> columns
+# what a lean SDTM (ikema.cdisc.sdtm.build_sdtm lean, no PC, IS, IE) reads of the store: table -> columns (not the
+# keys: the tables come in key order)
 LEAN_COLUMNS = {
     "subjects": ("usubjid", "site_id", "screening", "screened_at"),
     "randomizations": ("usubjid", "stratum", "arm", "randdt"),
-    "drug_administrations": ("id", "usubjid", "cycle", "day", "date", "drug", "route", "dose_mg", "planned_dose_mg"),
+    "drug_administrations": ("usubjid", "cycle", "day", "date", "drug", "route", "dose_mg", "planned_dose_mg"),
     "disease_assessments": ("usubjid", "date", "study_day", "param", "aval", "avalc"),
     "lab_results": ("usubjid", "date", "test", "value", "unit", "low"),
-    "adverse_events": ("id", "usubjid", "term", "pt", "soc", "grade", "serious", "related", "onset", "resolution", "outcome",
+    "adverse_events": ("usubjid", "term", "pt", "soc", "grade", "serious", "related", "onset", "resolution", "outcome",
                        "action_taken"),
     "deaths": ("usubjid", "date", "cause"),
     "dispositions": ("usubjid", "event", "date", "reason"),
@@ -119,8 +121,26 @@ def _live(session: Session, model, columns: Sequence[str] | None = None) -> pd.D
             continue
         column = model.__table__.c[getattr(model, key).property.columns[0].key]
         proc = column.type._cached_result_processor(dialect, types[i])
-        data[c] = values if proc is None else per_distinct(values, proc)
+        data[c] = _typed(values) if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
+
+
+def _typed(values: list) -> Any:
+    """A column's driver values as the frame would infer them, built directly where they are all text, all integers
+    or all floats (missing allowed among text and floats): pandas' inference costs more than the conversion."""
+    classes = set(map(type, values))
+    missing = type(None) in classes
+    classes.discard(type(None))
+    if classes == {str}:
+        return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
+    if classes == {int} and not missing:
+        try:
+            return np.fromiter(values, dtype=np.int64, count=len(values))
+        except OverflowError:  # beyond 64 bits: as pandas infers it
+            return values
+    if classes == {float}:
+        return np.array(values, dtype=float)
+    return values
 
 
 def _value(column, raw: Any, text: bool) -> Any:
@@ -264,6 +284,19 @@ def _pk_records(pk: pd.DataFrame, ady, cycle_days: int, pk_lloq: Mapping[str, fl
                          "TPT": pd.Series(tpt, index=pk.index, dtype=object), "NOMDY": (pk["cycle"] - 1) * cycle_days + pk["day"]})
 
 
+def _first_and_last(usubjid: pd.Series, date: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each subject's earliest and latest date (groupby min and max) of records sorted by subject and date (dates never
+    missing), read off the first and last record of each subject rather than compared as Python dates."""
+    if date.isna().any() or len(date) == 0:
+        return date.groupby(usubjid).min(), date.groupby(usubjid).max()
+    u = usubjid.to_numpy(object)
+    new = np.r_[True, u[1:] != u[:-1]]
+    index = pd.Index(usubjid[new].to_numpy(), name=usubjid.name, dtype=usubjid.dtype)
+    ends = np.r_[np.flatnonzero(new)[1:] - 1, len(u) - 1]
+    return (pd.Series(date.to_numpy()[new], index=index, name=date.name),
+            pd.Series(date.to_numpy()[ends], index=index, name=date.name))
+
+
 def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFrame, cycle_days: int,
                         pk_lloq: Mapping[str, float] | None = None, questionnaire_items: bool = True) -> dict[str, pd.DataFrame]:
     """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
@@ -275,10 +308,16 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
 
     def frame(name: str) -> pd.DataFrame:
         t = tables[name]
-        return t[t["usubjid"].isin(ids_kept)].reset_index(drop=True)
+        kept = t["usubjid"].isin(ids_kept)
+        return (t if kept.all() else t[kept]).reset_index(drop=True)  # every record kept: not copied
+
+    def by_key(t: pd.DataFrame) -> list[str]:
+        # the tables come in key order (store_tables), so a stable sort breaks ties by the key whether read or not
+        return ["id"] if "id" in t else []
 
     ex = frame("drug_administrations")
-    start = ex.groupby("usubjid")["date"].min()
+    ex = ex.sort_values(["usubjid", "date", "drug", *by_key(ex)], kind="stable")
+    start, last_dose = _first_and_last(ex["usubjid"], ex["date"])
     subj = subjects.copy()
     ids = subj["USUBJID"]
 
@@ -291,7 +330,6 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
         delta = (distinct_values(d, pd.to_datetime) - first).dt.days.to_numpy()
         return np.where(delta >= 0, delta + 1, delta)
 
-    ex = ex.sort_values(["usubjid", "date", "drug", "id"], kind="stable")
     exposure = pd.DataFrame({"USUBJID": ex["usubjid"], "DRUG": ex["drug"], "ROUTE": ex["route"], "CYCLE": ex["cycle"],
                              "DAY": ex["day"], "ADY": ady(ex["usubjid"], ex["date"]), "ADT": ex["date"],
                              "DOSE_MG": ex["dose_mg"], "PLANNED_MG": ex["planned_dose_mg"]}).reset_index(drop=True)
@@ -299,7 +337,8 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     assessments = pd.DataFrame({"USUBJID": da["usubjid"], "ADY": _assessment_day(da, start), "ADT": da["date"], "PARAM": da["param"],
                                 "AVAL": da["aval"].astype(float), "AVALC": da["avalc"].fillna("")})
     assessments = assessments.sort_values(["USUBJID", "ADY", "PARAM"], kind="stable").reset_index(drop=True)
-    ae = frame("adverse_events").sort_values(["usubjid", "onset", "pt", "id"], kind="stable")
+    ae = frame("adverse_events")
+    ae = ae.sort_values(["usubjid", "onset", "pt", *by_key(ae)], kind="stable")
     adverse_events = pd.DataFrame({
         "USUBJID": ae["usubjid"], "AETERM": ae["term"], "AEDECOD": ae["pt"], "AEBODSYS": ae["soc"], "AETOXGR": ae["grade"],
         "AESER": np.where(ae["serious"], "Y", "N"), "AEREL": np.where(ae["related"], "RELATED", "NOT RELATED"),
@@ -311,7 +350,7 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     labs = pd.DataFrame({"USUBJID": lb["usubjid"], "LBTESTCD": lb["test"], "LBTEST": lb["test"], "ADY": ady(lb["usubjid"], lb["date"]),
                          "VALUE": lb["value"], "UNIT": lb["unit"], "LLN": lb["low"]})
     names = {"NEUT": "Neutrophils", "PLAT": "Platelets", "HGB": "Hemoglobin", "LYM": "Lymphocytes"}
-    labs["LBTEST"] = labs["LBTESTCD"].map(names).fillna(labs["LBTESTCD"])
+    labs["LBTEST"] = distinct_values(labs["LBTESTCD"], lambda u: u.map(names).fillna(u))
     labs = labs.sort_values(["USUBJID", "ADY", "LBTESTCD"], kind="stable").reset_index(drop=True)
     out = {}
     if "pk_samples" in tables:  # not read for a lean SDTM without PC and IS (lean_columns)
@@ -337,7 +376,6 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     lc = disp[disp["event"] == LAST_CONTACT].set_index("usubjid")
     fu = disp[disp["event"] == FOLLOW_UP].sort_values(["usubjid", "date"]).groupby("usubjid")["date"].agg(list)
     st = frame("subsequent_therapies").sort_values(["usubjid", "start_date"]).groupby("usubjid").first()
-    last_dose = ex.groupby("usubjid")["date"].max()
     events = pd.DataFrame({
         "USUBJID": ids, "ARM": subj["ARM"], "TRTSDT": ids.map(start), "TRTEDT": ids.map(last_dose),
         "EOTREAS": ids.map(eot["reason"]).astype(object).fillna("ONGOING"),
