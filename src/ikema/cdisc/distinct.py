@@ -25,21 +25,15 @@ def held(values) -> np.ndarray | pd.api.extensions.ExtensionArray:
     return np.asarray(values)
 
 
-def text(values) -> pd.api.extensions.ExtensionArray:
-    """`values` (text, missing allowed) as a text column (pandas' str, Arrow), each distinct text converted once."""
-    codes, names = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    return text_of(codes, names)
-
-
 def text_of(codes: np.ndarray, names) -> pd.api.extensions.ExtensionArray:
     """A text column (pandas' str, Arrow) of `codes` into `names` (codes from pd.factorize or the like): each
     distinct text converted once and spread by Arrow's take, not each record's text converted from Python."""
     return pd.array(np.asarray(names, dtype=object), dtype="str").take(np.asarray(codes))
 
 
-def float_text(values) -> np.ndarray:
-    """f"{x:g}" of each float (object array), written once per distinct bit pattern (0.0 and -0.0 apart)."""
+def float_codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, texts) of f"{x:g}" of each float, written once per distinct bit pattern (0.0 and -0.0 apart)."""
     v = np.ascontiguousarray(values, dtype=float)
     codes, bits = pd.factorize(v.view(np.int64))
-    names = np.array([f"{x:g}" for x in bits.view(float)], dtype=object)
-    return names[codes] if len(v) else np.array([], dtype=object)
+    return codes, np.array([f"{x:g}" for x in np.asarray(bits).view(float)], dtype=object)
+

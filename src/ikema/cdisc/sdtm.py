@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.distinct import float_text, held, per_distinct, text, text_of
+from ikema.cdisc.distinct import float_codes, held, per_distinct, text_of
 
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
 PRIOR_THERAPY = "PRIOR ANTI-MYELOMA THERAPY"
@@ -161,8 +161,8 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     first_by = dict(zip(subj["USUBJID"], first_dose))
     last_by = dict(zip(subj["USUBJID"], last_dose))
 
-    def day_iso(ids: pd.Series, ady) -> np.ndarray:
-        return _day_to_iso(per_distinct(ids, lambda u: u.map(start)), ady).to_numpy()
+    def day_iso(ids: pd.Series, ady) -> np.ndarray | pd.api.extensions.ExtensionArray:
+        return held(_day_to_iso(per_distinct(ids, lambda u: u.map(start)), ady))
 
     def head(domain: str, ids) -> dict:
         return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": held(ids)}
@@ -423,32 +423,50 @@ def _lb(lb: pd.DataFrame, a: pd.DataFrame, head, day_iso) -> pd.DataFrame:
         i = int(np.flatnonzero(~known.to_numpy())[0])
         raise input_error("assessments", i + 1, "PARAM", a["PARAM"].iloc[i], f"one of {sorted(DISEASE_TESTS)}")
 
-    def both(h, d, dtype=object) -> np.ndarray:
+    def both(h, d, dtype=float) -> np.ndarray:
         return np.concatenate([np.asarray(h, dtype=dtype), np.asarray(d, dtype=dtype)])
 
-    def sort_codes(values: np.ndarray) -> np.ndarray:
-        codes, names = pd.factorize(values, sort=True)
-        return np.where(codes < 0, len(names), codes)  # missing last, as pandas sorts
+    def coded(values) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(values, tuple):  # (codes, names) already
+            return values
+        codes, names = pd.factorize(values, use_na_sentinel=False)
+        return codes, np.asarray(names, dtype=object)
 
+    def joined(h, d, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        # (codes, names) of the haematology's values then the assessments', each part factorized as held (Arrow) and
+        # the parts joined over their few distinct values; sort: codes in the names' sort order (missing last)
+        (ch, uh), (cd, ud) = coded(h), coded(d)
+        joint, names = pd.factorize(np.concatenate([uh, ud]), sort=sort, use_na_sentinel=False)
+        return np.concatenate([joint[:len(uh)][ch], joint[len(uh):][cd]]), np.asarray(names, dtype=object)
+
+    def const(value: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(n, dtype=np.intp), np.array([value], dtype=object)
+
+    def by_param(i: int) -> tuple[np.ndarray, np.ndarray]:
+        return param_codes, np.array([DISEASE_TESTS[p][i] for p in params], dtype=object)
+
+    param_codes, params = coded(a["PARAM"])
+    hem_test = lb["LBTESTCD"].map(HEMATOLOGY).fillna(lb["LBTEST"])
     cats = sorted(["HEMATOLOGY", DISEASE])
     cat = np.repeat([cats.index("HEMATOLOGY"), cats.index(DISEASE)], [len(lb), len(a)])
-    ids, ady, tests = both(lb["USUBJID"], a["USUBJID"]), both(lb["ADY"], a["ADY"], int), both(lb["LBTESTCD"], a["PARAM"])
-    order = np.lexsort((sort_codes(tests), cat, ady, sort_codes(ids)))  # stable, as DataFrame.sort_values(kind="stable")
+    ids, tests = joined(lb["USUBJID"], a["USUBJID"], sort=True), joined(lb["LBTESTCD"], (param_codes, params), sort=True)
+    ady = both(lb["ADY"], a["ADY"], int)
+    order = np.lexsort((tests[0], cat, ady, ids[0]))  # stable, as DataFrame.sort_values(kind="stable")
     dis_txt = np.where(a["AVALC"].fillna("") != "", a["AVALC"].fillna(""),
                        per_distinct(a["AVAL"], lambda u: u.map(lambda v: "" if pd.isna(v) else f"{v:g}")))
-    hem_txt = float_text(lb["VALUE"])
-    param = {k: a["PARAM"].map({p: t[i] for p, t in DISEASE_TESTS.items()}) for i, k in enumerate(("TEST", "SPEC", "UNIT"))}
-    unit = text(both(lb["UNIT"], param["UNIT"])[order])
-    txt = text(both(hem_txt, dis_txt)[order])
-    usubjid = text(ids[order])
+    adtc = coded(day_iso(a["USUBJID"], a["ADY"]))
+
+    def put(codes_names: tuple[np.ndarray, np.ndarray]) -> pd.api.extensions.ExtensionArray:
+        return text_of(codes_names[0][order], codes_names[1])
+
+    usubjid, unit, txt = put(ids), put(joined(lb["UNIT"], by_param(2))), put(joined(float_codes(lb["VALUE"]), dis_txt))
     adys = ady[order]
     return pd.DataFrame({
-        **head("LB", usubjid), "LBTESTCD": text(tests[order]),
-        "LBTEST": text(both(lb["LBTESTCD"].map(HEMATOLOGY).fillna(lb["LBTEST"]), param["TEST"])[order]),
-        "LBCAT": text_of(cat[order], cats), "LBSPEC": text(both(np.full(len(lb), "BLOOD", dtype=object), param["SPEC"])[order]),
-        "LBORRES": txt, "LBORRESU": unit, "LBSTRESC": txt.copy(), "LBSTRESN": both(lb["VALUE"], a["AVAL"], float)[order],
-        "LBSTRESU": unit.copy(), "LBSTNRLO": both(lb["LLN"], np.full(len(a), np.nan), float)[order],
-        "LBLNKID": text(both(np.full(len(lb), "", dtype=object), ["IMWG " + d for d in day_iso(a["USUBJID"], a["ADY"])])[order]),
+        **head("LB", usubjid), "LBTESTCD": put(tests), "LBTEST": put(joined(hem_test, by_param(0))),
+        "LBCAT": text_of(cat[order], cats), "LBSPEC": put(joined(const("BLOOD", len(lb)), by_param(1))),
+        "LBORRES": txt, "LBORRESU": unit, "LBSTRESC": txt.copy(), "LBSTRESN": both(lb["VALUE"], a["AVAL"])[order],
+        "LBSTRESU": unit.copy(), "LBSTNRLO": both(lb["LLN"], np.full(len(a), np.nan))[order],
+        "LBLNKID": put(joined(const("", len(lb)), (adtc[0], np.array(["IMWG " + d for d in adtc[1]], dtype=object)))),
         "LBDTC": day_iso(pd.Series(usubjid), adys), "_ADY": adys,
     }).pipe(_seq, "LB")
 
