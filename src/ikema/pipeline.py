@@ -81,7 +81,7 @@ def sdtm_from_store(session, setup: TrialSetup, as_of: dt.datetime | None = None
     from ikema.cdisc.sdtm import build_sdtm
     from ikema.cdisc.store import lean_columns, records_from_tables, store_tables, subjects_from_tables
 
-    tables = store_tables(session, as_of, lean_columns(domains) if lean else None)  # lean: what a lean SDTM reads
+    tables = store_tables(session, as_of, lean_columns(domains) if lean else None, day_dates=lean)  # lean: what it reads
     subjects = subjects_from_tables(tables, setup.subject_columns, setup.arm_labels, setup.studyid, randomized_by)
     if subjects.empty:
         raise InputError("store: no randomized subject" + (f" on or before {randomized_by}" if randomized_by else "")

@@ -94,21 +94,27 @@ def test_lean_questionnaire_rows_give_the_lean_sdtm_of_the_item_rows(stored, toy
 
 def test_lean_columns_read_what_the_full_tables_hold(stored):
     # a lean SDTM reads only some tables and columns of the store: each must be the full read's column, as read
-    # live and from the audit trail; has_items is whether the questionnaire's answers hold an item
+    # live and from the audit trail (dates as datetime64 days); has_items is whether the questionnaire's answers hold
+    # an item
     from ikema.cdisc.derive import SAFETY_DOMAINS
-    from ikema.cdisc.store import last_change, lean_columns, store_tables
+    from sqlalchemy import Date
+
+    from ikema.cdisc.store import _models, last_change, lean_columns, store_tables
 
     session = stored[0]
     wanted = lean_columns(SAFETY_DOMAINS)
     assert not {"pk_samples", "ada_samples", "screening_results"} & set(wanted)
     assert {"pk_samples", "ada_samples"} <= set(lean_columns(("DM", "PC"))) and "screening_results" in lean_columns(None)
     for as_of in (None, last_change(session)):
-        full, lean = store_tables(session, as_of), store_tables(session, as_of, wanted)
+        full, lean = store_tables(session, as_of), store_tables(session, as_of, wanted, day_dates=True)
         assert list(lean) == list(wanted)
         for table, cols in wanted.items():
             assert list(lean[table]) == list(cols) and len(lean[table]) > 0, table
             for c in cols:
                 expected = full[table]["answers"].map(len).gt(0).rename(c) if c == "has_items" else full[table][c]
+                if isinstance(_models()[table].__table__.c[c if c != "has_items" else "answers"].type, Date):
+                    assert lean[table][c].dtype == "datetime64[s]"
+                    expected = pd.to_datetime(expected).astype("datetime64[s]")
                 pd.testing.assert_series_equal(lean[table][c], expected, check_dtype=c != "has_items", obj=f"{table}.{c}")
         assert lean["questionnaires"]["has_items"].all()
 
@@ -131,18 +137,20 @@ def test_lean_sdtm_from_the_lean_read_equals_the_lean_sdtm_of_the_full_read(stor
     from ikema.cdisc.store import lean_columns, records_from_tables, store_tables, subjects_from_tables
 
     session = stored[0]
-    first_qs = session.scalar(select(func.min(AuditEntry.at)).where(AuditEntry.table_name == "questionnaires"))
+    first_qs, first_ex = (session.scalar(select(func.min(AuditEntry.at)).where(AuditEntry.table_name == t))
+                          for t in ("questionnaires", "drug_administrations"))
     domains = tuple(d for d in SAFETY_DOMAINS if d != "SV")
-    for as_of in (None, first_qs - dt.timedelta(microseconds=1)):
-        full, lean = store_tables(session, as_of), store_tables(session, as_of, lean_columns(domains))
-        pd.testing.assert_frame_equal(subjects_from_tables(lean, {"AGE": "age"}, {"A": "A", "B": "B"}, "TOY"),
-                                      subjects_from_tables(full, {"AGE": "age"}, {"A": "A", "B": "B"}, "TOY"))
+    for as_of in (None, first_qs - dt.timedelta(microseconds=1), first_ex - dt.timedelta(microseconds=1)):
+        full, lean = store_tables(session, as_of), store_tables(session, as_of, lean_columns(domains), day_dates=True)
+        a, b = (subjects_from_tables(t, {"AGE": "age"}, {"A": "A", "B": "B"}, "TOY") for t in (lean, full))
+        assert isinstance(b["RANDDT"].iloc[0], dt.date) and len(a) > 0
+        pd.testing.assert_frame_equal(a, b.assign(RANDDT=pd.to_datetime(b["RANDDT"]).astype("datetime64[s]")))
         subjects = stored[2]["subjects"]
         a = build_sdtm(records_from_tables(full, subjects, toy_facts.cycle_days, pk_lloq(), questionnaire_items=False),
                        "TOY", domains=domains, lean=True)
         b = build_sdtm(records_from_tables(lean, subjects, toy_facts.cycle_days, pk_lloq(), questionnaire_items=False),
                        "TOY", domains=domains, lean=True)
-        assert list(a) == list(b) and len(a["AE"]) > 0 and (len(a["QS"]) > 0) is (as_of is None)
+        assert list(a) == list(b) and (len(a["QS"]) > 0) is (as_of is None) and (len(a["EX"]) > 0) is (as_of != first_ex - dt.timedelta(microseconds=1))
         for name in a:
             pd.testing.assert_frame_equal(a[name], b[name], obj=name)
 
@@ -166,3 +174,14 @@ def test_first_and_last_dates_are_the_groupwise_min_and_max():
         first, last = _first_and_last(frame["usubjid"], frame["date"])
         pd.testing.assert_series_equal(first, frame.groupby("usubjid")["date"].min())
         pd.testing.assert_series_equal(last, frame.groupby("usubjid")["date"].max())
+
+
+def test_day_dates_convert_each_stored_date_through_its_processor():
+    from ikema.cdisc.store import _day_dates
+
+    raw = ["2019-01-31", None, "2018-12-01", "2019-01-31", None]
+    got = _day_dates(raw, dt.date.fromisoformat)
+    assert got.dtype == "datetime64[s]" and np.isnat(got).tolist() == [False, True, False, False, True]
+    assert got[[0, 2, 3]].tolist() == [dt.datetime(2019, 1, 31), dt.datetime(2018, 12, 1), dt.datetime(2019, 1, 31)]
+    as_dates = [dt.date(2019, 1, 31), None, dt.date(2018, 12, 1), dt.date(2019, 1, 31), None]
+    assert np.array_equal(_day_dates(as_dates, None), got, equal_nan=True) and len(_day_dates([None], None)) == 1

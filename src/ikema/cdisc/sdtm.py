@@ -162,7 +162,8 @@ def build_sdtm(records: dict[str, pd.DataFrame], studyid: str, strata_labels: Ma
     last_by = dict(zip(subj["USUBJID"], last_dose))
 
     def day_iso(ids: pd.Series, ady) -> np.ndarray | pd.api.extensions.ExtensionArray:
-        return held(_day_to_iso(per_distinct(ids, lambda u: u.map(start)), ady))
+        iso = _day_to_iso(per_distinct(ids, lambda u: u.map(start)), ady)
+        return held(iso) if iso.notna().any() else iso.to_numpy(object)  # no date at all: objects, as pandas infers them
 
     def head(domain: str, ids) -> dict:
         return {"STUDYID": studyid, "DOMAIN": domain, "USUBJID": held(ids)}
@@ -466,7 +467,7 @@ def _lb(lb: pd.DataFrame, a: pd.DataFrame, head, day_iso) -> pd.DataFrame:
         "LBCAT": text_of(cat[order], cats), "LBSPEC": put(joined(const("BLOOD", len(lb)), by_param(1))),
         "LBORRES": txt, "LBORRESU": unit, "LBSTRESC": txt.copy(), "LBSTRESN": both(lb["VALUE"], a["AVAL"])[order],
         "LBSTRESU": unit.copy(), "LBSTNRLO": both(lb["LLN"], np.full(len(a), np.nan))[order],
-        "LBLNKID": put(joined(const("", len(lb)), (adtc[0], np.array(["IMWG " + d for d in adtc[1]], dtype=object)))),
+        "LBLNKID": put(joined(const("", len(lb)), (adtc[0], np.array([f"IMWG {d}" for d in adtc[1]], dtype=object)))),
         "LBDTC": day_iso(pd.Series(usubjid), adys), "_ADY": adys,
     }).pipe(_seq, "LB")
 

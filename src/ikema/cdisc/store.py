@@ -94,10 +94,10 @@ def lean_columns(domains: Collection[str] | None) -> dict[str, tuple[str, ...] |
     return {**LEAN_COLUMNS, **extra}
 
 
-def _live(session: Session, model, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _live(session: Session, model, columns: Sequence[str] | None = None, day_dates: bool = False) -> pd.DataFrame:
     """The live table in key order: one SELECT through the DBAPI cursor, each column's stored values turned into
     Python values by the column type's own result processor, once per distinct value (dates, instants, booleans);
-    `columns`: only these (None: every column; DERIVED names allowed)."""
+    `columns`: only these (None: every column; DERIVED names allowed); `day_dates`: Date columns as datetime64[s]."""
     cols = _columns(model) if columns is None else list(columns)
     stored = [DERIVED[c][0] if c in DERIVED else c for c in cols]
     pk = list(model.__mapper__.primary_key)
@@ -121,8 +121,19 @@ def _live(session: Session, model, columns: Sequence[str] | None = None) -> pd.D
             continue
         column = model.__table__.c[getattr(model, key).property.columns[0].key]
         proc = column.type._cached_result_processor(dialect, types[i])
-        data[c] = _typed(values) if proc is None else per_distinct(values, proc)
+        if day_dates and isinstance(column.type, Date):
+            data[c] = _day_dates(values, proc)
+        else:
+            data[c] = _typed(values) if proc is None else per_distinct(values, proc)
     return pd.DataFrame(data, columns=cols)
+
+
+def _day_dates(values: list, proc) -> np.ndarray:
+    """A Date column's driver values as datetime64[s] (NaT where missing), each distinct value converted once, through
+    the column type's result processor where it has one."""
+    codes, distinct = pd.factorize(np.array(values, dtype=object))
+    days = pd.to_datetime(pd.Series([v if proc is None else proc(v) for v in distinct], dtype=object)).to_numpy("datetime64[s]")
+    return np.append(days, np.datetime64("NaT", "s"))[codes]  # code -1 (missing): the NaT last
 
 
 def _typed(values: list) -> Any:
@@ -164,9 +175,10 @@ def _value(column, raw: Any, text: bool) -> Any:
     return str(raw)
 
 
-def _as_of(session: Session, model, as_of: dt.datetime, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _as_of(session: Session, model, as_of: dt.datetime, columns: Sequence[str] | None = None,
+           day_dates: bool = False) -> pd.DataFrame:
     """The table `model` as it stood at `as_of`: its audit inserts up to then, with the changes up to then applied;
-    `columns`: only these (None: every column; DERIVED names allowed)."""
+    `columns`: only these (None: every column; DERIVED names allowed); `day_dates`: Date columns as datetime64[s]."""
     from ikema.store import AuditEntry
 
     table = model.__tablename__
@@ -188,6 +200,10 @@ def _as_of(session: Session, model, as_of: dt.datetime, columns: Sequence[str] |
             raise StoreError(f"audit_log: {table} {key}: a change to field {field} before the record's insert")
     frame = pd.DataFrame(list(records.values()), columns=cols)
     frame = frame.sort_values(pk, kind="stable").reset_index(drop=True) if len(frame) else frame
+    if day_dates:
+        for c in cols:
+            if isinstance(col_obj[c].type, Date):
+                frame[c] = pd.to_datetime(pd.Series(frame[c], dtype=object)).to_numpy("datetime64[s]")
     if columns is None:
         return frame
     return pd.DataFrame({c: ([DERIVED[c][2](v) for v in frame[DERIVED[c][0]]] if c in DERIVED else frame[c]) for c in columns},
@@ -195,15 +211,17 @@ def _as_of(session: Session, model, as_of: dt.datetime, columns: Sequence[str] |
 
 
 def store_tables(session: Session, as_of: dt.datetime | None = None,
-                 columns: Mapping[str, Sequence[str] | None] | None = None) -> dict[str, pd.DataFrame]:
+                 columns: Mapping[str, Sequence[str] | None] | None = None, day_dates: bool = False) -> dict[str, pd.DataFrame]:
     """Every table of subjects and their records: live (as_of None) or as it stood at `as_of` (from the audit trail).
     The randomizations come in the order they were made. `columns`: only these tables, each with these columns
-    (None: every column; e.g. `lean_columns`); None: every table, every column."""
+    (None: every column; e.g. `lean_columns`); None: every table, every column. `day_dates`: Date columns as
+    datetime64[s] (NaT where missing), not Python dates: what records_from_tables works with column at a time."""
     from ikema.store import AuditEntry
 
     models = _models()
     wanted = {name: None for name in models} if columns is None else dict(columns)
-    out = {name: (_live(session, models[name], cols) if as_of is None else _as_of(session, models[name], as_of, cols))
+    out = {name: (_live(session, models[name], cols, day_dates) if as_of is None
+                  else _as_of(session, models[name], as_of, cols, day_dates))
            for name, cols in wanted.items()}
     order = session.scalars(select(AuditEntry.record_key).where(AuditEntry.table_name == "randomizations",
                                                                 AuditEntry.action == "INSERT").order_by(AuditEntry.id)).all()
@@ -251,7 +269,8 @@ def records_from_store(session: Session, subjects: pd.DataFrame, cycle_days: int
 def _assessment_day(da: pd.DataFrame, start: pd.Series) -> np.ndarray:
     """The day of each assessment after the first dose, counted as the SDTM builder counts back (date = first dose +
     day - 1), so that SDTM shows the date entered; the entered study day where no dose is recorded."""
-    first = pd.to_datetime(da["usubjid"].map(start))
+    first = pd.to_datetime(pd.Series(start.reindex(da["usubjid"].to_numpy()).to_numpy(), index=da.index))  # (map fails
+    # on an empty datetime Series: nobody dosed yet)
     delta = (pd.to_datetime(da["date"]) - first).dt.days + 1
     entered = pd.to_numeric(da["study_day"], errors="coerce")
     return delta.where(first.notna(), entered).astype(int).to_numpy()
@@ -376,13 +395,17 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
     lc = disp[disp["event"] == LAST_CONTACT].set_index("usubjid")
     fu = disp[disp["event"] == FOLLOW_UP].sort_values(["usubjid", "date"]).groupby("usubjid")["date"].agg(list)
     st = frame("subsequent_therapies").sort_values(["usubjid", "start_date"]).groupby("usubjid").first()
+    def on(by_subject: pd.Series) -> pd.Series:
+        # each subject's value (ids.map), looked up by reindex: map fails on an empty datetime Series
+        return pd.Series(by_subject.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
+
     events = pd.DataFrame({
-        "USUBJID": ids, "ARM": subj["ARM"], "TRTSDT": ids.map(start), "TRTEDT": ids.map(last_dose),
+        "USUBJID": ids, "ARM": subj["ARM"], "TRTSDT": on(start), "TRTEDT": on(last_dose),
         "EOTREAS": ids.map(eot["reason"]).astype(object).fillna("ONGOING"),
-        "DTHDT": ids.map(deaths["date"]), "DTHCAUS": ids.map(deaths["cause"]).astype(object).fillna(""),
-        "NEWTHDT": ids.map(st["start_date"]), "PD2DT": ids.map(st["progression_date"]),
-        "LSTALVDT": ids.map(deaths["date"]).fillna(ids.map(lc["date"])),
-        "WITHDRAWN": ids.isin(wd.index), "WDDT": ids.map(wd["date"]),
+        "DTHDT": on(deaths["date"]), "DTHCAUS": ids.map(deaths["cause"]).astype(object).fillna(""),
+        "NEWTHDT": on(st["start_date"]), "PD2DT": on(st["progression_date"]),
+        "LSTALVDT": on(deaths["date"]).fillna(on(lc["date"])),
+        "WITHDRAWN": ids.isin(wd.index), "WDDT": on(wd["date"]),
         "CONTACTDT": [fu.get(u, []) for u in ids],
     })
     events["TRTEDY"] = ady(events["USUBJID"], events["TRTEDT"])
