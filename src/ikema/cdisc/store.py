@@ -81,7 +81,7 @@ LEAN_COLUMNS = {
     "deaths": ("usubjid", "date", "cause"),
     "dispositions": ("usubjid", "event", "date", "reason"),
     "subsequent_therapies": ("usubjid", "start_date", "progression_date"),
-    "questionnaires": ("usubjid", "instrument", "visit", "date", "has_items"),
+    "questionnaires": ("usubjid", "date", "has_items"),  # (lean QS: the dates of each subject's questionnaires)
 }
 
 
@@ -320,8 +320,8 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
                         pk_lloq: Mapping[str, float] | None = None, questionnaire_items: bool = True) -> dict[str, pd.DataFrame]:
     """The site records of the randomized `subjects` from the store's tables (`store_tables`); `pk_lloq`: the
     assays' lower limits of quantification by analyte (the protocol's pk_assays). `questionnaire_items` False: one
-    questionnaires row per stored questionnaire holding an item (USUBJID, ADY, VISIT, QSCAT), not one per item, in
-    the same (USUBJID, ADY, QSCAT) order: all a lean SDTM (ikema.cdisc.sdtm.build_sdtm) reads of QS. Without the
+    questionnaires row per stored questionnaire holding an item (USUBJID, ADY; VISIT, QSCAT where the table has them),
+    not one per item, in the same (USUBJID, ADY, QSCAT) order: all a lean SDTM (ikema.cdisc.sdtm.build_sdtm) reads of QS. Without the
     table pk_samples (ada_samples) in `tables` there are no pk (ada) records (`lean_columns`)."""
     ids_kept = set(subjects["USUBJID"])
 
@@ -386,8 +386,8 @@ def records_from_tables(tables: Mapping[str, pd.DataFrame], subjects: pd.DataFra
         held_items = q["has_items"] if "has_items" in q else [len(a) > 0 for a in q["answers"]]
         q = q[np.asarray(held_items, dtype=bool)]
         qs = pd.DataFrame({"USUBJID": q["usubjid"].astype(object), "ADY": ady(q["usubjid"], q["date"]),
-                           "VISIT": q["visit"], "QSCAT": q["instrument"]})
-        qs = qs.sort_values(["USUBJID", "ADY", "QSCAT"], kind="stable").reset_index(drop=True)
+                           **{k: q[c] for k, c in (("VISIT", "visit"), ("QSCAT", "instrument")) if c in q}})
+        qs = qs.sort_values([k for k in ("USUBJID", "ADY", "QSCAT") if k in qs], kind="stable").reset_index(drop=True)
     deaths = frame("deaths").set_index("usubjid")
     disp = frame("dispositions")
     eot = disp[disp["event"] == EOT].set_index("usubjid")
