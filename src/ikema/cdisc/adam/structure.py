@@ -26,6 +26,14 @@ def finish_bds(df: pd.DataFrame, name: str, studyid: object = None) -> pd.DataFr
     return out
 
 
+def subject_rows(ids: pd.Series, subjects: pd.Series) -> np.ndarray:
+    """The row of each of `ids` in `subjects` (one row per subject; -1 for an id not there or missing): each
+    distinct id looked up once (hashing every record's text costs more than the derivation that reads it)."""
+    codes, distinct = pd.factorize(ids)
+    rows = np.r_[pd.Index(subjects).get_indexer(distinct), -1]
+    return rows[codes]
+
+
 # the ADRS parameter an ADTTE date comes from, by ADTTE parameter, for events (CNSR 0) and censorings (CNSR 1)
 SOURCE_PARAM = {"PFS": "PD", "TTP": "PD", "DOR": "PD", "TTFR": "RSP", "TTBR": "CBOR"}
 
