@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.adam.structure import finish_bds
+from ikema.cdisc.adam.structure import finish_bds, subject_rows
 from ikema.errors import input_error
 from ikema.response import Criteria, confirm_labels, default_criteria, evaluate
 from ikema.response.contract import validate_assessments
@@ -134,15 +134,15 @@ def date_of_day(ady: pd.Series, ref: pd.Series) -> pd.Series:
 def prepare_assessments(assessments: pd.DataFrame, subjects: pd.DataFrame, source: str = "assessments") -> pd.DataFrame:
     """Assessments with ADY (from ADT if given) for subjects of the subject table; unknown subjects raise."""
     a = assessments.reset_index(drop=True).copy()
-    known = set(subjects["USUBJID"])
     ids = a["USUBJID"].astype(str)
-    unknown = ~ids.isin(known)
+    row = subject_rows(ids, subjects["USUBJID"])
+    unknown = row < 0
     if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        i = int(np.flatnonzero(unknown)[0])
         raise input_error(source, f"index {i}", "USUBJID", ids.iloc[i], "a subject of the subject table (adsl)")
     if "ADY" not in a.columns and "ADT" in a.columns:
         adt = to_dates(a["ADT"], source, "ADT")
-        ref = ids.map(subjects.set_index("USUBJID")["REFDT"])
+        ref = pd.Series(subjects["REFDT"].to_numpy(dtype="datetime64[ns]")[row], index=a.index)
         a["ADY"] = study_day(adt, ref)
     return validate_assessments(a, source=source)
 
