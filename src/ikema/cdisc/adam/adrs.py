@@ -120,8 +120,10 @@ def prepare_subjects(adsl: pd.DataFrame, source: str = "adsl") -> pd.DataFrame:
 
 def study_day(dates: pd.Series, ref: pd.Series) -> pd.Series:
     """SDTM study day of `dates` relative to day-1 date `ref` (no day 0); missing stays missing."""
-    delta = (dates - ref).dt.days
-    return pd.Series(np.where(delta >= 0, delta + 1, delta), index=dates.index).where(delta.notna()).astype("Float64").astype("Int64")
+    delta = (dates - ref).dt.days.to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(delta)
+    days = np.where(missing, 0, np.where(delta >= 0, delta + 1, delta)).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(days, missing), index=dates.index)
 
 
 def date_of_day(ady: pd.Series, ref: pd.Series) -> pd.Series:
@@ -177,7 +179,7 @@ class _Table:
 
     def pos(self, ids: pd.Series) -> np.ndarray:
         """Row of each identifier in the subject table (-1: not a subject of it)."""
-        return self.index.get_indexer(ids.to_numpy(dtype=object))
+        return subject_rows(ids, self.subjects["USUBJID"])
 
     def at(self, values: np.ndarray, pos: np.ndarray, fill: object) -> np.ndarray:
         """`values` (one per subject) at subject rows `pos`; `fill` where a row is -1."""
