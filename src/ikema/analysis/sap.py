@@ -91,7 +91,7 @@ def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str
 def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> dict:
     """Efficacy results of the SAP's parameters (schema of `ikema analyze`, via ikema.analysis.efficacy) plus time
     to first and to best response among responders (TTFR_R, TTBR_R: summarised over responders only; days)."""
-    from ikema.analysis.efficacy import analyze_adam
+    from ikema.analysis.efficacy import analyze_adam, is_in
 
     strata = sap.strata
     res: dict = {"parameters": {}, "strata": list(strata), "strata_pooled": {}}
@@ -117,10 +117,10 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
             # BOR alone (beside ORR it would not be filed as ORR), and response parameters with and without
             # ANL01FL records apart (analyze_response keeps only ANL01FL = "Y" records where any has it)
             flagged = kind == "adrs" and "ANL01FL" in d.columns and bool((d["ANL01FL"] == "Y").any())
-            groups.setdefault((frozenset(d["USUBJID"]), p if p == "BOR" else "", flagged), []).append((kind, p, d))
+            groups.setdefault((frozenset(d["USUBJID"].to_numpy(dtype=object)), p if p == "BOR" else "", flagged), []).append((kind, p, d))
     done: dict[str, tuple[dict, str, list]] = {}
     for members in groups.values():
-        adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(members[0][2]["USUBJID"])]
+        adsl = adam["ADSL"][is_in(adam["ADSL"]["USUBJID"], members[0][2]["USUBJID"])]
         if not strata:
             adsl, pooled = adsl, []
         else:
@@ -180,6 +180,8 @@ def follow_up_median(adtte: pd.DataFrame) -> float | None:
 def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -> dict:
     """Per arm of the safety population at a data cut: median treatment duration in weeks (first to last dose
     before the cut, inclusive) and the share still on treatment (no end-of-treatment disposition by the cut)."""
+    from ikema.analysis.efficacy import is_in
+
     saf = adsl[adsl["SAFFL"] == "Y"]
     weeks = ((pd.to_datetime(saf["TRTEDT"]) - pd.to_datetime(saf["TRTSDT"])).dt.days + 1) / 7.0
     ended = set(ds.loc[ds["DSSCAT"] == "END OF TREATMENT", "USUBJID"])
@@ -187,7 +189,7 @@ def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -
     for a in (exp, ctl):
         arm = saf["TRT01A"] == a
         out["treatment_weeks_median"][a] = float(weeks[arm].median()) if arm.any() else None
-        out["on_treatment"][a] = float((~saf.loc[arm, "USUBJID"].isin(ended)).mean()) if arm.any() else None
+        out["on_treatment"][a] = float((~is_in(saf.loc[arm, "USUBJID"], ended)).mean()) if arm.any() else None
     return out
 
 
@@ -196,6 +198,8 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     discontinuation, fatal, each preferred term at any grade and at grade >= 3 (`pt`), and (given ADLB)
     the worst on-treatment lab grade (NEUT, PLAT, LYMPH, HGB) at any grade and at grade >= 3 among the patients
     with at least one on-treatment value of the test (the published denominator [19])."""
+    from ikema.analysis.efficacy import is_in
+
     adsl = adam["ADSL"]
     saf = adsl[adsl["SAFFL"] == "Y"]
     n = saf.groupby("TRT01A")["USUBJID"].nunique()
@@ -222,7 +226,7 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     if "ADLB" not in adam:  # (a twin replicate's cut that reads no laboratory grade)
         return out
     lb = adam["ADLB"]
-    post = lb.loc[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"]), ["USUBJID", "PARAMCD", "ATOXGRN", "TRT01A"]]
+    post = lb.loc[(lb["ONTRTFL"] == "Y").to_numpy(dtype=bool) & is_in(lb["USUBJID"], saf["USUBJID"]), ["USUBJID", "PARAMCD", "ATOXGRN", "TRT01A"]]
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
         test = post[post["PARAMCD"] == code]
         grade = pd.to_numeric(test["ATOXGRN"], errors="coerce")
