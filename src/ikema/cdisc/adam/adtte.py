@@ -377,10 +377,11 @@ def derive_adtte(
         derive_param_ttfr(d),
         derive_param_ttbr(d),
     ]
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    order = {p: k for k, p in enumerate(PARAMS)}
-    out = out.sort_values(["USUBJID", "PARAMCD"], key=lambda c: c.map(order) if c.name == "PARAMCD" else c, kind="stable")
-    out = out.reset_index(drop=True)
+    parts = [p for p in parts if len(p)]
+    out = pd.concat(parts, ignore_index=True)
+    subject, _ids = pd.factorize(out["USUBJID"], sort=True)  # by subject, then parameter in PARAMS order
+    param = np.repeat([list(PARAMS).index(p["PARAMCD"].iloc[0]) for p in parts], [len(p) for p in parts])
+    out = out.take(np.lexsort((param, subject))).reset_index(drop=True)
     out["AVALU"] = "DAYS"
     out.insert(out.columns.get_loc("SRCVAR") + 1, "SRCSEQ", derive_srcseq(out, adrs))
     return finish_bds(out, "ADTTE")
