@@ -324,7 +324,6 @@ def _frame(parts: list[Part], subjects: pd.DataFrame, order: np.ndarray | None =
     if order is not None:
         pos, params, avalc, aval, ady, respfl, anl02fl = (x[order] for x in (pos, params, avalc, aval, ady, respfl, anl02fl))
     t = subjects["USUBJID"].to_numpy(dtype=object)
-    ids = np.where(pos >= 0, t[np.where(pos >= 0, pos, 0)], None) if len(t) else np.full(len(pos), None, dtype=object)
     keep = [c for c in CARRY if c in subjects.columns]
     off = np.where(np.isnan(ady), np.nan, np.where(ady < 0, ady, ady - 1))  # date_of_day: no day 0
     ref = subjects["REFDT"].to_numpy(dtype="datetime64[ns]")[np.where(pos >= 0, pos, 0)] if len(t) else \
@@ -333,14 +332,22 @@ def _frame(parts: list[Part], subjects: pd.DataFrame, order: np.ndarray | None =
     ok = ~np.isnan(off) & (pos >= 0)
     adt[ok] = ref[ok] + (off[ok].astype(np.int64) * np.int64(86_400_000_000_000)).astype("timedelta64[ns]")
     codes = np.array([p.paramcd for p in parts], dtype=object)
-    paramcd = codes[params]
-    per_assessment = np.isin(codes, ("OVR", "COVR", "OVRADJ", "COVRADJ"))
+    missing = np.isnan(ady)
     return pd.DataFrame({
-        "USUBJID": ids, **{c: subjects[c].array.take(pos, allow_fill=True) for c in keep},
-        "PARAMCD": paramcd, "PARAM": np.array([PARAMS[c] for c in codes], dtype=object)[params], "PARCAT1": PARCAT1,
-        "AVALC": avalc, "ADT": adt, "ADY": pd.array(np.where(np.isnan(ady), None, ady), dtype="Int64") if len(ady) else pd.array([], dtype="Int64"),
-        "ANL01FL": np.where(per_assessment, "", "Y").astype(object)[params], "ANL02FL": anl02fl,
-        "AVAL": aval, "RESPFL": respfl})
+        "USUBJID": _taken(np.r_[t, np.array([None], dtype=object)], np.where(pos >= 0, pos, len(t))),
+        **{c: subjects[c].array.take(pos, allow_fill=True) for c in keep},
+        "PARAMCD": _taken(codes, params), "PARAM": _taken(np.array([PARAMS[c] for c in codes], dtype=object), params),
+        "PARCAT1": PARCAT1, "AVALC": avalc, "ADT": adt,
+        "ADY": pd.arrays.IntegerArray(np.where(missing, 0, ady).astype(np.int64), missing),
+        "ANL01FL": _taken(np.where(np.isin(codes, ("OVR", "COVR", "OVRADJ", "COVRADJ")), "", "Y").astype(object), params),
+        "ANL02FL": anl02fl, "AVAL": aval, "RESPFL": respfl})
+
+
+def _taken(distinct: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """`distinct[codes]` as a column: the few distinct values made a column (text held as pandas holds it) once,
+    then taken by code (not every record's Python string converted)."""
+    return pd.Series(distinct, dtype=object).infer_objects().array.take(codes) if len(distinct) else \
+        pd.Series(distinct[codes], dtype=object).array
 
 
 def _finish(parts: list[Part], t: _Table) -> pd.DataFrame:
