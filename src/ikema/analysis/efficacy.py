@@ -300,11 +300,13 @@ def _select(present: Sequence[str], params: Sequence[str] | None) -> list[str]:
 
 def analyze_tte(adsl: pd.DataFrame, adtte: pd.DataFrame, reference_arm: str | None = None,
                 strata: Sequence[str] | None = None, arm_var: str = ARM_VAR, params: Sequence[str] | None = None,
-                skipped: list | None = None, known: pd.Series | None = None, **options) -> dict[str, dict]:
+                skipped: list | None = None, known: pd.Series | None = None, subjects: pd.DataFrame | None = None,
+                **options) -> dict[str, dict]:
     """Time-to-event results per ADTTE parameter (schema of results.json 'parameters'); parameters that cannot be
-    analysed are appended to `skipped` ({"paramcd", "dataset", "reason"}) when given, else raise."""
+    analysed are appended to `skipped` ({"paramcd", "dataset", "reason"}) when given, else raise. `subjects`: the
+    analysis subjects analyze_adam built from `adsl` and `strata` (not built again)."""
     cols = strata_columns(adsl, strata)
-    subj = _subjects(adsl, cols, arm_var)
+    subj = _subjects(adsl, cols, arm_var) if subjects is None else subjects
     reference, others = resolve_arms(subj["_ARM"].unique().tolist(), reference_arm)
     for c in ("USUBJID", "PARAMCD", "AVAL", "CNSR"):
         if c not in adtte.columns:
@@ -406,11 +408,12 @@ def _response_rows(adrs: pd.DataFrame) -> pd.DataFrame:
 
 def analyze_response(adsl: pd.DataFrame, adrs: pd.DataFrame, reference_arm: str | None = None,
                      strata: Sequence[str] | None = None, arm_var: str = ARM_VAR, params: Sequence[str] | None = None,
-                     skipped: list | None = None, known: pd.Series | None = None) -> dict[str, dict]:
+                     skipped: list | None = None, known: pd.Series | None = None,
+                     subjects: pd.DataFrame | None = None) -> dict[str, dict]:
     """Response results per ADRS parameter carrying a responder flag (RESPFL, or AVALC Y/N); other parameters are
-    appended to `skipped` when given (silently passed over otherwise)."""
+    appended to `skipped` when given (silently passed over otherwise). `subjects`: as in analyze_tte."""
     cols = strata_columns(adsl, strata)
-    subj = _subjects(adsl, cols, arm_var)
+    subj = _subjects(adsl, cols, arm_var) if subjects is None else subjects
     reference, others = resolve_arms(subj["_ARM"].unique().tolist(), reference_arm)
     for c in ("USUBJID", "PARAMCD"):
         if c not in adrs.columns:
@@ -486,11 +489,11 @@ def analyze_adam(datasets: Mapping[str, pd.DataFrame] | None = None, *, adsl: pd
     skipped: list[dict] = []
     if adtte is not None:
         params_out.update(analyze_tte(pop, adtte, reference, cols, arm_var, params=params, skipped=skipped, known=known,
-                                      rmst_tau=rmst_tau, landmark_times=tuple(landmarks), conf_level=conf_level,
+                                      subjects=subj, rmst_tau=rmst_tau, landmark_times=tuple(landmarks), conf_level=conf_level,
                                       conf_type=conf_type))
     if adrs is not None:
         params_out.update(analyze_response(pop, adrs, reference, cols, arm_var, params=params, skipped=skipped,
-                                           known=known))
+                                           known=known, subjects=subj))
     for r in params_out.values():
         notes += r.get("notes", [])
     return {"parameters": params_out, "reference_arm": reference, "experimental_arms": others, "arm_var": arm_var,
