@@ -86,3 +86,15 @@ def test_texts_equal_once_stripped_are_one_subject_and_parameter(text):
     out = validate_assessments(df.iloc[[0, 2]])
     assert out["USUBJID"].tolist() == ["P1", "P2"] and out["VALUE"].tolist() == [1.0, 0.0]
     assert out["AVALC"].tolist() == ["POSITIVE", "NEGATIVE"] and out["PARAM"].tolist() == ["SIFE", "SIFE"]
+
+
+def test_an_unchecked_frame_with_an_unknown_param_is_refused_naming_it():
+    # evaluate(validate=False) trusts a checked frame; a PARAM outside the contract still stops it, named
+    from ikema.response import evaluate
+
+    df = validate_assessments(pd.DataFrame({"USUBJID": ["P1", "P1"], "ADY": [1, 29], "PARAM": ["SMPROT"] * 2,
+                                            "AVAL": [2.0, 1.0], "AVALC": ["", ""]}))
+    assert evaluate(df, validate=False).responses["RESP"].tolist() == ["PR"]
+    df.loc[1, "PARAM"] = "SPEP"
+    with pytest.raises(ValueError, match="PARAM 'SPEP' is not one of SMPROT"):
+        evaluate(df, validate=False)
