@@ -167,13 +167,12 @@ class Part(NamedTuple):
 
 
 class _Table:
-    """The prepared subject table (`prepare_subjects`) as arrays: positions of subject identifiers, day-1 dates,
-    further-therapy days."""
+    """The prepared subject table (`prepare_subjects`): its subject identifiers (rows found by id), further-therapy
+    days as numbers, every row."""
 
     def __init__(self, subjects: pd.DataFrame) -> None:
         self.subjects = subjects
         self.index = pd.Index(subjects["USUBJID"].to_numpy(dtype=object))
-        self.ref = subjects["REFDT"].to_numpy(dtype="datetime64[ns]")
         self.newth = _floats(subjects["NEWTHDY"])
         self.all = np.arange(len(subjects))
 
