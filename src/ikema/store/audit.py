@@ -16,11 +16,11 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, event, func, insert, inspect, select, text, update
+from sqlalchemy import JSON, Integer, bindparam, event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ikema.errors import StoreError
-from ikema.store.columns import per_distinct
+from ikema.store.columns import json_dicts, per_distinct
 from ikema.store.models import AuditEntry, Base, utcnow
 
 INSERT_REASON = "initial entry"
@@ -235,21 +235,13 @@ def _users(session: Session, what: str, users: list[str] | None, n: int) -> list
 
 def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     """Each record as the JSON text json.dumps(record, sort_keys=True) gives (dates as ISO text), built column by
-    column: each distinct value encoded once (an int or a finite float by its repr, as json does), then one string format
-    per record."""
+    column: each distinct value encoded once (a JSON column's dicts per set of keys), then one string format per
+    record."""
     dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
     names = sorted(columns)
     template = "{" + ", ".join(dumps(k).replace("%", "%%") + ": %s" for k in names) + "}"
-    encoded = []
-    for k in names:
-        values = columns[k]
-        classes = set(map(type, values))
-        if classes <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values):
-            encoded.append(["null" if v is None else float.__repr__(v) for v in values])
-        elif classes <= {int, type(None)}:
-            encoded.append(["null" if v is None else int.__repr__(v) for v in values])
-        else:
-            encoded.append(per_distinct(values, dumps))
+    encoded = [json_dicts(columns[k], dumps, sort_keys=True) if dict in set(map(type, columns[k]))
+               else per_distinct(columns[k], dumps) for k in names]
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
 
 
@@ -278,7 +270,12 @@ def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int, sta
     processed = []
     for k in order:
         proc = types[k]._cached_bind_processor(dialect)
-        processed.append(columns[k] if proc is None else per_distinct(columns[k], proc))
+        if proc is None:
+            processed.append(columns[k])
+        elif isinstance(types[k], JSON) and dialect._json_serializer is None and dict in set(map(type, columns[k])):
+            processed.append(json_dicts(columns[k], proc, sort_keys=False))  # the processor's json.dumps, per key set
+        else:
+            processed.append(per_distinct(columns[k], proc))
     if compiled.positional:
         params: list[Any] = list(zip(*processed))
     else:
