@@ -258,7 +258,8 @@ def test_bulk_insert_audit_json_is_the_orm_hooks_text(store_url):
 
     when = dt.datetime(2020, 5, 1, 12, 30, tzinfo=dt.timezone.utc)
     floats = [0.0, -0.0, 1 / 3, 0.1, 1e-7, 1e22, 100.0, 2.675, 745.3000000000001, float("nan"), None, -0.0, 0.0, 1 / 3]
-    pk = [dict(usubjid="X-1", analyte="ISA", cycle=1 + i % 3, day=1, nominal_hours=-0.25 if i % 2 else 0.0,
+    hours = [-0.25 if i % 2 else (0.0 if i % 4 else -0.0) for i in range(len(floats))]  # few distinct, both zeros
+    pk = [dict(usubjid="X-1", analyte="ISA", cycle=1 + i % 3, day=1, nominal_hours=hours[i],
                sampled_at=when + dt.timedelta(hours=i), concentration=v, unit="ug/mL", below_lloq=v is None)
           for i, v in enumerate(floats)]
     answers = [{"Q%1": 1, "\u00c4B": -2, "A": 3}, {"Q%1": 4, "\u00c4B": 5, "A": 6}, {"A": 1, "Q%1": 2, "\u00c4B": 3},
@@ -281,6 +282,7 @@ def test_bulk_insert_audit_json_is_the_orm_hooks_text(store_url):
     assert len(texts["bulk"]) == len(pk) + len(qs)
     assert texts["bulk"] == texts["orm"]
     assert '"concentration": -0.0' in texts["bulk"][1] and '"concentration": NaN' in texts["bulk"][9]
+    assert '"nominal_hours": -0.0' in texts["bulk"][0] and '"nominal_hours": 0.0' in texts["bulk"][2]
     with session_factory(engine)() as s:  # the stored answers: the same text both ways, in the order given
         stored = s.execute(text("SELECT answers FROM questionnaires ORDER BY id")).scalars().all()
     assert [json.loads(a) if isinstance(a, str) else a for a in stored] == answers * 2

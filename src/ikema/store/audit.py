@@ -240,9 +240,28 @@ def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
     names = sorted(columns)
     template = "{" + ", ".join(dumps(k).replace("%", "%%") + ": %s" for k in names) + "}"
-    encoded = [json_dicts(columns[k], dumps, sort_keys=True) if dict in set(map(type, columns[k]))
-               else per_distinct(columns[k], dumps) for k in names]
+    encoded = [_json_column(columns[k], dumps) for k in names]
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
+
+
+def _json_column(values: list[Any], dumps: Any) -> list[str]:
+    """[dumps(v) for v in values]: whole numbers and finite floats by their repr (as json writes them; a float
+    column of few distinct values once per value), a JSON column's dicts per set of keys, the rest per distinct
+    value."""
+    classes = set(map(type, values))
+    if dict in classes:
+        return json_dicts(values, dumps, sort_keys=True)
+    if classes <= {int, type(None)}:
+        return list(map(int.__repr__, values)) if type(None) not in classes else [
+            "null" if v is None else int.__repr__(v) for v in values]
+    if classes <= {float, type(None)}:
+        distinct = set(values)
+        if all(v is None or math.isfinite(v) for v in distinct):
+            if 4 * len(distinct) > len(values):
+                return ["null" if v is None else float.__repr__(v) for v in values]
+            table = {v: "null" if v is None else float.__repr__(v) for v in distinct if v or v is None}
+            return [table[v] if v or v is None else float.__repr__(v) for v in values]  # 0.0 == -0.0: one by one
+    return per_distinct(values, dumps)
 
 
 def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int, statement: Any = None,
