@@ -10,19 +10,17 @@ from typing import Any, Callable
 
 def per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
     """[fn(v) for v in values], with fn called once per distinct value. Values of one class (and None) share the
-    dict; mixed classes are mapped one by one (1 == 1.0 == True are equal dict keys whose results may differ), and
-    so are float zeros (0.0 == -0.0)."""
+    dict; floats and mixed classes are mapped one by one: 1 == 1.0 == True and 0.0 == -0.0 are equal dict keys
+    whose results may differ."""
     classes = set(map(type, values))
     classes.discard(type(None))
-    if len(classes) > 1:
-        return [fn(v) for v in values]
-    try:
-        table = {v: fn(v) for v in set(values)}
-    except TypeError:  # unhashable values (a JSON column's dicts)
-        return [fn(v) for v in values]
-    if float in classes:  # (a NaN is found by identity: every NaN object given is a key of its own)
-        return [table[v] if v or v is None else fn(v) for v in values]
-    return list(map(table.__getitem__, values))
+    if len(classes) <= 1 and float not in classes:
+        try:
+            table = {v: fn(v) for v in set(values)}
+        except TypeError:  # unhashable values (a JSON column's dicts)
+            return list(map(fn, values))
+        return list(map(table.__getitem__, values))
+    return list(map(fn, values))
 
 
 def json_dicts(values: list[Any], fn: Callable[[Any], str], sort_keys: bool) -> list[str]:
