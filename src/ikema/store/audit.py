@@ -170,7 +170,7 @@ def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, 
     now = utcnow()
     reason = reason or session.info.get("reason") or INSERT_REASON
     _executemany(conn, AuditEntry.__table__, {
-        "record_key": [str(k) for k in keys], "usubjid": columns.get("usubjid", [None] * n),
+        "record_key": list(map(str, keys)), "usubjid": columns.get("usubjid", [None] * n),
         "new_value": _json_records(columns, n), **({} if len(set(who)) == 1 else {"user": who})}, n,
         same={"at": now, **({"user": who[0]} if len(set(who)) == 1 else {}), "table_name": table, "field": "*",
               "old_value": None, "reason": reason, "action": "INSERT"})
