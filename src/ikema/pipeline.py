@@ -437,6 +437,28 @@ def replicate(seed: int, enrollment: int | None = None) -> dict[str, float | Non
     return {q.key: q.read(by_cut[q.cutoff]) if q.cutoff in by_cut else None for q in wanted}
 
 
+# what replicate() imports on its first call (tests/simulate/test_twin.py checks that nothing is left)
+REPLICATE_MODULES = ("ikema.simulate.demo", "ikema.simulate.enroll", "ikema.simulate.virtual", "ikema.simulate.published",
+                     "ikema.conduct.capture", "ikema.conduct.batch", "ikema.conduct.randomization",
+                     "ikema.conduct.screening", "ikema.conduct.calendar", "ikema.cdisc.metadata", "ikema.cdisc.trial_design",
+                     "ikema.cdisc.store", "ikema.cdisc.sdtm", "ikema.cdisc.derive",
+                     "ikema.cdisc.adam.adae", "ikema.cdisc.adam.adex", "ikema.cdisc.adam.adis", "ikema.cdisc.adam.adlb",
+                     "ikema.cdisc.adam.adpc", "ikema.cdisc.adam.adqs", "ikema.cdisc.adam.adrs", "ikema.cdisc.adam.adsl",
+                     "ikema.cdisc.adam.adtte", "ikema.analysis.sap", "ikema.analysis.efficacy", "alembic.command",
+                     "alembic.config", "sqlalchemy.dialects.sqlite", "sqlite3", "pyarrow.dataset", "pyarrow.acero",
+                     "pandas.core.reshape.reshape")
+
+
+def import_replicate_modules() -> None:
+    """Import what a replicate imports on its first call (about 1.5 s of CPU: SciPy, statsmodels, SQLAlchemy,
+    Alembic, ikema's layers), so that worker processes forked afterwards share them instead of each importing them
+    again (`ikema twin`'s local workers)."""
+    import importlib
+
+    for name in REPLICATE_MODULES:
+        importlib.import_module(name)
+
+
 # ------------------------------------------------------------------------------------------------ commands
 def run_enroll_only(out: Path, seed: int) -> dict[str, Any]:
     """Screen and randomize the seeded candidates into OUT/ikema.db until enrollment is reached; return the summary."""

@@ -77,3 +77,34 @@ def test_twin_refuses_a_bad_scheduler(tmp_path):
     res = CliRunner().invoke(app, ["twin", "--replicates", "1", "--scheduler", "localhost:1", "--out", str(tmp_path)])
     assert res.exit_code != 0
     assert "scheduler: got 'localhost:1', expected a Dask scheduler address" in str(res.exception or res.output)
+
+
+@pytest.mark.slow
+def test_twin_on_two_forked_workers_equals_the_one_process_twin(local_twin, tmp_path):
+    """Two local worker processes (forked after the replicate's modules are imported) give the same files."""
+    res = CliRunner().invoke(app, ["twin", "--replicates", "2", "--workers", "2", "--seed", "3", "--enrollment", "40",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for name in ("twin.csv", "replicates.csv", "twin.json"):
+        assert (tmp_path / name).read_bytes() == (local_twin[0] / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_import_replicate_modules_leaves_nothing_for_the_first_replicate_to_import():
+    """After ikema.pipeline.import_replicate_modules a replicate imports no module of ikema or of its heavy
+    libraries (the forked twin workers would each import it again); run in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from ikema.pipeline import import_replicate_modules, replicate
+import_replicate_modules()
+before = set(sys.modules)
+replicate(5, enrollment=12)
+heavy = ("ikema", "scipy", "statsmodels", "sqlalchemy", "alembic", "pandas", "numpy", "pyarrow", "sqlite3", "_sqlite3")
+print(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"

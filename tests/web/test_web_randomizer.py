@@ -45,7 +45,7 @@ def _revoke(app, token: str) -> None:
         db.commit()
 
 
-async def _post_all(app, calls, hold: bool = False):
+async def _post_all(app, calls, hold: bool = False, raise_app_exceptions: bool = True):
     """POST every (token, usubjid) at once; `hold`: the Randomizer's thread is kept busy until all are pending, so
     that they are served as one batch. Returns the responses and the sizes of the batches served."""
     r = app.state.randomizer
@@ -55,7 +55,8 @@ async def _post_all(app, calls, hold: bool = False):
     gate = threading.Event()
     if hold:
         r._thread.submit(gate.wait)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as c:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
         def post(token, u):
             return c.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {token}"} if token else {})
 
@@ -153,21 +154,25 @@ def test_the_randomization_route_is_not_held_at_the_admission_gate(tmp_path, kit
 
 
 def test_a_failed_batch_fails_its_requests_only_and_the_next_batch_is_served(kit, tmp_path, monkeypatch):
+    """A store failure gives 500 to every request of its batch, writes nothing, and the next batch is served."""
     from ikema.web import store_glue
 
     app, tok = _world(kit, tmp_path)
     real = store_glue.randomize_many
+    served = []
 
     def broken(db, requests):
+        served.append(len(requests))
         raise RuntimeError("the store went away")
 
     monkeypatch.setattr(store_glue, "randomize_many", broken)
-
-    async def post(u):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
-            return await c.post(f"/api/v1/subjects/{u}/randomize", headers={"Authorization": f"Bearer {tok['c101']}"})
-
-    assert _run(post("IKEMA-101-001")).status_code == 500
+    ids = ("IKEMA-101-001", "IKEMA-101-004")
+    before = {u: _audit_rows(app, u) for u in ids}
+    answers, sizes = _run(_post_all(app, [(tok["c101"], u) for u in ids], hold=True, raise_app_exceptions=False))
+    assert sizes == [2] and served == [2]  # both in the one batch that failed
+    assert [a.status_code for a in answers] == [500, 500]
+    assert {u: _audit_rows(app, u) for u in ids} == before  # nothing written
     monkeypatch.setattr(store_glue, "randomize_many", real)
-    assert _run(post("IKEMA-101-001")).status_code == 200
+    answers, sizes = _run(_post_all(app, [(tok["c101"], u) for u in ids], hold=True))
+    assert sizes == [2] and [a.status_code for a in answers] == [200, 200]
+    assert len({a.json()["randno"] for a in answers}) == 2

@@ -26,12 +26,14 @@ def twin(
     """Simulate many virtual IKEMA trials and compare each published quantity with the replicates' 95% range."""
     from functools import partial
 
-    from ikema.pipeline import replicate
+    from ikema.pipeline import import_replicate_modules, replicate
     from ikema.simulate.facts import facts_from_protocol
     from ikema.simulate.twin import run_replicates, summarize
 
     facts = facts_from_protocol()
     out.mkdir(parents=True, exist_ok=True)
+    if scheduler is None and workers > 1:
+        import_replicate_modules()  # once here, not once per forked worker
     with Progress(TextColumn("twin"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("replicates", total=replicates)
         one = replicate if enrollment is None else partial(replicate, enrollment=enrollment)

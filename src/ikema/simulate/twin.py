@@ -2,15 +2,16 @@
 against the published values (mean and 2.5-97.5 percentiles of the replicates per published quantity).
 
 A replicate (ikema.pipeline.replicate) runs the same code as `make demo` from candidates to results: screening and
-randomization through ikema.conduct into its own temporary SQLite store (the IRT needs its stored allocation list),
-then the path's cut, ADaM and SAP functions. It skips only the capture of the later records into the store and
-their read-back (about 20 s per trial), the file writing and the report: the store returns exactly the records it
-was given (tests/simulate: SDTM from the store == SDTM from the records), so no number changes. PK, ADA and QoL
-datasets are not derived (no published quantity).
+randomization through ikema.conduct, every later record captured through ikema.conduct.capture into its own
+temporary SQLite store in memory (audited), SDTM read back from the store, then the path's cut, ADaM and SAP
+functions. It leaves out the file writing, the report and what no published quantity reads (PK, ADA and QoL
+analyses; see ikema.pipeline.replicate). Replicates run in local worker processes (forked after the caller has
+imported what a replicate needs) or on a Dask cluster; the same seeds give the same table either way.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
@@ -39,7 +40,9 @@ def run_replicates(replicate: Callable[[int], dict], seeds: Iterable[int], worke
             rows[s] = replicate(s)
             progress()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # fork where the platform has it: workers start with the caller's imports (ikema.pipeline.import_replicate_modules)
+        context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for s, r in zip(seeds, pool.map(replicate, seeds)):
                 rows[s] = r
                 progress()
