@@ -192,3 +192,16 @@ def test_records_outside_the_population_are_left_out(tmp_path):
     assert r["population"] == {"flag": "ITTFL", "rule": "ITTFL = 'Y'", "n": 244, "n_adsl": 254}
     assert {a: v["n"] for a, v in r["parameters"]["TTDE"]["arms"].items()} == \
         {"Placebo": 76, "Xanomeline High Dose": 84, "Xanomeline Low Dose": 84}
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_is_in_answers_as_pandas_isin(dtype):
+    # the analyses' membership test on distinct values gives pandas' answer: missing values, repeats, sets, Series,
+    # lists, nothing to find, no values
+    from ikema.analysis.efficacy import is_in
+
+    values = pd.Series(["S-2", None, "S-1", "S-2", "S-3", ""], dtype=dtype)
+    for of in (pd.Series(["S-2", "S-9"], dtype="str"), {"S-1", ""}, ["S-3", None], [], pd.Series([], dtype="str")):
+        assert is_in(values, of).tolist() == values.isin(of).tolist()
+    assert is_in(values, ["S-2"]).tolist() == [True, False, False, True, False, False]
+    assert is_in(values.iloc[:0], ["S-2"]).tolist() == []

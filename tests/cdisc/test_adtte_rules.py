@@ -275,3 +275,29 @@ def test_default_gap_is_two_cycles_of_the_protocol():
 
     with pytest.raises(ProtocolError, match="cycle_length_days"):
         default_max_gap_days(object())
+
+
+def test_srcseq_is_the_first_adrs_record_of_the_source_parameter_on_the_date():
+    # the ASEQ of the first ADRS record with the subject, source parameter (PD/RSP/CBOR for events by SOURCE_PARAM,
+    # OVR for censorings) and date; none where no record matches, ADSL sources none
+    import numpy as np
+
+    from ikema.cdisc.adam.structure import derive_srcseq
+
+    adrs = pd.DataFrame({
+        "USUBJID": ["A", "A", "A", "A", "B", "B", "B"],
+        "PARAMCD": ["OVR", "OVR", "PD", "PD", "OVR", "CBOR", "RSP"],
+        "ADT": pd.to_datetime(["2020-02-01", "2020-03-01", "2020-03-01", "2020-03-01", "2020-02-01", "2020-02-01", None]),
+        "ASEQ": [1, 2, 3, 4, 1, 2, 3]})
+    adtte = pd.DataFrame({
+        "USUBJID": ["A", "A", "A", "B", "B", "B", "C", "A"],
+        "PARAMCD": ["PFS", "TTP", "OS", "PFS", "TTBR", "TTFR", "PFS", "DOR"],
+        "ADT": pd.to_datetime(["2020-03-01", "2020-02-01", "2020-03-01", "2020-02-01", "2020-02-01", "2020-05-01",
+                               "2020-02-01", "2020-04-01"]),
+        "CNSR": [0, 1, 0, 1, 0, 1, 1, 0],
+        "SRCDOM": ["ADRS", "ADRS", "ADSL", "ADRS", "ADRS", "ADRS", "ADRS", "ADRS"]}, index=[10, 11, 12, 13, 14, 15, 16, 17])
+    got = derive_srcseq(adtte, adrs)
+    assert got.index.tolist() == adtte.index.tolist()
+    # PFS event: PD on 03-01 (the first of the two); TTP censored: OVR 02-01; OS from ADSL; B's censored PFS: OVR;
+    # TTBR event: CBOR; TTFR censored on a date without an OVR; subject C has no ADRS; DOR event: no PD on 04-01
+    np.testing.assert_array_equal(got.to_numpy(), [3.0, 1.0, np.nan, 1.0, 2.0, np.nan, np.nan, np.nan])

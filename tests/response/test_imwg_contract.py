@@ -71,3 +71,30 @@ def test_dataframe_errors_name_the_index():
 def test_integral_float_days_are_accepted_from_frames():
     df = pd.DataFrame({"USUBJID": ["P1"], "ADY": [29.0], "PARAM": ["UMPROT"], "AVAL": [10], "AVALC": [None]})
     assert int(validate_assessments(df)["ADY"].iloc[0]) == 29
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_texts_equal_once_stripped_are_one_subject_and_parameter(text):
+    # the checks read each column's distinct values: " P1" and "SIFE " are P1 and SIFE (a duplicate of row 1), as
+    # text held in Arrow and as Python objects
+    df = pd.DataFrame({"USUBJID": ["P1", " P1", "P2"], "ADY": [29, 29, 29], "PARAM": ["SIFE", "SIFE ", "SIFE"],
+                       "AVAL": [None, None, None], "AVALC": ["POSITIVE", " NEGATIVE", "NEGATIVE "]})
+    if not text:
+        df = df.astype(object)
+    with pytest.raises(InputError, match=r"index 1, field PARAM.*subject P1 already has SIFE on day 29"):
+        validate_assessments(df)
+    out = validate_assessments(df.iloc[[0, 2]])
+    assert out["USUBJID"].tolist() == ["P1", "P2"] and out["VALUE"].tolist() == [1.0, 0.0]
+    assert out["AVALC"].tolist() == ["POSITIVE", "NEGATIVE"] and out["PARAM"].tolist() == ["SIFE", "SIFE"]
+
+
+def test_an_unchecked_frame_with_an_unknown_param_is_refused_naming_it():
+    # evaluate(validate=False) trusts a checked frame; a PARAM outside the contract still stops it, named
+    from ikema.response import evaluate
+
+    df = validate_assessments(pd.DataFrame({"USUBJID": ["P1", "P1"], "ADY": [1, 29], "PARAM": ["SMPROT"] * 2,
+                                            "AVAL": [2.0, 1.0], "AVALC": ["", ""]}))
+    assert evaluate(df, validate=False).responses["RESP"].tolist() == ["PR"]
+    df.loc[1, "PARAM"] = "SPEP"
+    with pytest.raises(ValueError, match="PARAM 'SPEP' is not one of SMPROT"):
+        evaluate(df, validate=False)

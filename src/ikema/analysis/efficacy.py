@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,13 +59,24 @@ def population(adsl: pd.DataFrame, flag: str | None = None, arm_var: str = ARM_V
     pop = adsl[keep]
     notes = []
     if arm_var in adsl.columns:
-        before = adsl[arm_var].dropna().astype(str)
-        after = set(pop[arm_var].dropna().astype(str))
+        before = pd.Series(adsl[arm_var].dropna().astype(str).unique())  # (the distinct arms: not a set of every record)
+        after = set(pop[arm_var].dropna().astype(str).unique())
         for a in sorted(set(before[before.str.strip() != ""]) - after):
             notes.append(f"arm {a!r} has no subjects in the population"
                          + (f" ({chosen} = 'Y')" if chosen else "") + " and is left out")
     desc = {"flag": chosen, "rule": rule, "n": int(len(pop)), "n_adsl": int(len(adsl))}
     return pop, desc, notes
+
+
+def is_in(values: pd.Series, of: Collection) -> np.ndarray:
+    """`values.isin(of)` as a boolean array, each distinct value looked up once (pandas' isin on text held in Arrow
+    makes a scalar of every element of `of`: subject ids per call cost more than the statistics)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    hit = pd.Series(np.asarray(distinct, dtype=object), dtype=object).isin(of).to_numpy(dtype=bool, copy=True)
+    missing = pd.isna(np.asarray(distinct, dtype=object))
+    if missing.any():  # a missing value is in `of` when any of it is missing (None, NaN alike), as pandas has it
+        hit[missing] = bool((of if isinstance(of, pd.Series) else pd.Series(list(of), dtype=object)).isna().any())
+    return hit[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
 def input_error(file: str, record: object, field: str, value: object, expected: str) -> InputError:
@@ -138,7 +149,7 @@ def _join(df: pd.DataFrame, subj: pd.DataFrame, name: str, p: str, known: pd.Ser
     d = df.drop(columns=[c for c in df.columns if c in subj.columns and c != "USUBJID"])
     ids = pd.Index(subj["USUBJID"])  # unique (_subjects): each record's subject found by position
     pos = ids.get_indexer(d["USUBJID"])
-    unknown = pos < 0 if known is None else ~d["USUBJID"].isin(known).to_numpy()
+    unknown = pos < 0 if known is None else ~is_in(d["USUBJID"], known)
     if unknown.any():
         i = d.index[unknown][0]
         raise input_error(name, f"{i} (PARAMCD {p})", "USUBJID", d.loc[i, "USUBJID"], f"a subject of ADSL with {ARM_VAR}")
@@ -157,7 +168,7 @@ def _join(df: pd.DataFrame, subj: pd.DataFrame, name: str, p: str, known: pd.Ser
 
 def _arms_present(d: pd.DataFrame, reference: str, others: list[str], where: str) -> tuple[list[str], list[str]]:
     """The experimental arms with records in this parameter, and notes on those without; skip without two arms."""
-    present = set(d["_ARM"])
+    present = set(d["_ARM"].unique())
     if reference not in present:
         raise SkipParameter(f"the reference arm {reference!r} has no records")
     kept = [a for a in others if a in present]
@@ -289,11 +300,13 @@ def _select(present: Sequence[str], params: Sequence[str] | None) -> list[str]:
 
 def analyze_tte(adsl: pd.DataFrame, adtte: pd.DataFrame, reference_arm: str | None = None,
                 strata: Sequence[str] | None = None, arm_var: str = ARM_VAR, params: Sequence[str] | None = None,
-                skipped: list | None = None, known: pd.Series | None = None, **options) -> dict[str, dict]:
+                skipped: list | None = None, known: pd.Series | None = None, subjects: pd.DataFrame | None = None,
+                **options) -> dict[str, dict]:
     """Time-to-event results per ADTTE parameter (schema of results.json 'parameters'); parameters that cannot be
-    analysed are appended to `skipped` ({"paramcd", "dataset", "reason"}) when given, else raise."""
+    analysed are appended to `skipped` ({"paramcd", "dataset", "reason"}) when given, else raise. `subjects`: the
+    analysis subjects analyze_adam built from `adsl` and `strata` (not built again)."""
     cols = strata_columns(adsl, strata)
-    subj = _subjects(adsl, cols, arm_var)
+    subj = _subjects(adsl, cols, arm_var) if subjects is None else subjects
     reference, others = resolve_arms(subj["_ARM"].unique().tolist(), reference_arm)
     for c in ("USUBJID", "PARAMCD", "AVAL", "CNSR"):
         if c not in adtte.columns:
@@ -395,11 +408,12 @@ def _response_rows(adrs: pd.DataFrame) -> pd.DataFrame:
 
 def analyze_response(adsl: pd.DataFrame, adrs: pd.DataFrame, reference_arm: str | None = None,
                      strata: Sequence[str] | None = None, arm_var: str = ARM_VAR, params: Sequence[str] | None = None,
-                     skipped: list | None = None, known: pd.Series | None = None) -> dict[str, dict]:
+                     skipped: list | None = None, known: pd.Series | None = None,
+                     subjects: pd.DataFrame | None = None) -> dict[str, dict]:
     """Response results per ADRS parameter carrying a responder flag (RESPFL, or AVALC Y/N); other parameters are
-    appended to `skipped` when given (silently passed over otherwise)."""
+    appended to `skipped` when given (silently passed over otherwise). `subjects`: as in analyze_tte."""
     cols = strata_columns(adsl, strata)
-    subj = _subjects(adsl, cols, arm_var)
+    subj = _subjects(adsl, cols, arm_var) if subjects is None else subjects
     reference, others = resolve_arms(subj["_ARM"].unique().tolist(), reference_arm)
     for c in ("USUBJID", "PARAMCD"):
         if c not in adrs.columns:
@@ -475,11 +489,11 @@ def analyze_adam(datasets: Mapping[str, pd.DataFrame] | None = None, *, adsl: pd
     skipped: list[dict] = []
     if adtte is not None:
         params_out.update(analyze_tte(pop, adtte, reference, cols, arm_var, params=params, skipped=skipped, known=known,
-                                      rmst_tau=rmst_tau, landmark_times=tuple(landmarks), conf_level=conf_level,
+                                      subjects=subj, rmst_tau=rmst_tau, landmark_times=tuple(landmarks), conf_level=conf_level,
                                       conf_type=conf_type))
     if adrs is not None:
         params_out.update(analyze_response(pop, adrs, reference, cols, arm_var, params=params, skipped=skipped,
-                                           known=known))
+                                           known=known, subjects=subj))
     for r in params_out.values():
         notes += r.get("notes", [])
     return {"parameters": params_out, "reference_arm": reference, "experimental_arms": others, "arm_var": arm_var,

@@ -91,7 +91,7 @@ def pool_sparse_strata(adsl: pd.DataFrame, strata: tuple[str, ...], arm_var: str
 def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> dict:
     """Efficacy results of the SAP's parameters (schema of `ikema analyze`, via ikema.analysis.efficacy) plus time
     to first and to best response among responders (TTFR_R, TTBR_R: summarised over responders only; days)."""
-    from ikema.analysis.efficacy import analyze_adam
+    from ikema.analysis.efficacy import analyze_adam, is_in
 
     strata = sap.strata
     res: dict = {"parameters": {}, "strata": list(strata), "strata_pooled": {}}
@@ -117,10 +117,10 @@ def efficacy(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> 
             # BOR alone (beside ORR it would not be filed as ORR), and response parameters with and without
             # ANL01FL records apart (analyze_response keeps only ANL01FL = "Y" records where any has it)
             flagged = kind == "adrs" and "ANL01FL" in d.columns and bool((d["ANL01FL"] == "Y").any())
-            groups.setdefault((frozenset(d["USUBJID"]), p if p == "BOR" else "", flagged), []).append((kind, p, d))
+            groups.setdefault((frozenset(d["USUBJID"].to_numpy(dtype=object)), p if p == "BOR" else "", flagged), []).append((kind, p, d))
     done: dict[str, tuple[dict, str, list]] = {}
     for members in groups.values():
-        adsl = adam["ADSL"][adam["ADSL"]["USUBJID"].isin(members[0][2]["USUBJID"])]
+        adsl = adam["ADSL"][is_in(adam["ADSL"]["USUBJID"], members[0][2]["USUBJID"])]
         if not strata:
             adsl, pooled = adsl, []
         else:
@@ -180,6 +180,8 @@ def follow_up_median(adtte: pd.DataFrame) -> float | None:
 def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -> dict:
     """Per arm of the safety population at a data cut: median treatment duration in weeks (first to last dose
     before the cut, inclusive) and the share still on treatment (no end-of-treatment disposition by the cut)."""
+    from ikema.analysis.efficacy import is_in
+
     saf = adsl[adsl["SAFFL"] == "Y"]
     weeks = ((pd.to_datetime(saf["TRTEDT"]) - pd.to_datetime(saf["TRTSDT"])).dt.days + 1) / 7.0
     ended = set(ds.loc[ds["DSSCAT"] == "END OF TREATMENT", "USUBJID"])
@@ -187,7 +189,7 @@ def treatment_status(adsl: pd.DataFrame, ds: pd.DataFrame, exp: str, ctl: str) -
     for a in (exp, ctl):
         arm = saf["TRT01A"] == a
         out["treatment_weeks_median"][a] = float(weeks[arm].median()) if arm.any() else None
-        out["on_treatment"][a] = float((~saf.loc[arm, "USUBJID"].isin(ended)).mean()) if arm.any() else None
+        out["on_treatment"][a] = float((~is_in(saf.loc[arm, "USUBJID"], ended)).mean()) if arm.any() else None
     return out
 
 
@@ -196,42 +198,60 @@ def safety_summary(adam: dict[str, pd.DataFrame], exp: str, ctl: str) -> dict:
     discontinuation, fatal, each preferred term at any grade and at grade >= 3 (`pt`), and (given ADLB)
     the worst on-treatment lab grade (NEUT, PLAT, LYMPH, HGB) at any grade and at grade >= 3 among the patients
     with at least one on-treatment value of the test (the published denominator [19])."""
+    from ikema.analysis.efficacy import is_in
+
     adsl = adam["ADSL"]
     saf = adsl[adsl["SAFFL"] == "Y"]
     n = saf.groupby("TRT01A")["USUBJID"].nunique()
     ae = adam["ADAE"]
     te = ae.loc[ae["TRTEMFL"] == "Y", ["USUBJID", "TRTA", "AEDECOD", "ATOXGRN", "AESER", "AEDISFL", "AEFATFL"]]  # the columns read
+    # distinct subjects per arm (and term) counted on codes: pandas' groupby nunique per share cost more than the summary
+    arms = list(dict.fromkeys((exp, ctl)))
+    subj, arm = pd.factorize(te["USUBJID"])[0], pd.Index(arms).get_indexer(te["TRTA"])
+    terms = sorted(te["AEDECOD"].dropna().unique())
+    term = pd.Index(terms).get_indexer(te["AEDECOD"])
+    g3 = (te["ATOXGRN"] >= 3).to_numpy(dtype=bool, na_value=False)
 
-    def share(mask: pd.Series) -> dict:
-        subj = te[mask].groupby("TRTA")["USUBJID"].nunique()
-        return {a: float(subj.get(a, 0) / n.get(a, np.nan)) for a in (exp, ctl)}
+    def share(mask: np.ndarray) -> dict:
+        c = _distinct_subjects(subj, arm, mask, len(arms))
+        return {a: float(c[arms.index(a)] / n.get(a, np.nan)) for a in (exp, ctl)}
 
+    every = np.ones(len(te), dtype=bool)
     out = {
         "n": {a: int(n.get(a, 0)) for a in (exp, ctl)},
-        "any": share(pd.Series(True, index=te.index)),
-        "irr": share(te["AEDECOD"] == "Infusion related reaction"),
-        "grade3": share(te["ATOXGRN"] >= 3),
-        "serious": share(te["AESER"] == "Y"),
-        "ae_disc": share(te["AEDISFL"] == "Y"),
-        "fatal": share(te["AEFATFL"] == "Y"),
+        "any": share(every),
+        "irr": share((te["AEDECOD"] == "Infusion related reaction").to_numpy(dtype=bool, na_value=False)),
+        "grade3": share(g3),
+        "serious": share((te["AESER"] == "Y").to_numpy(dtype=bool, na_value=False)),
+        "ae_disc": share((te["AEDISFL"] == "Y").to_numpy(dtype=bool, na_value=False)),
+        "fatal": share((te["AEFATFL"] == "Y").to_numpy(dtype=bool, na_value=False)),
     }
-    by_term = {k: te[m].groupby(["AEDECOD", "TRTA"])["USUBJID"].nunique()
-               for k, m in (("any", pd.Series(True, index=te.index)), ("g3", te["ATOXGRN"] >= 3))}
-    out["pt"] = {t: {k: {a: float(c.get((t, a), 0) / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
-                 for t in sorted(te["AEDECOD"].dropna().unique())}
+    by_term = {k: _distinct_subjects(subj, np.where(term >= 0, term * len(arms) + arm, -1), m & (arm >= 0),
+                                     len(terms) * len(arms)).reshape(len(terms), len(arms))
+               for k, m in (("any", every), ("g3", g3))}
+    out["pt"] = {t: {k: {a: float(c[i, arms.index(a)] / n.get(a, np.nan)) for a in (exp, ctl)} for k, c in by_term.items()}
+                 for i, t in enumerate(terms)}
     if "ADLB" not in adam:  # (a twin replicate's cut that reads no laboratory grade)
         return out
     lb = adam["ADLB"]
-    post = lb.loc[(lb["ONTRTFL"] == "Y") & lb["USUBJID"].isin(saf["USUBJID"]), ["USUBJID", "PARAMCD", "ATOXGRN", "TRT01A"]]
+    post = (lb["ONTRTFL"] == "Y").to_numpy(dtype=bool, na_value=False) & is_in(lb["USUBJID"], saf["USUBJID"])
+    subj, arm = pd.factorize(lb["USUBJID"])[0], pd.Index(arms).get_indexer(lb["TRT01A"])
+    grade = pd.to_numeric(lb["ATOXGRN"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     for key, code in (("neut", "NEUT"), ("plat", "PLAT"), ("lym", "LYMPH"), ("hgb", "HGB")):
-        test = post[post["PARAMCD"] == code]
-        grade = pd.to_numeric(test["ATOXGRN"], errors="coerce")
-        evaluated = test.groupby("TRT01A")["USUBJID"].nunique()
+        test = post & (lb["PARAMCD"] == code).to_numpy(dtype=bool, na_value=False)
+        evaluated = _distinct_subjects(subj, arm, test, len(arms))
         for suffix, low in (("any", 1), ("g3", 3)):
-            subj = test[grade >= low].groupby("TRT01A")["USUBJID"].nunique()
-            out[f"{key}_{suffix}"] = {a: float(subj.get(a, 0) / evaluated[a]) if evaluated.get(a, 0) else None
+            c = _distinct_subjects(subj, arm, test & (grade >= low), len(arms))
+            out[f"{key}_{suffix}"] = {a: float(c[arms.index(a)] / evaluated[arms.index(a)]) if evaluated[arms.index(a)] else None
                                       for a in (exp, ctl)}
     return out
+
+
+def _distinct_subjects(subj: np.ndarray, group: np.ndarray, mask: np.ndarray, groups: int) -> np.ndarray:
+    """The number of distinct subjects (codes; -1 missing) per group (codes 0..groups-1; -1 none) among `mask`."""
+    m = mask & (subj >= 0) & (group >= 0)
+    pairs = np.unique(group[m].astype(np.int64) * (int(subj.max(initial=0)) + 1) + subj[m])
+    return np.bincount(pairs // (int(subj.max(initial=0)) + 1), minlength=groups)[:groups]
 
 
 def forest_rows(adam: Mapping[str, pd.DataFrame], sap: Sap, exp: str, ctl: str) -> list[dict]:

@@ -495,8 +495,8 @@ def disease_assessments(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The IMWG engine's input from SDTM LB (LBCAT DISEASE ASSESSMENT): USUBJID, ADT, ADY, PARAM, AVAL, AVALC."""
     lb = sdtm["LB"]
     d = lb[["USUBJID", "LBDTC", "LBDY", "LBTESTCD", "LBSTRESN", "LBSTRESC"]][lb["LBCAT"] == DISEASE]  # columns used first
-    return pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), "ADT": d["LBDTC"].to_numpy(), "ADY": d["LBDY"].to_numpy(),
-                         "PARAM": d["LBTESTCD"].to_numpy(), "AVAL": d["LBSTRESN"].to_numpy(float),
+    return pd.DataFrame({"USUBJID": held(d["USUBJID"]), "ADT": held(d["LBDTC"]), "ADY": d["LBDY"].to_numpy(),
+                         "PARAM": held(d["LBTESTCD"]), "AVAL": d["LBSTRESN"].to_numpy(float),
                          "AVALC": np.where(pd.isna(d["LBSTRESN"]), d["LBSTRESC"], "")})
 
 

@@ -217,6 +217,13 @@ def _day_column(subjects: pd.DataFrame, col: str) -> np.ndarray:
     from ikema.errors import input_error
 
     raw = subjects[col]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):  # numbers: no text to read
+        arr = raw.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(arr) & (arr != np.floor(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise input_error("subjects", f"index {subjects.index[i]}", col, raw.iloc[i], "an integer study day or empty")
+        return arr
     v = pd.to_numeric(raw.astype(object).where(raw.notna() & (raw.astype(str).str.strip() != ""), np.nan), errors="coerce")
     arr = np.array(v.to_numpy(dtype=float), dtype=float)
     bad = (raw.notna() & (raw.astype(str).str.strip() != "")).to_numpy() & (np.isnan(arr) | (arr != np.floor(arr)))

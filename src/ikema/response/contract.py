@@ -89,28 +89,31 @@ def validate_assessments(df: pd.DataFrame, source: str = "assessments", line_off
     def where(i: int) -> str:
         return f"line {labels[i]}" if line_offset is not None else f"index {labels[i]}"
 
-    def text(col: str) -> np.ndarray:
+    def text(col: str) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, distinct stripped texts) of a column: every check below reads the few hundred distinct values
+        (10^5 records), the records only through their codes."""
         s = df[col]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             s = s.astype(object).where(s.notna(), "")
-        if isinstance(s.dtype, pd.StringDtype):  # each distinct text stripped once (a few hundred in 10^5 records)
-            codes, distinct = pd.factorize(s, use_na_sentinel=False)
-            return pd.Series(distinct, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)[codes]
-        return s.astype(object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        codes, distinct = pd.factorize(s, use_na_sentinel=False)
+        stripped = pd.Series(distinct, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        again, held = pd.factorize(stripped)  # distinct values equal once stripped share one code
+        return again[codes] if len(codes) else codes, held.to_numpy(dtype=object) if hasattr(held, "to_numpy") else held
 
-    usubjid = text("USUBJID")
-    param = text("PARAM")
-    avalc = text("AVALC")
+    u_codes, u_held = text("USUBJID")
+    p_codes, p_held = text("PARAM")
+    a_codes, a_held = text("AVALC")
+    usubjid, param, avalc = u_held[u_codes], p_held[p_codes], a_held[a_codes]
+    is_param = lambda values: np.isin(p_held, np.array(values, dtype=object))[p_codes]  # noqa: E731
 
     # USUBJID
-    bad = np.flatnonzero(usubjid == "")
+    bad = np.flatnonzero((u_held == "")[u_codes])
     if bad.size:
         i = int(bad[0])
         raise input_error(source, where(i), "USUBJID", df["USUBJID"].iloc[i], "a non-empty subject identifier")
 
     # PARAM
-    known = np.isin(param, np.array(PARAMS, dtype=object))
-    bad = np.flatnonzero(~known)
+    bad = np.flatnonzero(~is_param(PARAMS))
     if bad.size:
         i = int(bad[0])
         raise input_error(source, where(i), "PARAM", df["PARAM"].iloc[i], f"one of {', '.join(PARAMS)}")
@@ -122,23 +125,24 @@ def validate_assessments(df: pd.DataFrame, source: str = "assessments", line_off
     aval_raw = df["AVAL"]
     if pd.api.types.is_numeric_dtype(aval_raw):
         aval = np.array(aval_raw.to_numpy(dtype=float), dtype=float)
-        aval_txt = np.where(np.isnan(aval), "", "x").astype(object)
+        has_aval = ~np.isnan(aval)
     else:
-        aval_txt = text("AVAL")
-        aval = np.array(pd.to_numeric(pd.Series(aval_txt), errors="coerce"), dtype=float)
-        aval[aval_txt == ""] = np.nan
+        v_codes, v_held = text("AVAL")
+        has_aval = (v_held != "")[v_codes]
+        aval = np.array(pd.to_numeric(pd.Series(v_held), errors="coerce"), dtype=float)[v_codes] if len(v_codes) else np.zeros(0)
+        aval[~has_aval] = np.nan
     value = np.full(n, np.nan)
-    is_num = np.isin(param, np.array(list(NUMERIC_PARAMS), dtype=object))
+    is_num = is_param(list(NUMERIC_PARAMS))
     for i in np.flatnonzero(is_num & (np.isnan(aval) | ~np.isfinite(aval))):
         raise input_error(source, where(int(i)), "AVAL", aval_raw.iloc[int(i)], f"a number in {NUMERIC_PARAMS[param[i]][2]} for PARAM {param[i]}")
     for code, (lo, hi, unit) in NUMERIC_PARAMS.items():
-        rows = np.flatnonzero((param == code) & ((aval < lo) | (aval > hi)))
+        rows = np.flatnonzero(is_param([code]) & ((aval < lo) | (aval > hi)))
         if rows.size:
             i = int(rows[0])
             rng = f">= {lo:g}" if math.isinf(hi) else f"between {lo:g} and {hi:g}"
             raise input_error(source, where(i), "AVAL", aval_raw.iloc[i], f"a number {rng} ({unit}) for PARAM {code}")
     # AVALC on a numeric row: empty or the same number
-    for i in np.flatnonzero(is_num & (avalc != "")):
+    for i in np.flatnonzero(is_num & (a_held != "")[a_codes]):
         try:
             same = math.isclose(float(avalc[i]), aval[i], rel_tol=1e-9, abs_tol=1e-12)
         except ValueError:
@@ -147,20 +151,19 @@ def validate_assessments(df: pd.DataFrame, source: str = "assessments", line_off
             raise input_error(source, where(int(i)), "AVALC", df["AVALC"].iloc[int(i)], f"empty or the AVAL number for PARAM {param[i]}")
     value[is_num] = aval[is_num]
     for code, mapping in CODED_PARAMS.items():
-        rows = param == code
+        rows = is_param([code])
         if not rows.any():
             continue
-        ok = np.isin(avalc, np.array(list(mapping), dtype=object))
+        ok = np.isin(a_held, np.array(list(mapping), dtype=object))[a_codes]
         bad = np.flatnonzero(rows & ~ok)
         if bad.size:
             i = int(bad[0])
             raise input_error(source, where(i), "AVALC", df["AVALC"].iloc[i], f"one of {' | '.join(mapping)} for PARAM {code}")
-        bad = np.flatnonzero(rows & (aval_txt != ""))
+        bad = np.flatnonzero(rows & has_aval)
         if bad.size:
             i = int(bad[0])
             raise input_error(source, where(i), "AVAL", aval_raw.iloc[i], f"empty for the coded PARAM {code} (its result is in AVALC)")
-        idx = np.flatnonzero(rows)
-        value[idx] = [mapping[a] for a in avalc[idx]]
+        value[rows] = np.array([mapping.get(t, np.nan) for t in a_held], dtype=float)[a_codes[rows]]
 
     out = pd.DataFrame(
         {
@@ -172,7 +175,8 @@ def validate_assessments(df: pd.DataFrame, source: str = "assessments", line_off
             "VALUE": value,
         }
     )
-    dup = out.duplicated(["USUBJID", "ADY", "PARAM"], keep="first").to_numpy()
+    # one row per subject, day and PARAM (the texts' codes compared, not the texts)
+    dup = pd.DataFrame({"u": u_codes, "d": ady, "p": p_codes}).duplicated(keep="first").to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         raise input_error(

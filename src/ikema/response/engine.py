@@ -207,7 +207,11 @@ def evaluate(
     names, inv = distinct[order], np.argsort(order)[codes]
     subj_all = inv[: len(ids)].astype(np.int64)
     nsub, npar = len(names), len(PARAMS)
-    pcode = a["PARAM"].map(_P).to_numpy(dtype=np.int64)
+    pc, held = pd.factorize(a["PARAM"].to_numpy(dtype=object), use_na_sentinel=False)  # each distinct PARAM looked up once
+    known = np.array([_P.get(x, -1) for x in held], dtype=np.int64)
+    if (known < 0).any():
+        raise ValueError(f"PARAM {held[np.flatnonzero(known < 0)[0]]!r} is not one of {', '.join(PARAMS)} (validate the assessments)")
+    pcode = known[pc] if len(pc) else np.zeros(0, dtype=np.int64)
     ady_all = a["ADY"].to_numpy(dtype=np.int64)
     val = a["VALUE"].to_numpy(dtype=float)
 

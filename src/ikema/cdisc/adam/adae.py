@@ -45,14 +45,25 @@ def _iso_to_date(values: pd.Series, rows: pd.Series, name: str, field: str) -> p
 def derive_treatment_dates(ex: pd.DataFrame, name: str = "EX") -> pd.DataFrame:
     """First and last dose date per subject (TRTSDT, TRTEDT) from EX records with a dose given."""
     _require(ex, ["USUBJID", "EXSTDTC"], name)
-    d = ex[[c for c in ("USUBJID", "EXSTDTC", "EXENDTC", "EXDOSE") if c in ex.columns]].copy()  # the columns used
-    d["_st"] = iso_to_date(d["EXSTDTC"], name, "EXSTDTC")
-    d["_en"] = iso_to_date(d["EXENDTC"], name, "EXENDTC") if "EXENDTC" in d.columns else d["_st"]
-    d["_en"] = d["_en"].fillna(d["_st"])
-    if "EXDOSE" in d.columns:
-        d = d[pd.to_numeric(d["EXDOSE"], errors="coerce").fillna(0) > 0]
-    g = d.groupby("USUBJID")
-    return pd.DataFrame({"TRTSDT": g["_st"].min(), "TRTEDT": g["_en"].max()}).reset_index()
+    st = iso_to_date(ex["EXSTDTC"], name, "EXSTDTC")
+    en = iso_to_date(ex["EXENDTC"], name, "EXENDTC") if "EXENDTC" in ex.columns else st
+    en = en.fillna(st)
+    # per subject (as a sorted groupby gives them) in numpy: each record's subject code, the first start and the
+    # last end of the records with a dose (a groupby on the ids' text of every administration cost more)
+    codes, ids = pd.factorize(ex["USUBJID"], sort=True)
+    keep = codes >= 0
+    if "EXDOSE" in ex.columns:
+        keep &= (pd.to_numeric(ex["EXDOSE"], errors="coerce").fillna(0) > 0).to_numpy(dtype=bool)
+    nat, big = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    first, last = np.full(len(ids), big, dtype=np.int64), np.full(len(ids), nat, dtype=np.int64)
+    s, e = st.to_numpy(), en.to_numpy()
+    held = ~np.isnat(s) & keep
+    np.minimum.at(first, codes[held], s[held].view(np.int64))
+    np.maximum.at(last, codes[keep], e[keep].view(np.int64))  # (NaT is the least int64: never the last)
+    present = np.zeros(len(ids), dtype=bool)
+    present[codes[keep]] = True
+    first = np.where(first == big, nat, first)
+    return pd.DataFrame({"USUBJID": ids[present], "TRTSDT": first[present].view(s.dtype), "TRTEDT": last[present].view(e.dtype)})
 
 
 def derive_trtemfl(

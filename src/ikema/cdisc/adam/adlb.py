@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.adam.structure import finish_bds
+from ikema.cdisc.adam.structure import finish_bds, subject_rows
 from ikema.cdisc.distinct import per_distinct
 from ikema.cdisc.adam.adae import _require, iso_to_date, study_day
 from ikema.errors import input_error
@@ -105,33 +105,42 @@ def derive_adlb(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     _require(adsl, ["USUBJID", "TRTSDT"], "ADSL")
     paramcd = per_distinct(lb["LBTESTCD"], lambda u: u.astype("string").str.strip().str.upper().map(TESTCD_TO_PARAMCD))
     graded = paramcd.notna()
-    out = lb[graded].copy()  # the haematology records only, taken once (LB also holds the disease assessments)
-    out["PARAMCD"] = paramcd[graded]
+    out = lb[graded.to_numpy(dtype=bool)].reset_index(drop=True)  # the haematology records only, taken once (LB also holds the disease assessments)
+    out["PARAMCD"] = paramcd[graded].to_numpy()
     out["AVAL"] = pd.to_numeric(out["LBSTRESN"], errors="coerce")
     out["AVALU"] = out["LBSTRESU"] if "LBSTRESU" in out.columns else pd.NA
     out["ANRLO"] = pd.to_numeric(out["LBSTNRLO"], errors="coerce") if "LBSTNRLO" in out.columns else np.nan
     out["ANRHI"] = pd.to_numeric(out["LBSTNRHI"], errors="coerce") if "LBSTNRHI" in out.columns else np.nan
     out["ADT"] = iso_to_date(out["LBDTC"], "LB", "LBDTC")
-    keep = [c for c in ("USUBJID", "TRTSDT", "TRT01A") if c in adsl.columns]
-    out = out.drop(columns=[c for c in keep if c != "USUBJID" and c in out.columns]).merge(adsl[keep], on="USUBJID",
-                                                                                            how="left")
+    keep = [c for c in ("TRTSDT", "TRT01A") if c in adsl.columns]
+    out = out.drop(columns=[c for c in keep if c in out.columns])
+    rows = subject_rows(out["USUBJID"], adsl["USUBJID"])  # the left join on the subject, by position (ADSL: one row each)
+    for c in keep:
+        out[c] = adsl[c].array.take(rows, allow_fill=True)
     out["TRTSDT"] = pd.to_datetime(out["TRTSDT"])
     out["ADY"] = study_day(out["ADT"], out["TRTSDT"])
     out["ATOXDSCL"] = out["PARAMCD"].map(ctcae_lab_criteria().drop_duplicates("PARAMCD").set_index("PARAMCD")["TERM"])
     out["ATOXGRN"] = derive_atoxgrn(out, "LB")
     out["ABLFL"] = derive_ablfl(out)
-    base = out[out["ABLFL"] == "Y"].set_index(["USUBJID", "PARAMCD"])["ATOXGRN"]
+    base = out.loc[out["ABLFL"] == "Y", ["USUBJID", "PARAMCD", "ATOXGRN"]].set_index(["USUBJID", "PARAMCD"])["ATOXGRN"]
     base = base[~base.index.duplicated(keep="last")]
     out["BTOXGRN"] = base.reindex(pd.MultiIndex.from_arrays([out["USUBJID"], out["PARAMCD"]])).to_numpy()
     out["ONTRTFL"] = np.where(out["ADT"] > out["TRTSDT"], "Y", "")
     if "LBSTRESC" in out.columns:
         out["AVALC"] = out["LBSTRESC"]
-    return finish_bds(out.sort_values(["USUBJID", "PARAMCD", "ADT"]).reset_index(drop=True), "ADLB")
+    # by subject, parameter and date (missing last), as sort_values orders them: one lexsort of codes
+    subject, _s = pd.factorize(out["USUBJID"], sort=True)
+    param, _p = pd.factorize(out["PARAMCD"], sort=True)
+    adt = out["ADT"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    last = np.iinfo(np.int64).max
+    order = np.lexsort((np.where(adt == np.iinfo(np.int64).min, last, adt), np.where(param < 0, last, param),
+                        np.where(subject < 0, last, subject)))
+    return finish_bds(out.take(order).reset_index(drop=True), "ADLB")
 
 
 def derive_ablfl(adlb: pd.DataFrame) -> pd.Series:
     """Baseline flag: the last non-missing value on or before the first dose date, per subject and parameter."""
-    cand = adlb[adlb["AVAL"].notna() & adlb["ADT"].notna() & (adlb["ADT"] <= adlb["TRTSDT"])]
+    cand = adlb.loc[adlb["AVAL"].notna() & adlb["ADT"].notna() & (adlb["ADT"] <= adlb["TRTSDT"]), ["USUBJID", "PARAMCD", "ADT"]]
     last = cand.sort_values("ADT").groupby(["USUBJID", "PARAMCD"]).tail(1).index
     flag = pd.Series("", index=adlb.index)
     flag[last] = "Y"

@@ -37,10 +37,12 @@ Output (one row per subject and parameter, plus per-assessment rows for OVR/COVR
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
-from ikema.cdisc.adam.structure import finish_bds
+from ikema.cdisc.adam.structure import finish_bds, subject_rows
 from ikema.errors import input_error
 from ikema.response import Criteria, confirm_labels, default_criteria, evaluate
 from ikema.response.contract import validate_assessments
@@ -118,8 +120,10 @@ def prepare_subjects(adsl: pd.DataFrame, source: str = "adsl") -> pd.DataFrame:
 
 def study_day(dates: pd.Series, ref: pd.Series) -> pd.Series:
     """SDTM study day of `dates` relative to day-1 date `ref` (no day 0); missing stays missing."""
-    delta = (dates - ref).dt.days
-    return pd.Series(np.where(delta >= 0, delta + 1, delta), index=dates.index).where(delta.notna()).astype("Float64").astype("Int64")
+    delta = (dates - ref).dt.days.to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(delta)
+    days = np.where(missing, 0, np.where(delta >= 0, delta + 1, delta)).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(days, missing), index=dates.index)
 
 
 def date_of_day(ady: pd.Series, ref: pd.Series) -> pd.Series:
@@ -132,145 +136,172 @@ def date_of_day(ady: pd.Series, ref: pd.Series) -> pd.Series:
 def prepare_assessments(assessments: pd.DataFrame, subjects: pd.DataFrame, source: str = "assessments") -> pd.DataFrame:
     """Assessments with ADY (from ADT if given) for subjects of the subject table; unknown subjects raise."""
     a = assessments.reset_index(drop=True).copy()
-    known = set(subjects["USUBJID"])
     ids = a["USUBJID"].astype(str)
-    unknown = ~ids.isin(known)
+    row = subject_rows(ids, subjects["USUBJID"])
+    unknown = row < 0
     if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        i = int(np.flatnonzero(unknown)[0])
         raise input_error(source, f"index {i}", "USUBJID", ids.iloc[i], "a subject of the subject table (adsl)")
     if "ADY" not in a.columns and "ADT" in a.columns:
         adt = to_dates(a["ADT"], source, "ADT")
-        ref = ids.map(subjects.set_index("USUBJID")["REFDT"])
+        ref = pd.Series(subjects["REFDT"].to_numpy(dtype="datetime64[ns]")[row], index=a.index)
         a["ADY"] = study_day(adt, ref)
     return validate_assessments(a, source=source)
 
 
 # ---------------------------------------------------------------- parameter derivations
-def _frame(subjects: pd.DataFrame, usubjid, paramcd: str, avalc, adt, ady=None, anl02fl="") -> pd.DataFrame:
-    ids = pd.Series(usubjid, dtype=object).to_numpy()
-    keep = [c for c in CARRY if c in subjects.columns]
-    pos = pd.Index(subjects["USUBJID"]).get_indexer(ids) if keep and subjects["USUBJID"].is_unique else None
-    if pos is not None and (pos >= 0).all():  # the subject table's rows taken by position, one frame built at once
-        out = pd.DataFrame({"USUBJID": ids, **{c: subjects[c].array.take(pos) for c in keep}})
-    else:
-        out = pd.DataFrame({"USUBJID": ids})
-        if keep and subjects["USUBJID"].is_unique:  # a subject not in the table gets missing values
-            carried = subjects.set_index("USUBJID")[keep].reindex(ids)
-            out = pd.concat([out, carried.reset_index(drop=True)], axis=1)
-        elif keep:
-            out = out.merge(subjects[["USUBJID", *keep]], on="USUBJID", how="left")
-    per_assessment = paramcd in ("OVR", "COVR", "OVRADJ", "COVRADJ")
-    rest = pd.DataFrame({"PARAMCD": paramcd, "PARAM": PARAMS[paramcd], "PARCAT1": PARCAT1,
-                         "AVALC": np.asarray(avalc, dtype=object), "ADT": pd.Series(adt).astype("datetime64[ns]").to_numpy(),
-                         "ADY": pd.array(ady if ady is not None else [pd.NA] * len(out), dtype="Int64"),
-                         "ANL01FL": "" if per_assessment else "Y", "ANL02FL": anl02fl}, index=out.index)
-    return pd.concat([out, rest], axis=1)
+# Each derivation returns a `Part` (the records of one parameter as arrays, subjects by position in the subject
+# table); `_finish` builds ADRS from all of them at once: one frame, one sort (a frame per parameter, its subject
+# columns looked up and concatenated, cost more than the derivations).
+class Part(NamedTuple):
+    """Records of one parameter: subject row `pos` in the subject table, AVALC, AVAL, study day `ady` (float, NaN =
+    none; ADT is its date), RESPFL, ANL02FL (arrays or one value for every record)."""
+
+    paramcd: str
+    pos: np.ndarray
+    avalc: np.ndarray
+    aval: np.ndarray
+    ady: np.ndarray
+    respfl: np.ndarray | str
+    anl02fl: np.ndarray | str = ""
 
 
-def _yn(subjects: pd.DataFrame, paramcd: str, flag: pd.Series, adt: pd.Series) -> pd.DataFrame:
-    """A Y/N parameter per subject (AVAL 1/0, RESPFL = AVALC); ADT only when Y."""
-    avalc = np.where(flag.to_numpy(dtype=bool), "Y", "N")
-    when = adt.where(flag)
-    ady = study_day(pd.Series(when.to_numpy(), dtype="datetime64[ns]"), subjects["REFDT"].reset_index(drop=True))
-    out = _frame(subjects, subjects["USUBJID"], paramcd, avalc, when, ady.to_numpy())
-    out["AVAL"] = np.where(avalc == "Y", 1.0, 0.0)
-    out["RESPFL"] = avalc
-    return out
+class _Table:
+    """The prepared subject table (`prepare_subjects`): its subject identifiers (rows found by id), further-therapy
+    days as numbers, every row."""
+
+    def __init__(self, subjects: pd.DataFrame) -> None:
+        self.subjects = subjects
+        self.index = pd.Index(subjects["USUBJID"].to_numpy(dtype=object))
+        self.newth = _floats(subjects["NEWTHDY"])
+        self.all = np.arange(len(subjects))
+
+    def pos(self, ids: pd.Series) -> np.ndarray:
+        """Row of each identifier in the subject table (-1: not a subject of it)."""
+        return subject_rows(ids, self.subjects["USUBJID"])
+
+    def at(self, values: np.ndarray, pos: np.ndarray, fill: object) -> np.ndarray:
+        """`values` (one per subject) at subject rows `pos`; `fill` where a row is -1."""
+        out = values[pos]
+        if len(pos) and (pos < 0).any():
+            out = np.where(pos < 0, fill, out)
+        return out
+
+    def aligned(self, summary: pd.DataFrame) -> pd.DataFrame:
+        """The per-subject summary in the subject table's rows (missing where a subject has none), BOR NE when none."""
+        rows = pd.Index(summary["USUBJID"].to_numpy(dtype=object)).get_indexer(self.index)
+        s = summary.drop(columns="USUBJID").take(np.where(rows < 0, 0, rows)).reset_index(drop=True) if len(summary) else \
+            pd.DataFrame(index=range(len(rows)), columns=summary.columns.drop("USUBJID"), dtype=object)
+        if (rows < 0).any():
+            s = s.astype(object).where(pd.Series(rows >= 0), None)
+        s["BOR"] = s["BOR"].astype(object).where(s["BOR"].notna(), "NE")
+        return s
 
 
-def derive_param_ovr(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "OVR", column: str = "RESP") -> pd.DataFrame:
+def _floats(values: pd.Series) -> np.ndarray:
+    """Numbers (days) as float, NaN where missing."""
+    return pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce").to_numpy(dtype=float) \
+        if values.dtype == object else values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _aval(avalc: np.ndarray) -> np.ndarray:
+    """AVAL of response labels (AVAL_RESPONSE; NaN for any other), each distinct label looked up once."""
+    codes, distinct = pd.factorize(avalc, use_na_sentinel=False)
+    return np.array([AVAL_RESPONSE.get(d, np.nan) for d in distinct], dtype=float)[codes] if len(avalc) else np.zeros(0)
+
+
+def _labels(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype=object)
+
+
+def _ovr(responses: pd.DataFrame, t: _Table, paramcd: str = "OVR", column: str = "RESP") -> Part:
     """Per-assessment response records (OVR from RESP, COVR from CONFIRMED); ANL02FL up to NEWTHDT."""
-    ref = responses["USUBJID"].map(subjects.set_index("USUBJID")["REFDT"])
-    newth = responses["USUBJID"].map(subjects.set_index("USUBJID")["NEWTHDY"]).astype("Float64")
-    adt = date_of_day(responses["ADY"], ref)
-    anl = np.where(newth.isna().to_numpy() | (responses["ADY"].to_numpy() <= newth.fillna(np.inf).to_numpy()), "Y", "")
-    out = _frame(subjects, responses["USUBJID"], paramcd, responses[column], adt, responses["ADY"], anl)
-    out["AVAL"] = out["AVALC"].map(AVAL_RESPONSE).astype(float)
-    out["RESPFL"] = ""
-    return out
+    pos = t.pos(responses["USUBJID"])
+    ady = _floats(responses["ADY"])
+    newth = t.at(t.newth, pos, np.nan)
+    anl = np.where(np.isnan(newth) | (ady <= np.where(np.isnan(newth), np.inf, newth)), "Y", "").astype(object)
+    avalc = _labels(responses[column])
+    return Part(paramcd, pos, avalc, _aval(avalc), ady, "", anl)
 
 
-def derive_param_bor(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "BOR") -> pd.DataFrame:
+def _bor(responses: pd.DataFrame, t: _Table, paramcd: str = "BOR") -> Part:
     """Best overall response, unconfirmed (admiralonco BOR): the best per-assessment response up to the first PD
     and before further therapy (NE when none); ADT = its first date."""
     order = {"sCR": 7, "CR": 6, "VGPR": 5, "PR": 4, "MR": 3, "SD": 2, "PD": 1, "NE": 0}
-    r = responses[["USUBJID", "ADY", "RESP"]].copy()
-    newth = r["USUBJID"].map(subjects.set_index("USUBJID")["NEWTHDY"]).astype("Float64").fillna(np.inf).to_numpy()
-    r = r[r["ADY"].to_numpy() <= newth]
-    first_pd = r[r["RESP"] == "PD"].groupby("USUBJID")["ADY"].min()
-    r = r[r["ADY"].to_numpy() <= r["USUBJID"].map(first_pd).fillna(np.inf).to_numpy()]
-    r = r.assign(_rank=r["RESP"].map(order).fillna(0)).sort_values(["USUBJID", "_rank", "ADY"], ascending=[True, False, True], kind="stable")
-    best = r.drop_duplicates("USUBJID").set_index("USUBJID")
-    s = subjects[["USUBJID", "REFDT"]].copy()
-    resp = s["USUBJID"].map(best["RESP"])
-    if resp.dtype.kind == "f":  # nobody has a response yet: all missing, held as float (filling it with text is deprecated)
-        resp = resp.astype(object)
-    resp = resp.fillna("NE")
-    dy = s["USUBJID"].map(best["ADY"])
-    out = _frame(subjects, s["USUBJID"], paramcd, resp, date_of_day(dy, s["REFDT"]), dy)
-    out["AVAL"] = resp.map(AVAL_RESPONSE).astype(float).to_numpy()
-    out["RESPFL"] = ""  # the response rate is RSP (confirmed); an unconfirmed one would read as the ORR
-    return out
+    pos = t.pos(responses["USUBJID"])
+    ady, resp = _floats(responses["ADY"]), _labels(responses["RESP"])
+    newth = t.at(t.newth, pos, np.nan)
+    keep = ady <= np.where(np.isnan(newth), np.inf, newth)
+    pos, ady, resp = pos[keep], ady[keep], resp[keep]
+    first_pd = np.full(len(t.all) + 1, np.inf)  # (the last slot: a subject not in the table)
+    is_pd = resp == "PD"
+    np.fmin.at(first_pd, pos[is_pd], ady[is_pd])
+    keep = ady <= first_pd[pos]
+    pos, ady, resp = pos[keep], ady[keep], resp[keep]
+    codes, distinct = pd.factorize(resp, use_na_sentinel=False)
+    rank = np.array([order.get(d, 0) for d in distinct], dtype=float)[codes] if len(resp) else np.zeros(0)
+    o = np.lexsort((ady, -rank, pos))  # per subject: the best response, then its first day (stable: ties as given)
+    first = o[np.r_[True, pos[o][1:] != pos[o][:-1]]] if len(o) else o
+    first = first[pos[first] >= 0]
+    best = np.full(len(t.all), "NE", dtype=object)
+    dy = np.full(len(t.all), np.nan)
+    best[pos[first]] = np.where(pd.isna(resp[first]), "NE", resp[first])
+    dy[pos[first]] = ady[first]
+    # the response rate is RSP (confirmed); an unconfirmed one would read as the ORR
+    return Part(paramcd, t.all, best, _aval(best), dy, "")
 
 
-def derive_param_cbor(summary: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "CBOR") -> pd.DataFrame:
-    """Best confirmed overall response per subject; ADT = first date of the best response."""
-    s = subjects[["USUBJID", "REFDT"]].merge(summary, on="USUBJID", how="left")
-    bor = s["BOR"].fillna("NE")
-    out = _frame(subjects, s["USUBJID"], paramcd, bor, date_of_day(s["BEST_RESP_DY"], s["REFDT"]), s["BEST_RESP_DY"])
-    out["AVAL"] = bor.map(AVAL_RESPONSE).astype(float).to_numpy()
-    out["RESPFL"] = np.where(bor.isin(RESPONDERS), "Y", "N")
-    return out
+def derive_param_bor(responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "BOR") -> pd.DataFrame:
+    """BOR records (see `_bor`) of a prepared subject table (`prepare_subjects`), as a frame."""
+    return _frame([_bor(responses, _Table(subjects), paramcd)], subjects)
 
 
-def _summary_on_subjects(summary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
-    s = subjects[["USUBJID", "REFDT"]].merge(summary, on="USUBJID", how="left")
-    s["BOR"] = s["BOR"].fillna("NE")
-    return s
+def _cbor(s: pd.DataFrame, t: _Table, paramcd: str = "CBOR") -> Part:
+    """Best confirmed overall response per subject (`s`: the aligned summary); ADT = first date of the best response."""
+    bor = s["BOR"].to_numpy(dtype=object)
+    return Part(paramcd, t.all, bor, _aval(bor), _floats(s["BEST_RESP_DY"]), np.where(np.isin(bor, RESPONDERS), "Y", "N"))
 
 
-def derive_param_rsp(summary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+def _yn(t: _Table, paramcd: str, flag: np.ndarray, dy: np.ndarray) -> Part:
+    """A Y/N parameter per subject (AVAL 1/0, RESPFL = AVALC); ADT (the date of study day `dy`) only when Y."""
+    avalc = np.where(flag, "Y", "N").astype(object)
+    dy = np.where(flag, dy, np.nan)
+    return Part(paramcd, t.all, avalc, flag.astype(float), np.where(dy == 0, -1.0, dy), avalc)  # (day 0: the day before day 1)
+
+
+def _rsp(s: pd.DataFrame, t: _Table) -> Part:
     """RSP: confirmed PR or better; ADT = first response date."""
-    s = _summary_on_subjects(summary, subjects)
-    return _yn(subjects, "RSP", s["BOR"].isin(RESPONDERS), date_of_day(s["FIRST_RESP_DY"], s["REFDT"]))
+    return _yn(t, "RSP", np.isin(s["BOR"].to_numpy(dtype=object), RESPONDERS), _floats(s["FIRST_RESP_DY"]))
 
 
-def derive_param_vgprrsp(summary: pd.DataFrame, responses: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
-    """VGPRRSP: confirmed VGPR or better; ADT = first date of a confirmed VGPR or better."""
-    return _level_or_better(summary, responses, subjects, "VGPRRSP", ("sCR", "CR", "VGPR"))
+def _level_or_better(s: pd.DataFrame, responses: pd.DataFrame, t: _Table, paramcd: str, levels: tuple[str, ...]) -> Part:
+    """VGPRRSP (sCR, CR, VGPR), CRRSP / CRRSPADJ (sCR, CR): confirmed level or better; ADT = first date of a
+    confirmed response of that level or better."""
+    r = np.isin(_labels(responses["CONFIRMED"]), levels)
+    pos, ady = t.pos(responses["USUBJID"])[r], _floats(responses["ADY"])[r]
+    first = np.full(len(t.all) + 1, np.nan)
+    np.fmin.at(first, pos, ady)
+    return _yn(t, paramcd, np.isin(s["BOR"].to_numpy(dtype=object), levels), first[:-1])
 
 
-def derive_param_crrsp(summary: pd.DataFrame, responses: pd.DataFrame, subjects: pd.DataFrame, paramcd: str = "CRRSP") -> pd.DataFrame:
-    """CRRSP / CRRSPADJ: confirmed CR or better; ADT = first date of a confirmed CR or better."""
-    return _level_or_better(summary, responses, subjects, paramcd, ("sCR", "CR"))
-
-
-def _level_or_better(summary, responses, subjects, paramcd, levels) -> pd.DataFrame:
-    s = _summary_on_subjects(summary, subjects)
-    flag = s["BOR"].isin(levels)
-    r = responses[responses["CONFIRMED"].isin(levels)]
-    first = r.groupby("USUBJID")["ADY"].min()
-    return _yn(subjects, paramcd, flag, date_of_day(s["USUBJID"].map(first), s["REFDT"]))
-
-
-def derive_param_pd(summary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+def _pd(s: pd.DataFrame, t: _Table) -> Part:
     """PD: confirmed IMWG progression; ADT = date of the first confirming assessment."""
-    s = _summary_on_subjects(summary, subjects)
-    return _yn(subjects, "PD", s["PD_DY"].notna(), date_of_day(s["PD_DY"], s["REFDT"]))
+    dy = _floats(s["PD_DY"])
+    return _yn(t, "PD", ~np.isnan(dy), dy)
 
 
-def derive_param_mrdneg(summary: pd.DataFrame, mrd_first_neg_dy: pd.Series, subjects: pd.DataFrame) -> pd.DataFrame:
+def _mrdneg(s: pd.DataFrame, mrd_first_neg_dy: pd.Series, t: _Table) -> Part:
     """MRDNEG: MRD negative after day 1 before further therapy; ADT = first negative result."""
-    s = _summary_on_subjects(summary, subjects)
-    flag = s["MRDNEG"].fillna("N") == "Y"
-    return _yn(subjects, "MRDNEG", flag, date_of_day(s["USUBJID"].map(mrd_first_neg_dy), s["REFDT"]))
+    dy = np.full(len(t.all), np.nan)
+    rows = t.index.get_indexer(mrd_first_neg_dy.index.to_numpy(dtype=object))
+    dy[rows[rows >= 0]] = mrd_first_neg_dy.to_numpy(dtype=float)[rows >= 0]
+    return _yn(t, "MRDNEG", s["MRDNEG"].to_numpy(dtype=object) == "Y", dy)
 
 
-def derive_param_mrdnegcr(summary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+def _mrdnegcr(s: pd.DataFrame, t: _Table) -> Part:
     """MRDNEGCR: MRD negative and a confirmed CR or better (IKEMA's "MRD-negative CR")."""
-    s = _summary_on_subjects(summary, subjects)
-    flag = (s["MRDNEG"].fillna("N") == "Y") & s["BOR"].isin(("sCR", "CR"))
-    return _yn(subjects, "MRDNEGCR", flag, pd.Series(pd.NaT, index=s.index))
+    flag = (s["MRDNEG"].to_numpy(dtype=object) == "Y") & np.isin(s["BOR"].to_numpy(dtype=object), ("sCR", "CR"))
+    return _yn(t, "MRDNEGCR", flag, np.full(len(t.all), np.nan))
 
 
 def first_mrd_negative_day(assessments: pd.DataFrame, subjects: pd.DataFrame) -> pd.Series:
@@ -281,15 +312,58 @@ def first_mrd_negative_day(assessments: pd.DataFrame, subjects: pd.DataFrame) ->
     return a.groupby("USUBJID")["ADY"].min()
 
 
-def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def _frame(parts: list[Part], subjects: pd.DataFrame, order: np.ndarray | None = None) -> pd.DataFrame:
+    """The records of `parts` (in `order` of their concatenation) with the subject table's carried columns."""
+    pos = np.concatenate([p.pos for p in parts])
+    n = [len(p.pos) for p in parts]
+    col = lambda f: np.concatenate([np.broadcast_to(np.asarray(getattr(p, f), dtype=object), k) for p, k in zip(parts, n)])  # noqa: E731
+    params = np.repeat(np.arange(len(parts)), n)
+    avalc, aval, ady = col("avalc"), np.concatenate([p.aval for p in parts]), np.concatenate([p.ady for p in parts])
+    respfl, anl02fl = col("respfl"), col("anl02fl")
+    if order is not None:
+        pos, params, avalc, aval, ady, respfl, anl02fl = (x[order] for x in (pos, params, avalc, aval, ady, respfl, anl02fl))
+    t = subjects["USUBJID"].to_numpy(dtype=object)
+    keep = [c for c in CARRY if c in subjects.columns]
+    off = np.where(np.isnan(ady), np.nan, np.where(ady < 0, ady, ady - 1))  # date_of_day: no day 0
+    ref = subjects["REFDT"].to_numpy(dtype="datetime64[ns]")[np.where(pos >= 0, pos, 0)] if len(t) else \
+        np.full(len(pos), np.datetime64("NaT"), dtype="datetime64[ns]")
+    adt = np.full(len(pos), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnan(off) & (pos >= 0)
+    adt[ok] = ref[ok] + (off[ok].astype(np.int64) * np.int64(86_400_000_000_000)).astype("timedelta64[ns]")
+    codes = np.array([p.paramcd for p in parts], dtype=object)
+    missing = np.isnan(ady)
+    return pd.DataFrame({
+        "USUBJID": _taken(np.r_[t, np.array([None], dtype=object)], np.where(pos >= 0, pos, len(t))),
+        **{c: subjects[c].array.take(pos, allow_fill=True) for c in keep},
+        "PARAMCD": _taken(codes, params), "PARAM": _taken(np.array([PARAMS[c] for c in codes], dtype=object), params),
+        "PARCAT1": PARCAT1, "AVALC": avalc, "ADT": adt,
+        "ADY": pd.arrays.IntegerArray(np.where(missing, 0, ady).astype(np.int64), missing),
+        "ANL01FL": _taken(np.where(np.isin(codes, ("OVR", "COVR", "OVRADJ", "COVRADJ")), "", "Y").astype(object), params),
+        "ANL02FL": anl02fl, "AVAL": aval, "RESPFL": respfl})
+
+
+def _taken(distinct: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """`distinct[codes]` as a column: the few distinct values made a column (text held as pandas holds it) once,
+    then taken by code (not every record's Python string converted)."""
+    return pd.Series(distinct, dtype=object).infer_objects().array.take(codes) if len(distinct) else \
+        pd.Series(distinct[codes], dtype=object).array
+
+
+def _finish(parts: list[Part], t: _Table) -> pd.DataFrame:
+    """ADRS from the parameters' records: by subject, parameter (PARAMS order) and day (none first)."""
+    subjects = t.subjects
     order = list(PARAMS)
-    out = pd.concat(parts, ignore_index=True)
-    out["_p"] = out["PARAMCD"].map({p: k for k, p in enumerate(order)})
-    out = out.sort_values(["USUBJID", "_p", "ADY"], kind="stable", na_position="first").drop(columns="_p")
+    pos = np.concatenate([p.pos for p in parts])
+    p = np.repeat([order.index(x.paramcd) for x in parts], [len(x.pos) for x in parts])
+    ady = np.concatenate([x.ady for x in parts])
+    rank = np.empty(len(t.all) + 1, dtype=np.int64)  # each subject's place in USUBJID order (-1: last slot)
+    rank[:-1] = np.argsort(np.argsort(t.index.to_numpy(dtype=object), kind="stable"), kind="stable")
+    rank[-1] = -1
+    out = _frame(parts, subjects, np.lexsort((np.where(np.isnan(ady), -np.inf, ady), p, rank[pos])))
     cols = [c for c in CARRY if c in out.columns and c != "STUDYID"]
     lead = (["STUDYID"] if "STUDYID" in out.columns else []) + ["USUBJID", *cols]
     rest = ["PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL", "ADT", "ADY", "RESPFL", "ANL01FL", "ANL02FL"]
-    return finish_bds(out[lead + rest].reset_index(drop=True), "ADRS")
+    return finish_bds(out[lead + rest], "ADRS")
 
 
 # ---------------------------------------------------------------- pipelines
@@ -307,23 +381,25 @@ def derive_adrs(adsl: pd.DataFrame, assessments: pd.DataFrame, criteria: Criteri
     c = criteria if criteria is not None else default_criteria()
     ev = evaluate(a, c, subjects=days, interference="assessed", validate=False)
     adj = evaluate(a, c, subjects=days, interference="adjusted", validate=False) if adjusted else None
+    t = _Table(subjects)
+    s, sa = t.aligned(ev.summary), t.aligned(adj.summary) if adj else None
     return _finish(
         [
-            derive_param_ovr(ev.responses, subjects, "OVR", "RESP"),
-            derive_param_ovr(ev.responses, subjects, "COVR", "CONFIRMED"),
-            *([derive_param_ovr(adj.responses, subjects, "OVRADJ", "RESP"),
-               derive_param_ovr(adj.responses, subjects, "COVRADJ", "CONFIRMED")] if adj else []),
-            derive_param_bor(ev.responses, subjects),
-            derive_param_cbor(ev.summary, subjects, "CBOR"),
-            *([derive_param_cbor(adj.summary, subjects, "CBORADJ")] if adj else []),
-            derive_param_rsp(ev.summary, subjects),
-            derive_param_vgprrsp(ev.summary, ev.responses, subjects),
-            derive_param_crrsp(ev.summary, ev.responses, subjects, "CRRSP"),
-            *([derive_param_crrsp(adj.summary, adj.responses, subjects, "CRRSPADJ")] if adj else []),
-            derive_param_pd(ev.summary, subjects),
-            derive_param_mrdneg(ev.summary, first_mrd_negative_day(a, subjects), subjects),
-            derive_param_mrdnegcr(ev.summary, subjects),
-        ]
+            _ovr(ev.responses, t, "OVR", "RESP"),
+            _ovr(ev.responses, t, "COVR", "CONFIRMED"),
+            *([_ovr(adj.responses, t, "OVRADJ", "RESP"), _ovr(adj.responses, t, "COVRADJ", "CONFIRMED")] if adj else []),
+            _bor(ev.responses, t),
+            _cbor(s, t, "CBOR"),
+            *([_cbor(sa, t, "CBORADJ")] if adj else []),
+            _rsp(s, t),
+            _level_or_better(s, ev.responses, t, "VGPRRSP", ("sCR", "CR", "VGPR")),
+            _level_or_better(s, ev.responses, t, "CRRSP", ("sCR", "CR")),
+            *([_level_or_better(sa, adj.responses, t, "CRRSPADJ", ("sCR", "CR"))] if adj else []),
+            _pd(s, t),
+            _mrdneg(s, first_mrd_negative_day(a, subjects), t),
+            _mrdnegcr(s, t),
+        ],
+        t,
     )
 
 
@@ -344,17 +420,20 @@ def derive_adrs_from_labels(adsl: pd.DataFrame, responses: pd.DataFrame) -> pd.D
         adt = to_dates(r["ADT"], "responses", "ADT")
         r["ADY"] = study_day(adt, ids.map(subjects.set_index("USUBJID")["REFDT"]))
     resp, summary = confirm_labels(r, subjects[["USUBJID", "NEWTHDY", "DTHDY"]])
+    t = _Table(subjects)
+    s = t.aligned(summary)
     return _finish(
         [
-            derive_param_ovr(resp, subjects, "OVR", "RESP"),
-            derive_param_ovr(resp, subjects, "COVR", "CONFIRMED"),
-            derive_param_bor(resp, subjects),
-            derive_param_cbor(summary, subjects, "CBOR"),
-            derive_param_rsp(summary, subjects),
-            derive_param_vgprrsp(summary, resp, subjects),
-            derive_param_crrsp(summary, resp, subjects, "CRRSP"),
-            derive_param_pd(summary, subjects),
-        ]
+            _ovr(resp, t, "OVR", "RESP"),
+            _ovr(resp, t, "COVR", "CONFIRMED"),
+            _bor(resp, t),
+            _cbor(s, t, "CBOR"),
+            _rsp(s, t),
+            _level_or_better(s, resp, t, "VGPRRSP", ("sCR", "CR", "VGPR")),
+            _level_or_better(s, resp, t, "CRRSP", ("sCR", "CR")),
+            _pd(s, t),
+        ],
+        t,
     )
 
 

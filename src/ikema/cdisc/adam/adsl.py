@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ikema.cdisc.adam.structure import subject_rows
 from ikema.cdisc.distinct import per_distinct
 
 FURTHER_THERAPY = "FURTHER ANTI-MYELOMA THERAPY"
@@ -26,25 +27,49 @@ def _date(s: pd.Series) -> pd.Series:
                                                     errors="coerce"))
 
 
-def _per_subject(ids: pd.Series, usubjid: pd.Series, dates: pd.Series, how: str) -> pd.Series:
-    """The first (`how="min"`) or last (`"max"`) of `dates` per subject of `ids`; NaT for a subject without one,
-    also when no subject has one yet (early in a live trial: mapping an empty datetime Series fails in pandas)."""
-    by = pd.Series(usubjid.array, index=dates.index)  # grouped as held: an object copy of the ids costs 10x
-    return _lookup(ids, getattr(pd.Series(dates.to_numpy(), index=dates.index).groupby(by), how)())
+_NAT = np.iinfo(np.int64).min  # NaT as int64 (the least: never the latest)
 
 
-def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series) -> pd.Series:
-    """Last date known alive: latest dated record of the subject across the dated domains."""
-    latest = []  # per domain, then the latest of those (no concatenation of a million records)
+class _Dated:
+    """Dated records of the subjects of `ids`, per domain and date variable read once (each record's subject row among
+    the distinct ids, its date as int64 nanoseconds) and reduced per subject in numpy (a groupby on the ids' text
+    per date cost more; EX's records serve TRTSDT, TRTEDT and LSTALVDT)."""
+
+    def __init__(self, ids: pd.Series) -> None:
+        self.ids = ids
+        self.codes, distinct = pd.factorize(ids, use_na_sentinel=False)
+        self.distinct = pd.Series(np.asarray(distinct, dtype=object))
+        self.read: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def records(self, name: str, df: pd.DataFrame, var: str) -> tuple[np.ndarray, np.ndarray]:
+        """(subject rows, dates) of the records of `df` (domain `name`) by date variable `var`."""
+        if (name, var) not in self.read:
+            self.read[name, var] = (subject_rows(df["USUBJID"], self.distinct),
+                                    _date(df[var]).to_numpy(dtype="datetime64[ns]").view(np.int64))
+        return self.read[name, var]
+
+    def per_subject(self, parts: list[tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]], how: str) -> pd.Series:
+        """The first (`how="min"`) or last (`"max"`) date per subject of `ids` over `parts` ((rows, dates), the
+        records to read or None: all); NaT for a subject without one."""
+        first = how == "min"
+        acc = np.full(len(self.distinct) + 1, np.iinfo(np.int64).max if first else _NAT, dtype=np.int64)  # (last: no subject)
+        for (rows, v), keep in parts:
+            ok = v != _NAT if keep is None else keep & (v != _NAT)
+            (np.minimum if first else np.maximum).at(acc, rows[ok], v[ok])
+        acc = np.where(acc == np.iinfo(np.int64).max, _NAT, acc)[:-1]
+        return pd.Series(acc.view("datetime64[ns]")[self.codes], index=self.ids.index)
+
+
+def derive_lstalvdt(sdtm: dict[str, pd.DataFrame], ids: pd.Series, dated: _Dated | None = None) -> pd.Series:
+    """Last date known alive: latest dated record of the subject across the dated domains (`dated`: the records
+    derive_adsl has read already)."""
+    dated = dated if dated is not None else _Dated(ids)
+    parts = []  # (no concatenation of a million records)
     for dom, var in _DATED.items():
         if dom in sdtm and len(sdtm[dom]):
             d = sdtm[dom]
-            if dom == "DS":
-                d = d[d["DSDECOD"] != "DEATH"]
-            latest.append(_date(d[var]).groupby(d["USUBJID"]).max())
-    if not latest:
-        return _per_subject(ids, pd.Series([]), _date(pd.Series([])), "max")
-    return _lookup(ids, pd.concat(latest).groupby(level=0).max())
+            parts.append((dated.records(dom, d, var), (d["DSDECOD"] != "DEATH").to_numpy(dtype=bool) if dom == "DS" else None))
+    return dated.per_subject(parts, "max")
 
 
 def _lookup(ids: pd.Series, by_subject: pd.Series) -> pd.Series:
@@ -84,20 +109,22 @@ def derive_adsl(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
         for test, col in (("HEIGHT", "HEIGHTBL"), ("WEIGHT", "WEIGHTBL")):
             out[col] = ids.map(base[base["VSTESTCD"] == test].groupby("USUBJID")["VSSTRESN"].first()).to_numpy()
     supp = sdtm["SUPPDM"].pivot(index="USUBJID", columns="QNAM", values="QVAL")
+    wide = supp.reindex(ids.to_numpy())  # every qualifier's subjects looked up at once
     for q in supp.columns:
-        out[q] = ids.map(supp[q]).to_numpy()
-    ex = sdtm["EX"][["USUBJID", "EXSTDTC", "EXDOSE"]]  # the columns used, before selecting records
-    ex = ex[ex["EXDOSE"] > 0]  # a randomized subject not dosed yet keeps TRTSDT/TRTEDT missing (SAFFL N, ITTFL Y)
-    out["TRTSDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "min")
-    out["TRTEDT"] = _per_subject(ids, ex["USUBJID"], _date(ex["EXSTDTC"]), "max")
+        out[q] = wide[q].to_numpy()
+    dated = _Dated(ids)
+    ex = sdtm["EX"]
+    given = (ex["EXDOSE"] > 0).to_numpy(dtype=bool)  # a randomized subject not dosed yet keeps TRTSDT/TRTEDT missing (SAFFL N, ITTFL Y)
+    out["TRTSDT"] = dated.per_subject([(dated.records("EX", ex, "EXSTDTC"), given)], "min")
+    out["TRTEDT"] = dated.per_subject([(dated.records("EX", ex, "EXSTDTC"), given)], "max")
     out["DTHDT"] = _date(dm["DTHDTC"])
     cm = sdtm.get("CM")
-    cm = cm[cm["CMCAT"] == FURTHER_THERAPY] if cm is not None and len(cm) else pd.DataFrame({"USUBJID": [], "CMSTDTC": []})
-    out["NEWTHDT"] = _per_subject(ids, cm["USUBJID"], _date(cm["CMSTDTC"]), "min")
+    cm = cm if cm is not None and len(cm) else pd.DataFrame({"USUBJID": [], "CMSTDTC": [], "CMCAT": []})
+    out["NEWTHDT"] = dated.per_subject([(dated.records("CM", cm, "CMSTDTC"), (cm["CMCAT"] == FURTHER_THERAPY).to_numpy(dtype=bool))], "min")
     rs = sdtm.get("RS")
-    rs = rs[rs["RSTESTCD"] == "PD2"] if rs is not None and len(rs) else pd.DataFrame({"USUBJID": [], "RSDTC": []})
-    out["PD2DT"] = _per_subject(ids, rs["USUBJID"], _date(rs["RSDTC"]), "min")
-    out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids))
+    rs = rs if rs is not None and len(rs) else pd.DataFrame({"USUBJID": [], "RSDTC": [], "RSTESTCD": []})
+    out["PD2DT"] = dated.per_subject([(dated.records("RS", rs, "RSDTC"), (rs["RSTESTCD"] == "PD2").to_numpy(dtype=bool))], "min")
+    out["LSTALVDT"] = out["DTHDT"].fillna(derive_lstalvdt(sdtm, ids, dated))
     out["ITTFL"] = "Y"
     out["SAFFL"] = np.where(out["TRTSDT"].notna(), "Y", "N")
     for c in ("TRTSDT", "TRTEDT", "DTHDT", "NEWTHDT", "PD2DT", "LSTALVDT", "RANDDT"):

@@ -53,11 +53,10 @@ import numpy as np
 import pandas as pd
 
 from ikema.cdisc.adam.adrs import CARRY, prepare_subjects
-from ikema.cdisc.adam.structure import derive_srcseq, finish_bds
+from ikema.cdisc.adam.structure import derive_srcseq, finish_bds, subject_rows
 from ikema.errors import ProtocolError, input_error
 
 Profile = Literal["FDA", "ITT"]
-NAT = pd.NaT
 
 PARAMS = {
     "PFS": "Progression-Free Survival (IMWG 2016) (days)",
@@ -95,10 +94,13 @@ def subject_timeline(
         if col not in adrs.columns:
             raise input_error("adrs", "(header)", col, list(adrs.columns), "ADRS columns USUBJID, PARAMCD, AVALC, ADT")
     cut = pd.Timestamp(cutoff) if cutoff is not None else None
-    r = adrs.copy()
-    r["ADT"] = pd.to_datetime(r["ADT"])
+    # ADRS as arrays: each record's subject row in `s`, date, parameter, value (one selection per date read)
+    pos = subject_rows(adrs["USUBJID"], s["USUBJID"])
+    adt = pd.to_datetime(adrs["ADT"]).to_numpy(dtype="datetime64[ns]")
+    paramcd, avalc = adrs["PARAMCD"].to_numpy(dtype=object), adrs["AVALC"]
+    kept = pos >= 0
     if cut is not None:
-        r = r[r["ADT"].isna() | (r["ADT"] <= cut)]
+        kept &= np.isnat(adt) | (adt <= cut.to_datetime64())
         for col in ("DTHDT", "NEWTHDT", "PD2DT"):
             s[col] = s[col].where(s[col] <= cut)
         s["LSTALVDT"] = s["LSTALVDT"].where(s["LSTALVDT"] <= cut, cut)
@@ -109,17 +111,22 @@ def subject_timeline(
         raise input_error("adsl", f"subject {s['USUBJID'].iloc[i]}", "PD2DT", str(s["PD2DT"].iloc[i].date()),
                           "a second progression on or after the start of further therapy (NEWTHDT)")
 
-    def first_date(paramcd: str, yes: tuple[str, ...]) -> pd.Series:
-        x = r[(r["PARAMCD"] == paramcd) & r["AVALC"].isin(yes)]
-        return by_subject(s["USUBJID"], x.groupby("USUBJID")["ADT"].min())
+    def first_date(code: str, yes: tuple[str, ...]) -> np.ndarray:
+        m = kept & (paramcd == code) & avalc.isin(yes).to_numpy(dtype=bool) & ~np.isnat(adt)
+        first = np.full(len(s), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, pos[m], adt[m].view(np.int64))
+        return np.where(first == np.iinfo(np.int64).max, np.iinfo(np.int64).min, first).view("datetime64[ns]")
 
     d = s.copy()
     d["PDDT"] = first_date("PD", ("Y",))
     d["RSPDT"] = first_date("RSP", ("Y",))
-    cbor = r[r["PARAMCD"] == "CBOR"].set_index("USUBJID")
-    d["BOR"] = d["USUBJID"].map(cbor["AVALC"]).fillna("NE")
-    d["BESTDT"] = by_subject(d["USUBJID"], cbor["ADT"]).where(d["BOR"].isin(("sCR", "CR", "VGPR", "PR")))
-    ovr = r[(r["PARAMCD"] == "OVR") & (r["AVALC"] != "NE") & r["ADT"].notna()][["USUBJID", "ADT"]]
+    cbor = np.flatnonzero(kept & (paramcd == "CBOR"))
+    bor, best = np.full(len(s), "NE", dtype=object), np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
+    bor[pos[cbor]], best[pos[cbor]] = avalc.to_numpy(dtype=object)[cbor], adt[cbor]  # (one CBOR record per subject)
+    d["BOR"] = pd.Series(bor, index=d.index).where(pd.notna(bor), "NE")
+    d["BESTDT"] = pd.Series(best, index=d.index).where(d["BOR"].isin(("sCR", "CR", "VGPR", "PR")))
+    ovr = kept & (paramcd == "OVR") & (avalc != "NE").to_numpy(dtype=bool) & ~np.isnat(adt)
+    ovr = (pos[ovr], adt[ovr])
     d["EVDT"] = d[["PDDT", "DTHDT"]].min(axis=1)
     d["LADT"] = last_adequate(ovr, d, None)
     d["LADT_NT"] = last_adequate(ovr, d, d["NEWTHDT"], inclusive=True)
@@ -130,25 +137,16 @@ def subject_timeline(
     return d
 
 
-def last_adequate(ovr: pd.DataFrame, d: pd.DataFrame, limit: pd.Series | None, inclusive: bool = True) -> pd.Series:
-    """Per subject, the last adequate assessment date on/before (inclusive) or before `limit` (NaT = no limit)."""
-    # each assessment's subject by position in `d` (one row per subject), its limit and the latest kept date by
-    # subject in numpy (a merge and a groupby on the identifiers per call cost more than the rules)
-    pos = pd.Index(d["USUBJID"]).get_indexer(ovr["USUBJID"])
-    adt = pd.to_datetime(ovr["ADT"]).to_numpy(dtype="datetime64[ns]")[pos >= 0]
-    pos = pos[pos >= 0]
+def last_adequate(ovr: tuple[np.ndarray, np.ndarray], d: pd.DataFrame, limit: pd.Series | None, inclusive: bool = True) -> pd.Series:
+    """Per subject, the last adequate assessment date on/before (inclusive) or before `limit` (NaT = no limit);
+    `ovr`: the adequate assessments' subject rows in `d` (one row per subject) and dates."""
+    pos, adt = ovr
     lim = (np.full(len(d), np.datetime64("NaT"), dtype="datetime64[ns]") if limit is None
            else pd.to_datetime(pd.Series(limit)).to_numpy(dtype="datetime64[ns]"))[pos]
     keep = np.isnat(lim) | ((adt <= lim) if inclusive else (adt < lim))
     latest = np.full(len(d), np.iinfo(np.int64).min, dtype=np.int64)  # NaT: a subject without a kept date
     np.maximum.at(latest, pos[keep], adt[keep].view(np.int64))  # (NaT is the least int64: never the latest)
     return pd.Series(latest.view("datetime64[ns]"), index=d.index)
-
-
-def by_subject(ids: pd.Series, dates: pd.Series) -> pd.Series:
-    """Dates indexed by USUBJID aligned to `ids` (NaT where a subject has none), dtype datetime64[ns]."""
-    lookup = {k: v for k, v in dates.items()}
-    return pd.Series([lookup.get(i, NAT) for i in ids], index=ids.index, dtype="datetime64[ns]")
 
 
 # ---------------------------------------------------------------- rules (each one small and named)
@@ -286,17 +284,14 @@ def apply_rules(d: pd.DataFrame, rules: list[Rule], paramcd: str, start: str = "
         m = idx == k
         if m.any():
             adt[m] = pd.Series(rule.date(d)).to_numpy(dtype="datetime64[ns]")[m]
-    out = pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), **{c: d[c].to_numpy() for c in CARRY if c in d.columns},
-                        "PARAMCD": paramcd, "PARAM": PARAMS[paramcd], "STARTDT": d[start].to_numpy(), "ADT": adt})
-    out["AVAL"] = (out["ADT"] - out["STARTDT"]).dt.days.astype(float) + 1.0
+    start_dt = d[start].to_numpy(dtype="datetime64[ns]")
+    days = (adt - start_dt).astype(np.int64) // np.int64(86_400_000_000_000)  # Timedelta.days (floor)
     pick = lambda attr: np.array([getattr(r, attr) for r in rules], dtype=object)[idx]  # noqa: E731
-    out["CNSR"] = pick("cnsr").astype(int)
-    out["EVNTDESC"] = pick("evntdesc")
-    out["CNSDTDSC"] = pick("cnsdtdsc")
-    out["SRCDOM"] = pick("srcdom")
-    out["SRCVAR"] = pick("srcvar")
-    out["RULE"] = pick("name")
-    return out
+    return pd.DataFrame({"USUBJID": d["USUBJID"].to_numpy(), **{c: d[c].to_numpy() for c in CARRY if c in d.columns},
+                         "PARAMCD": paramcd, "PARAM": PARAMS[paramcd], "STARTDT": start_dt, "ADT": adt,
+                         "AVAL": np.where(np.isnat(adt) | np.isnat(start_dt), np.nan, days + 1.0),
+                         "CNSR": np.array([r.cnsr for r in rules], dtype=int)[idx], "EVNTDESC": pick("evntdesc"),
+                         "CNSDTDSC": pick("cnsdtdsc"), "SRCDOM": pick("srcdom"), "SRCVAR": pick("srcvar"), "RULE": pick("name")})
 
 
 def derive_param_pfs(d: pd.DataFrame, profile: Profile = "FDA") -> pd.DataFrame:
@@ -382,10 +377,11 @@ def derive_adtte(
         derive_param_ttfr(d),
         derive_param_ttbr(d),
     ]
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    order = {p: k for k, p in enumerate(PARAMS)}
-    out = out.sort_values(["USUBJID", "PARAMCD"], key=lambda c: c.map(order) if c.name == "PARAMCD" else c, kind="stable")
-    out = out.reset_index(drop=True)
+    parts = [p for p in parts if len(p)]
+    out = pd.concat(parts, ignore_index=True)
+    subject, _ids = pd.factorize(out["USUBJID"], sort=True)  # by subject, then parameter in PARAMS order
+    param = np.repeat([list(PARAMS).index(p["PARAMCD"].iloc[0]) for p in parts], [len(p) for p in parts])
+    out = out.take(np.lexsort((param, subject))).reset_index(drop=True)
     out["AVALU"] = "DAYS"
     out.insert(out.columns.get_loc("SRCVAR") + 1, "SRCSEQ", derive_srcseq(out, adrs))
     return finish_bds(out, "ADTTE")
