@@ -146,3 +146,52 @@ def test_a_dose_off_the_calendar_is_queried_the_same_both_ways(engine):
     low = [(c, d) for i, (c, d) in enumerate(grid) if i % 3 == 0 and (c, d) not in days_off]
     assert sorted(f.record for f in found if f.field == "day") == sorted(f"P-3 cycle {c} day {d} {drug}" for c, d in days_off)
     assert sorted(f.record for f in found if f.field == "dose_mg") == sorted(f"P-3 cycle {c} day {d} {drug}" for c, d in low)
+
+
+def test_calendar_doses_of_many_subjects_are_queried_as_the_calendar_says(tmp_path):
+    """Administrations of subjects of both arms and different body sizes, each given the calendar dose of the first
+    subject's body, on and off the calendar's days, with and without an adjustment reason: the column path (dosing
+    step per (arm, drug, cycle, day), dose per subject and step) queries exactly what dose-by-dose arithmetic on
+    conduct.calendar.planned_dose_mg says, and the per-record path the same."""
+    from ikema.conduct.calendar import planned_dose_mg
+
+    people = {"P-1": (55.0, 150.0), "P-2": (70.0, 170.0), "P-3": (70.0, 170.0), "P-4": (101.5, 192.0), "P-5": (83.0, 160.0)}
+    engine = store_with_randomized(tmp_path / "m.db", RAND, usubjid="P-0")
+    with session_scope(engine, "site1") as s:
+        for u, (w, h) in people.items():
+            C.record_screening(s, u, {"weight_kg": w, "height_cm": h},
+                               {"eligible": True, "stratum": SCHEME.strata[0], "verdicts": [("I01", "pass", "ok")]},
+                               "site1", when=RAND - dt.timedelta(days=20))
+    arms = {}
+    with session_factory(engine)() as s:
+        for u in people:
+            arms[u] = randomize(s, u, "site1", when=RAND).arm
+        protocol = C.protocol_of(s)
+    assert len(set(arms.values())) == 2  # both arms among them
+    w0, h0 = people["P-1"]
+    rows = []
+    for u in people:
+        for drug in [d.name for d in protocol.arm(arms[u]).drugs]:
+            for cycle, day in [(c, d) for c in (1, 2, 3) for d in (1, 2, 3, 8, 15, 16)]:
+                ref = planned_dose_mg(protocol, arms["P-1"], w0, h0, drug, cycle, day) if drug in [
+                    d.name for d in protocol.arm(arms["P-1"]).drugs] else None
+                mg = ref if ref is not None else 20.0
+                reason = "DOSE REDUCED" if (cycle + day) % 4 == 0 else None
+                rows.append((u, cycle, day, drug, mg, reason))
+    frame = pd.DataFrame({"usubjid": [r[0] for r in rows], "cycle": [r[1] for r in rows], "day": [r[2] for r in rows],
+                          "date": [dt.date(2018, 3, 2)] * len(rows), "drug": [r[3] for r in rows], "route": "IV",
+                          "dose_mg": [r[4] for r in rows], "planned_dose_mg": None,
+                          "adjustment_reason": pd.Series([r[5] for r in rows], dtype=object)})
+    tol = protocol.edit_checks.dose_tolerance
+    want = []
+    for u, cycle, day, drug, mg, reason in rows:
+        planned = planned_dose_mg(protocol, arms[u], *people[u], drug, cycle, day)
+        if planned is None:
+            want.append(("day", f"{u} cycle {cycle} day {day} {drug}"))
+        elif abs(mg - planned) > tol * planned and not (mg < planned and reason):
+            want.append(("dose_mg", f"{u} cycle {cycle} day {day} {drug}"))
+    found = [(f.field, f.record) for f in _findings_both_ways(engine, "administration", frame) if f.field in ("day", "dose_mg")
+             and "range" not in str(f.expected)]
+    assert found == want
+    kinds = {(field, rec.split()[0]) for field, rec in want}
+    assert {("day", "P-1"), ("dose_mg", "P-4")} <= kinds and ("dose_mg", "P-1") not in kinds

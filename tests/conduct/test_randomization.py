@@ -176,3 +176,31 @@ def test_eligibility_is_read_from_the_locked_row_not_a_copy_read_earlier(store_u
     with factory() as s:
         assert s.get(Randomization, "P-020") is None
         assert s.scalars(select(AllocationEntry).where(AllocationEntry.used_by.is_not(None))).all() == []
+
+
+def test_stored_allocation_list_and_its_audit_rows_are_what_an_orm_insert_writes(tmp_path):
+    """store_allocation_list writes by the column bulk path: the same positions and, times aside, the same audit rows
+    (one per position: key, the position as JSON, user, reason) as the ORM insert it replaced."""
+    from sqlalchemy import insert
+
+    from ikema.store.db import acting
+
+    rows = generate_allocation_list(SCHEME, np.random.default_rng(7), 12)
+    got = []
+    for name in ("bulk", "orm"):
+        engine = init_db(f"sqlite:///{tmp_path / name}.db")
+        with session_factory(engine)() as s:
+            if name == "bulk":
+                assert store_allocation_list(s, rows, "irt") == len(rows)
+            else:
+                with acting(s, "irt", "allocation list generated"):
+                    s.execute(insert(AllocationEntry), [dict(r) for r in rows])
+                s.commit()
+            cols = [c.key for c in AllocationEntry.__mapper__.column_attrs]
+            stored = [tuple(getattr(a, c) for c in cols) for a in s.scalars(select(AllocationEntry).order_by(AllocationEntry.id))]
+            audit = [(a.user, a.table_name, a.record_key, a.usubjid, a.field, a.old_value, a.new_value, a.reason, a.action)
+                     for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        engine.dispose()
+        got.append((stored, audit))
+    assert got[0] == got[1]
+    assert len(got[0][1]) == len(rows) > 24 and got[0][1][0][2] == "1" and '"randno": ' in got[0][1][0][6]

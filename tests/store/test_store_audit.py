@@ -243,3 +243,48 @@ def test_bulk_update_writes_what_an_orm_update_writes_and_its_audit_rows(store_u
             bulk_update_columns(s, Subject, {"usubjid": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, users=[], reason="r")
         with pytest.raises(StoreError, match="primary key"):
             bulk_update_columns(s, Subject, {"site_id": ["U-3"]}, {"status": ["SCREENED"]}, {"status": ["X"]}, reason="r")
+
+
+def test_bulk_insert_audit_json_is_the_orm_hooks_text(store_url):
+    """bulk_insert_columns builds each record's audit JSON column by column (each distinct value encoded once, a JSON
+    column's dicts per set of keys with a template): its text must be, character for character, the text the ORM
+    hook writes for the same record (json.dumps(record, sort_keys=True)): float zeros of both signs, NaN, values
+    without a short repr, booleans, dates, instants, NULLs, answers with text keys (%, non-ASCII) and whole numbers,
+    with None or a boolean among them, in any key order."""
+    import re
+
+    from ikema.store import PKSample, Questionnaire
+    from ikema.store.audit import bulk_insert_columns
+
+    when = dt.datetime(2020, 5, 1, 12, 30, tzinfo=dt.timezone.utc)
+    floats = [0.0, -0.0, 1 / 3, 0.1, 1e-7, 1e22, 100.0, 2.675, 745.3000000000001, float("nan"), None, -0.0, 0.0, 1 / 3]
+    hours = [-0.25 if i % 2 else (0.0 if i % 4 else -0.0) for i in range(len(floats))]  # few distinct, both zeros
+    pk = [dict(usubjid="X-1", analyte="ISA", cycle=1 + i % 3, day=1, nominal_hours=hours[i],
+               sampled_at=when + dt.timedelta(hours=i), concentration=v, unit="ug/mL", below_lloq=v is None)
+          for i, v in enumerate(floats)]
+    answers = [{"Q%1": 1, "\u00c4B": -2, "A": 3}, {"Q%1": 4, "\u00c4B": 5, "A": 6}, {"A": 1, "Q%1": 2, "\u00c4B": 3},
+               {"Q%1": None, "\u00c4B": 1, "A": 2}, {"Q%1": 1, "\u00c4B": True, "A": 2}, {}, {"B": 10**20}]
+    qs = [dict(usubjid="X-1", instrument="EQ-5D-5L", visit=f"V{i}", date=dt.date(2020, 1, 1 + i), answers=a)
+          for i, a in enumerate(answers)]
+    engine = init_db(store_url)
+    with session_scope(engine, "alice") as s:
+        s.add(Subject(usubjid="X-1", status="RANDOMIZED", screening={}))
+    texts = {}
+    for path in ("orm", "bulk"):
+        with session_scope(engine, path, "same records") as s:
+            for model, rows in ((PKSample, pk), (Questionnaire, qs)):
+                if path == "orm":
+                    s.add_all([model(**r) for r in rows])
+                    s.flush()
+                else:
+                    bulk_insert_columns(s, model, {f: [r[f] for r in rows] for f in rows[0]})
+        texts[path] = [re.sub(r'"id": \d+', '"id": ?', a.new_value, count=1) for a in _audit(engine) if a.user == path]
+    assert len(texts["bulk"]) == len(pk) + len(qs)
+    assert texts["bulk"] == texts["orm"]
+    assert '"concentration": -0.0' in texts["bulk"][1] and '"concentration": NaN' in texts["bulk"][9]
+    assert '"nominal_hours": -0.0' in texts["bulk"][0] and '"nominal_hours": 0.0' in texts["bulk"][2]
+    with session_factory(engine)() as s:  # the stored answers: the same text both ways, in the order given
+        stored = s.execute(text("SELECT answers FROM questionnaires ORDER BY id")).scalars().all()
+    assert [json.loads(a) if isinstance(a, str) else a for a in stored] == answers * 2
+    if engine.dialect.name == "sqlite":
+        assert stored[:len(qs)] == stored[len(qs):] and stored[0] == '{"Q%1": 1, "\\u00c4B": -2, "A": 3}'

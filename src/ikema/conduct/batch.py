@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ikema.conduct import capture as C
 from ikema.conduct.edit_checks import MAX_INT, Finding, _span
@@ -90,12 +92,22 @@ def _not_before(firsts: list, dates: list) -> None:
             raise Slow()
 
 
+def _coded(values: Sequence[Any]) -> tuple[np.ndarray, list]:
+    """Each value's index into the distinct values (in order of first appearance, each the first row's object), by
+    pandas codes (hashing in C); values pandas takes for missing (None, NaN) go by a dict, as equal dict keys."""
+    codes, distinct = pd.factorize(np.fromiter(values, dtype=object, count=len(values)))
+    if (codes < 0).any():
+        index: dict[Any, int] = {}
+        return np.fromiter((index.setdefault(v, len(index)) for v in values), np.intp, len(values)), list(index)
+    return codes, list(distinct)
+
+
 def _groups(keys: Sequence[Any]) -> dict[Any, np.ndarray]:
-    """Row indices per distinct key."""
-    where: dict[Any, list[int]] = {}
-    for i, key in enumerate(keys):
-        where.setdefault(key, []).append(i)
-    return {key: np.asarray(ix, dtype=np.intp) for key, ix in where.items()}
+    """Row indices (ascending) per distinct key, the keys in order of first appearance (as a dict of row lists)."""
+    codes, distinct = _coded(keys)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(distinct))).tolist()
+    return {key: order[a:b] for key, a, b in zip(distinct, [0, *bounds[:-1]], bounds)}
 
 
 def _range(found: list, order: int, k: str, fld: str, x: np.ndarray, idx: np.ndarray, rng: Any, users: list,
@@ -212,8 +224,6 @@ def labs(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Find
 
 
 def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
-    from ikema.conduct.calendar import planned_dose_mg
-
     k = "drug_administrations"
     users, randdt = _subjects(k, col("usubjid"), c, True)
     dates = _each(col("date"), lambda v: C._date(k, "-", "date", v))
@@ -230,41 +240,26 @@ def administrations(col: Column, n: int, c: C._Context) -> tuple[dict[str, list]
         raw = [col(f) for f in ("usubjid", "cycle", "day", "drug")]
         rec = lambda i: f"{raw[0][i]} cycle {raw[1][i]} day {raw[2][i]} {raw[3][i]}"  # noqa: E731
         codes = {a.code for a in c.protocol.arms}
-        bodies = [c.body.get(u, (None, None, None)) for u in users]
-        judged = np.fromiter((b[0] is None or b[0] in codes for b in bodies), bool, n)  # else another protocol's arm
+        # per distinct subject, then taken per row: its arm and body size, whether its arm is judged here
+        who, subjects = _coded(users)
+        bodies = [c.body.get(u, (None, None, None)) for u in subjects]
+        judged = np.array([b[0] is None or b[0] in codes for b in bodies], bool)[who]  # else another protocol's arm
+        arm_of, arms = _coded([b[0] for b in bodies])
+        arm_row = arm_of[who]
+        drug_row, names = _coded(drugs)
+        pairs = np.unique((arm_row * len(names) + drug_row)[judged]).tolist()
         arm_drugs: dict[str, list[str]] = {}
-        for (arm, drug), idx in _groups([(b[0], d) for b, d in zip(bodies, drugs)]).items():
-            idx = idx[judged[idx]]
-            if arm is not None and len(idx):
-                names = arm_drugs.setdefault(arm, [d.name for d in c.protocol.arm(arm).drugs])
-                if drug not in names:
+        for pair in pairs:
+            arm, drug = arms[pair // len(names)], names[pair % len(names)]
+            if arm is not None:
+                given = arm_drugs.setdefault(arm, [d.name for d in c.protocol.arm(arm).drugs])
+                if drug not in given:
                     raise Slow()
         for drug, idx in _groups(drugs).items():
             _range(found, 0, k, "dose_mg", x, idx[judged[idx]], checks.doses.get(str(drug)), users, rec)
-        tol = checks.dose_tolerance
-        steps: dict[tuple, tuple | None] = {}
-        doses: dict[tuple, float | None] = {}  # not the context's cache: its keys are (..., cycle, day)
         try:
-            for i in range(n):
-                arm, weight, height = bodies[i]
-                if not judged[i] or arm is None or weight is None or height is None:
-                    continue
-                where = (arm, drugs[i], cycle[i], day[i])
-                step = steps.get(where, False)
-                if step is False:
-                    step = steps[where] = _step(c.protocol, arm, str(drugs[i]), cycle[i], day[i])
-                # the calendar's dose depends on (cycle, day) only through its dosing step: one computation per step
-                key = (arm, weight, height, drugs[i]) + ((step[0], step[1]) if step is not None else (cycle[i], day[i]))
-                planned = doses.get(key, False)
-                if planned is False:
-                    cy, dy = (step[2], step[3]) if step is not None else (cycle[i], day[i])
-                    planned = doses[key] = planned_dose_mg(c.protocol, arm, weight, height, str(drugs[i]), cy, dy)
-                if planned is None:
-                    found.append((i, 1, Finding(k, rec(i), "day", day[i], f"a dosing day of {drugs[i]} in cycle {cycle[i]} "
-                                                f"of the {arm} calendar", users[i])))
-                elif abs(dose[i] - planned) > tol * planned and not (dose[i] < planned and adjustment[i]):
-                    found.append((i, 1, Finding(k, rec(i), "dose_mg", dose[i], f"dose within {tol:.0%} of the calendar's "
-                                                f"{planned:g} mg (a lower dose needs its adjustment reason)", users[i])))
+            _calendar_doses(found, k, c.protocol, checks.dose_tolerance, bodies, who, judged, arm_row, drug_row, cycle,
+                            day, drugs, dose, adjustment, users, rec)
         except InputError:
             raise Slow() from None
     routes = _each(col("route"), lambda v: C._text(k, "-", "route", v, maxlen=40))
@@ -286,6 +281,70 @@ def _step(protocol: Any, arm: str, drug: str, cycle: int, day: int) -> tuple | N
     return None
 
 
+def _calendar_doses(found: list, k: str, protocol: Any, tol: float, bodies: list, who: np.ndarray, judged: np.ndarray,
+                    arm_row: np.ndarray, drug_row: np.ndarray, cycle: list, day: list, drugs: list, dose: list,
+                    adjustment: list, users: list, rec: Callable[[int], str]) -> None:
+    """The calendar checks of the administrations of judged subjects with arm and body size: a day off the arm's
+    calendar for the drug, or a dose off the calendar's by more than `tol` (a lower one without its adjustment
+    reason), each a Finding. The dosing step once per distinct (arm, drug, cycle, day) and the calendar's dose once
+    per subject and step (the dose depends on (cycle, day) only through the step); compared with numpy."""
+    from ikema.conduct.calendar import planned_dose_mg
+
+    body = np.array([b[0] is not None and b[1] is not None and b[2] is not None for b in bodies], bool)
+    rows = np.flatnonzero(judged & body[who])
+    if not len(rows):
+        return
+    cyc, dy = np.asarray(cycle, dtype=np.int64)[rows], np.asarray(day, dtype=np.int64)[rows]
+    # one code per distinct (arm, drug, cycle, day), two columns combined at a time (no int64 overflow)
+    where, _ = pd.factorize((arm_row[rows] * (drug_row.max() + 1) + drug_row[rows]) * (cyc.max() + 1) + cyc)
+    _, first, where = np.unique(where * (dy.max() + 1) + dy, return_index=True, return_inverse=True)
+    ids: dict[tuple, int] = {}  # (drug index, dosing-step index) in the subject's arm -> step id
+    at_step: list[tuple] = []  # step id -> (drug index, step index, a (cycle, day) it gives the drug on)
+    step_of = np.empty(len(first), dtype=np.intp)  # per (arm, drug, cycle, day): its step id, -1 for none
+    for j, i in enumerate(rows[first].tolist()):
+        step = _step(protocol, bodies[who[i]][0], str(drugs[i]), cycle[i], day[i])
+        if step is None:
+            step_of[j] = -1
+            continue
+        if step[:2] not in ids:
+            ids[step[:2]] = len(at_step)
+            at_step.append(step)
+        step_of[j] = ids[step[:2]]
+    sid = step_of[where]
+    on = sid >= 0
+    planned = np.full(len(rows), np.nan)
+    doses: dict[tuple, float | None] = {}  # (arm, weight, height, drug, step or cycle and day) -> the calendar's dose
+    if on.any():  # the dose once per distinct (subject, step)
+        pairs, at = np.unique(who[rows[on]].astype(np.int64) * len(at_step) + sid[on], return_inverse=True)
+        values = []
+        for p in pairs.tolist():
+            (arm, weight, height), (a, j, cy, d) = bodies[p // len(at_step)], at_step[p % len(at_step)]
+            drug = protocol.arm(arm).drugs[a].name
+            key = (arm, weight, height, drug, a, j)
+            if key not in doses:
+                doses[key] = planned_dose_mg(protocol, arm, weight, height, drug, cy, d)
+            values.append(doses[key])
+        planned[on] = np.array(values, dtype=float)[at]
+    for r in np.flatnonzero(~on).tolist():  # no dosing step gives the drug that day: the calendar itself says so
+        i = int(rows[r])
+        arm, weight, height = bodies[who[i]]
+        key = (arm, weight, height, drugs[i], cycle[i], day[i])
+        if key not in doses:
+            doses[key] = planned_dose_mg(protocol, arm, weight, height, str(drugs[i]), cycle[i], day[i])
+        if doses[key] is None:
+            found.append((i, 1, Finding(k, rec(i), "day", day[i], f"a dosing day of {drugs[i]} in cycle {cycle[i]} "
+                                        f"of the {arm} calendar", users[i])))
+        else:
+            planned[r] = doses[key]
+    x = np.asarray(dose, dtype=float)[rows]
+    reason = np.array([bool(adjustment[i]) for i in rows.tolist()], bool)
+    off = ~np.isnan(planned) & (np.abs(x - planned) > tol * planned) & ~((x < planned) & reason)
+    for r in np.flatnonzero(off).tolist():
+        i = int(rows[r])
+        found.append((i, 1, Finding(k, rec(i), "dose_mg", dose[i], f"dose within {tol:.0%} of the calendar's "
+                                    f"{float(planned[r]):g} mg (a lower dose needs its adjustment reason)", users[i])))
+
+
 def questionnaires(col: Column, n: int, c: C._Context) -> tuple[dict[str, list], list[Finding]]:
     k = "questionnaires"
     users, _ = _subjects(k, col("usubjid"), c, False)
@@ -301,10 +360,15 @@ def questionnaires(col: Column, n: int, c: C._Context) -> tuple[dict[str, list],
         order = C.QS_ORDER[instrument]
         if not items or items != tuple(code for code in order if code in items) or len(set(items)) != len(items):
             raise Slow()  # an unknown or repeated code, or another order: the per-record check says which
-        values = [v for i in idx for v in raw[i].values()]
-        if not all(v.__class__ is int and -MAX_INT <= v <= MAX_INT for v in values):
-            raise Slow()  # unanswered items, text, floats, huge numbers: read one by one
-        x = np.array(values, dtype=np.int64).reshape(len(idx), len(items))
+        values = list(chain.from_iterable(map(dict.values, map(raw.__getitem__, idx.tolist()))))
+        if not set(map(type, values)) <= {int}:
+            raise Slow()  # unanswered items, text, floats, booleans: read one by one
+        try:
+            x = np.array(values, dtype=np.int64).reshape(len(idx), len(items))
+        except OverflowError:
+            raise Slow() from None
+        if ((x < -MAX_INT) | (x > MAX_INT)).any():
+            raise Slow()  # huge numbers: the per-record check says which
         lo, hi = zip(*(C.QS_ITEMS[(instrument, code)] for code in items))
         if not ((np.asarray(lo) <= x) & (x <= np.asarray(hi))).all():
             raise Slow()

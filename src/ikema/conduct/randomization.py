@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ikema.errors import AllocationExhaustedError, EligibilityError, IkemaError, ProtocolError, StoreError
-from ikema.store.audit import bulk_insert_columns, bulk_update_columns
+from ikema.store.audit import bulk_insert, bulk_insert_columns, bulk_update_columns
 from ikema.store.db import acting
 from ikema.store.models import AllocationEntry, Randomization, ScreeningResult, Subject, utcnow
 
@@ -123,8 +123,8 @@ def store_allocation_list(session: Session, rows: Sequence[Mapping[str, Any]], u
     """Store a generated allocation list (refused when one exists); returns the number of positions stored."""
     if session.scalar(select(func.count()).select_from(AllocationEntry)):
         raise StoreError("allocation_list: a list is already stored; it is generated once, before the first randomization")
-    with acting(session, user, "allocation list generated"):
-        session.execute(insert(AllocationEntry), [dict(r) for r in rows])
+    with acting(session, user, "allocation list generated"):  # the rows and audit rows the ORM insert writes
+        bulk_insert(session, AllocationEntry, [dict(r) for r in rows])
     session.commit()
     return len(rows)
 

@@ -8,8 +8,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ikema.store.columns import per_distinct
-
 
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
 PRE_DOSE_HOURS = -0.25
@@ -29,7 +27,12 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
 
     def date_of(ids: pd.Series, ady) -> np.ndarray:
         """datetime.date of study day `ady` (day 1 = first dose) per subject: numpy days, then one conversion."""
-        base = ids.map(start).to_numpy("datetime64[D]")
+        codes, distinct = pd.factorize(ids)
+        at = start.index.get_indexer(distinct) if start.index.is_unique else np.array([-1])
+        if (codes >= 0).all() and (at >= 0).all():  # each subject's start looked up once, not once per row
+            base = start.to_numpy().astype("datetime64[D]")[at][codes]
+        else:
+            base = ids.map(start).to_numpy("datetime64[D]")
         days = base + (np.asarray(ady, float) - 1).astype("timedelta64[D]")
         return days.astype(object)  # datetime64[D] -> datetime.date
 
@@ -95,17 +98,37 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
 def _questionnaires(q: pd.DataFrame, date_of) -> pd.DataFrame:
     """One row per completed questionnaire (subject, instrument, visit, day) with its answers (item code -> answer),
     from the item answers (one row each, a questionnaire's items together, as the simulator writes them)."""
-    ids, ady, cat = q["USUBJID"].to_numpy(), q["ADY"].to_numpy(), q["QSCAT"].to_numpy()
-    new = np.ones(len(q), bool)
-    new[1:] = (ids[1:] != ids[:-1]) | (ady[1:] != ady[:-1]) | (cat[1:] != cat[:-1]) | (q["VISIT"].to_numpy()[1:] != q["VISIT"].to_numpy()[:-1])
+    new = np.zeros(len(q), bool)
+    new[:1] = True
+    for c in ("USUBJID", "ADY", "QSCAT", "VISIT"):
+        x = _codes(q[c])
+        new[1:] |= x[1:] != x[:-1]
     first = np.flatnonzero(new)
     bounds = np.append(first, len(q)).tolist()
-    codes, answers = q["QSTESTCD"].tolist(), per_distinct(q["QSORRES"].tolist(), int)
+    codes, answers = _listed(q["QSTESTCD"]), _listed(q["QSORRES"], int)
     head = q.iloc[first]
     return pd.DataFrame({
         "usubjid": head["USUBJID"].to_numpy(), "instrument": head["QSCAT"].to_numpy(), "visit": head["VISIT"].to_numpy(),
         "date": date_of(head["USUBJID"], head["ADY"]),
         "answers": [dict(zip(codes[a:b], answers[a:b])) for a, b in zip(bounds[:-1], bounds[1:])]})
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    """Integer codes equal where the values are equal (pandas' factorize: no half million Python strings made), or
+    the values themselves where one is missing (NaN equals no other value)."""
+    codes, _ = pd.factorize(s)
+    return codes if (codes >= 0).all() else s.to_numpy()
+
+
+def _listed(s: pd.Series, fn=None) -> list:
+    """s.tolist(), or [fn(v) for v in s], with one Python value (and fn call) per distinct value."""
+    codes, uniques = pd.factorize(s)
+    if not (codes >= 0).all():  # a missing value: one by one, as the plain list gives it
+        return s.tolist() if fn is None else [fn(v) for v in s.tolist()]
+    values = np.empty(len(uniques), dtype=object)
+    for i, v in enumerate(uniques.tolist()):
+        values[i] = v if fn is None else fn(v)
+    return values[codes].tolist()
 
 
 def _nominal(tpt: str) -> float:

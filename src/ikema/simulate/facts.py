@@ -93,31 +93,52 @@ def facts_from_protocol(protocol: Any = None) -> TrialFacts:
 
 def _calendars(p: Any, subjects: pd.DataFrame, cycles: np.ndarray) -> pd.DataFrame:
     """TrialFacts.calendar_frame for the protocol `p`: the frame of conduct.calendar.dosing_calendar's rows of every
-    subject, built per (arm, cycles) once and per subject only its doses (the calendar's rows are the same for every
-    body size; the mg dose depends on the dosing step)."""
+    subject, built per arm once (for the most cycles any of its subjects gets: a calendar of fewer cycles is its
+    first rows, the cycles being in order) and per subject only its doses (the calendar's rows are the same for
+    every body size; the mg dose depends on the dosing step)."""
     from ikema.conduct.calendar import schedule, step_doses_mg
 
-    plans: dict[tuple[str, int], tuple] = {}  # (arm, cycles) -> (dosing steps, step of each row, the rows but mg)
-    parts: list[tuple] = []
-    for r, n in zip(subjects.itertuples(index=False), cycles):
-        key = (r.ARM, int(n))
-        if key not in plans:
-            given = schedule(p, r.ARM, int(n))
-            first: dict[int, tuple] = {}  # dosing steps in order of appearance
-            for _, _, drug, ds, _ in given:
-                first.setdefault(id(ds), (drug, ds))
-            index = {k: j for j, k in enumerate(first)}
-            plans[key] = (list(first.values()), np.array([index[id(g[3])] for g in given], dtype=np.intp), pd.DataFrame({
-                "cycle": [g[0] for g in given], "day": [g[1] for g in given],
-                "study_day": [(g[0] - 1) * p.cycle_length_days + g[1] for g in given], "drug": [g[2].name for g in given],
-                "route": [g[4] for g in given], "dose": [g[3].dose for g in given], "basis": [g[3].basis for g in given]}))
-        steps, step_of, plan = plans[key]
+    arms, counts = subjects["ARM"].tolist(), [int(n) for n in cycles]
+    known = {a.code for a in p.arms}
+    for arm, n in zip(arms, counts):
+        if n < 1 or arm not in known:
+            schedule(p, arm, n)  # refuses this subject's calendar (as building it alone would)
+    most: dict[str, int] = {}
+    for arm, n in zip(arms, counts):
+        most[arm] = max(most.get(arm, n), n)
+    plans: dict[str, tuple] = {}  # arm -> (dosing steps, step of each row, first row of the arm, rows up to each cycle)
+    frames = []
+    start = 0
+    for arm, n in most.items():
+        given = schedule(p, arm, n)
+        first: dict[int, tuple] = {}  # dosing steps in order of appearance
+        for _, _, drug, ds, _ in given:
+            first.setdefault(id(ds), (drug, ds))
+        index = {k: j for j, k in enumerate(first)}
+        upto = np.searchsorted(np.array([g[0] for g in given], dtype=int), np.arange(n + 1), side="right")
+        plans[arm] = (list(first.values()), np.array([index[id(g[3])] for g in given], dtype=np.intp), start, upto)
+        frames.append(pd.DataFrame({
+            "cycle": [g[0] for g in given], "day": [g[1] for g in given],
+            "study_day": [(g[0] - 1) * p.cycle_length_days + g[1] for g in given], "drug": [g[2].name for g in given],
+            "route": [g[4] for g in given], "dose": [g[3].dose for g in given], "basis": [g[3].basis for g in given]}))
+        start += len(given)
+    rows, doses = [], []
+    for r, arm, n in zip(subjects.itertuples(index=False), arms, counts):
+        steps, step_of, at, upto = plans[arm]
         mg = np.asarray(step_doses_mg(p, steps, float(r.WEIGHT_KG), float(r.HEIGHT_CM)), dtype=float)
-        parts.append((plan, mg[step_of], r.USUBJID))
-    ex = pd.concat([plan for plan, _, _ in parts], ignore_index=True)
-    ex["dose_mg"] = np.concatenate([mg for _, mg, _ in parts])
-    ex["USUBJID"] = np.repeat(np.array([u for _, _, u in parts], dtype=object), [len(plan) for plan, _, _ in parts])
+        rows.append(np.arange(at, at + upto[n]))
+        doses.append(mg[step_of[:upto[n]]])
+    lengths = [len(x) for x in rows]
+    ex = pd.concat(frames, ignore_index=True).take(np.concatenate(rows)).reset_index(drop=True)
+    ex["dose_mg"] = np.concatenate(doses)
+    ex["USUBJID"] = text_at(subjects["USUBJID"].to_numpy(dtype=object), np.repeat(np.arange(len(lengths)), lengths))
     return ex
+
+
+def text_at(values: Any, idx: np.ndarray) -> Any:
+    """The text column values[idx] as pandas makes it of text: converted to pandas' text type once per distinct
+    value, then taken (half a million rows of text converted one by one cost a tenth of a second)."""
+    return pd.Series(np.asarray(values, dtype=object)).array.take(idx)
 
 
 def _teae_window(p: Any) -> int:

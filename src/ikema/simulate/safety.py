@@ -15,7 +15,7 @@ import pandas as pd
 
 from ikema.protocol.questionnaires import C30, EQ5D, EQ5D_DIMENSIONS, EQ5D_VAS, MY20, item_code
 from ikema.simulate import params as P
-from ikema.simulate.facts import TrialFacts
+from ikema.simulate.facts import TrialFacts, text_at
 
 DOSE_HOUR = 9.0
 # analyte -> (drug name fragment, PK parameters, mg/L -> reported unit factor, reported unit)
@@ -299,8 +299,8 @@ def questionnaires(rng: np.random.Generator, events: pd.DataFrame, facts: TrialF
     order = np.lexsort((np.repeat(item_rank, k), np.tile(ady, m), np.tile(subject_rank, m)))
     visit_of, item_of = order % k, order // k
     values = np.concatenate(answers)[order]
-    text = np.array([str(v) for v in range(values.max(initial=0) + 1)], dtype=object)  # answers are 0..100
-    return pd.DataFrame({"USUBJID": np.asarray(ids, dtype=object)[visit_of], "ADY": ady[visit_of],
-                         "VISIT": np.asarray(visit, dtype=object)[visit_of],
-                         "QSCAT": np.array([c for c, _ in items], dtype=object)[item_of],
-                         "QSTESTCD": np.array([t for _, t in items], dtype=object)[item_of], "QSORRES": text[values]})
+    text = [str(v) for v in range(values.max(initial=0) + 1)]  # answers are 0..100
+    return pd.DataFrame({"USUBJID": text_at(ids, visit_of), "ADY": ady[visit_of], "VISIT": text_at(visit, visit_of),
+                         "QSCAT": text_at([c for c, _ in items], item_of),
+                         "QSTESTCD": text_at([t for _, t in items], item_of), "QSORRES": text_at(text, values)})
+

@@ -16,11 +16,11 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, event, func, insert, inspect, select, text, update
+from sqlalchemy import JSON, Integer, bindparam, event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ikema.errors import StoreError
-from ikema.store.columns import per_distinct
+from ikema.store.columns import json_dicts, per_distinct
 from ikema.store.models import AuditEntry, Base, utcnow
 
 INSERT_REASON = "initial entry"
@@ -170,7 +170,7 @@ def bulk_insert_columns(session: Session, model: type[Base], columns: dict[str, 
     now = utcnow()
     reason = reason or session.info.get("reason") or INSERT_REASON
     _executemany(conn, AuditEntry.__table__, {
-        "record_key": [str(k) for k in keys], "usubjid": columns.get("usubjid", [None] * n),
+        "record_key": list(map(str, keys)), "usubjid": columns.get("usubjid", [None] * n),
         "new_value": _json_records(columns, n), **({} if len(set(who)) == 1 else {"user": who})}, n,
         same={"at": now, **({"user": who[0]} if len(set(who)) == 1 else {}), "table_name": table, "field": "*",
               "old_value": None, "reason": reason, "action": "INSERT"})
@@ -235,22 +235,33 @@ def _users(session: Session, what: str, users: list[str] | None, n: int) -> list
 
 def _json_records(columns: dict[str, list[Any]], n: int) -> list[str]:
     """Each record as the JSON text json.dumps(record, sort_keys=True) gives (dates as ISO text), built column by
-    column: each distinct value encoded once (an int or a finite float by its repr, as json does), then one string format
-    per record."""
+    column: each distinct value encoded once (a JSON column's dicts per set of keys), then one string format per
+    record."""
     dumps = json.JSONEncoder(sort_keys=True, default=_jsonable).encode
     names = sorted(columns)
     template = "{" + ", ".join(dumps(k).replace("%", "%%") + ": %s" for k in names) + "}"
-    encoded = []
-    for k in names:
-        values = columns[k]
-        classes = set(map(type, values))
-        if classes <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values):
-            encoded.append(["null" if v is None else float.__repr__(v) for v in values])
-        elif classes <= {int, type(None)}:
-            encoded.append(["null" if v is None else int.__repr__(v) for v in values])
-        else:
-            encoded.append(per_distinct(values, dumps))
+    encoded = [_json_column(columns[k], dumps) for k in names]
     return list(map(template.__mod__, zip(*encoded))) if names else ["{}"] * n
+
+
+def _json_column(values: list[Any], dumps: Any) -> list[str]:
+    """[dumps(v) for v in values]: whole numbers and finite floats by their repr (as json writes them; a float
+    column of few distinct values once per value), a JSON column's dicts per set of keys, the rest per distinct
+    value."""
+    classes = set(map(type, values))
+    if dict in classes:
+        return json_dicts(values, dumps, sort_keys=True)
+    if classes <= {int, type(None)}:
+        return list(map(int.__repr__, values)) if type(None) not in classes else [
+            "null" if v is None else int.__repr__(v) for v in values]
+    if classes <= {float, type(None)}:
+        distinct = set(values)
+        if all(v is None or math.isfinite(v) for v in distinct):
+            if 4 * len(distinct) > len(values):
+                return ["null" if v is None else float.__repr__(v) for v in values]
+            table = {v: "null" if v is None else float.__repr__(v) for v in distinct if v or v is None}
+            return [table[v] if v or v is None else float.__repr__(v) for v in values]  # 0.0 == -0.0: one by one
+    return per_distinct(values, dumps)
 
 
 def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int, statement: Any = None,
@@ -278,7 +289,12 @@ def _executemany(conn: Any, tbl: Any, columns: dict[str, list[Any]], n: int, sta
     processed = []
     for k in order:
         proc = types[k]._cached_bind_processor(dialect)
-        processed.append(columns[k] if proc is None else per_distinct(columns[k], proc))
+        if proc is None:
+            processed.append(columns[k])
+        elif isinstance(types[k], JSON) and dialect._json_serializer is None and dict in set(map(type, columns[k])):
+            processed.append(json_dicts(columns[k], proc, sort_keys=False))  # the processor's json.dumps, per key set
+        else:
+            processed.append(per_distinct(columns[k], proc))
     if compiled.positional:
         params: list[Any] = list(zip(*processed))
     else:
