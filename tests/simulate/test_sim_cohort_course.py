@@ -70,3 +70,27 @@ def test_two_population_model_has_a_nadir_then_regrowth():
     # analytic nadir time of pi e^{gr t} + (1-pi) e^{gs t}
     tmin = np.log(-(1 - 0.02) * -0.07 / (0.02 * 0.004)) / (0.004 + 0.07)
     assert abs(t[k] - tmin) <= 7
+
+
+def test_assay_reporting_limits_are_the_protocols_hard_bounds():
+    from ikema.protocol import load_protocol
+
+    hard = {k: v.hard[1] for k, v in load_protocol().edit_checks.assessments.items()}
+    assert (P.SPEP_MAX, P.UPEP_MAX, P.FLC_MAX, P.FLC_MAX) == (hard["SMPROT"], hard["UMPROT"], hard["FLCK"], hard["FLCL"])
+
+
+def test_a_runaway_relapse_is_reported_at_the_assays_upper_limits():
+    """Burden far above anything plausible (all of it resistant and growing): each result is reported at its assay's
+    upper limit, never above it (the site's entry would be refused and the capture stop)."""
+    from ikema.simulate.course import observe
+
+    lat = Latent(pi_r=np.ones(2), g_s=np.zeros(2), g_r=np.full(2, 0.05), marrow_factor=np.ones(2),
+                 ife_lod=np.ones(2), interference=np.zeros(2, bool))
+    subjects = pd.DataFrame({"USUBJID": ["A", "B"], "SERUM_M0": [15.0, 0.0], "URINE_M0": [0.0, 9000.0],
+                             "INV_FLC0": [5000.0, 5000.0], "UNINV_FLC0": [9.0, 9.0], "BMPC0": [30.0, 30.0],
+                             "ISOTYPE": ["IgG", "LC"], "LIGHT_CHAIN": ["KAPPA", "LAMBDA"], "ARM": ["Kd", "Kd"]})
+    a = observe(np.random.default_rng(1), subjects, lat, np.array([400, 400]), 28, np.array([-1, -1]))
+    top = a.groupby(["USUBJID", "PARAM"])["AVAL"].max()
+    assert top[("A", "SMPROT")] == P.SPEP_MAX and top[("B", "UMPROT")] == P.UPEP_MAX
+    assert top[("A", "FLCK")] == P.FLC_MAX and top[("B", "FLCL")] == P.FLC_MAX
+    assert (a.loc[a["PARAM"] == "SMPROT", "AVAL"] <= P.SPEP_MAX).all()

@@ -109,17 +109,17 @@ def observe(
     noise = rng.standard_normal((k, 6))
     serum_true = m0 * rel
     serum = serum_true * np.exp(P.SPEP_CV * noise[:, 0])
-    serum = np.where(serum < P.SPEP_LLOQ, 0.0, np.round(serum, 2))
+    serum = np.minimum(np.where(serum < P.SPEP_LLOQ, 0.0, np.round(serum, 2)), P.SPEP_MAX)
     urine_true = u0 * rel
     urine = urine_true * np.exp(P.UPEP_CV * noise[:, 1])
-    urine = np.where(urine < P.UPEP_LLOQ, 0.0, np.round(urine, 0))
+    urine = np.minimum(np.where(urine < P.UPEP_LLOQ, 0.0, np.round(urine, 0)), P.UPEP_MAX)
     inv0 = subjects["INV_FLC0"].to_numpy(float)[pi]
     uninv = subjects["UNINV_FLC0"].to_numpy(float)[pi]
     involved = (uninv + np.maximum(inv0 - uninv, 0.0) * rel) * np.exp(P.FLC_CV * noise[:, 2])
     other = uninv * np.exp(P.FLC_CV * noise[:, 3])
     kappa = (subjects["LIGHT_CHAIN"].to_numpy() == "KAPPA")[pi]
-    flck = np.round(np.where(kappa, involved, other), 2)
-    flcl = np.round(np.where(kappa, other, involved), 2)
+    flck = np.minimum(np.round(np.where(kappa, involved, other), 2), P.FLC_MAX)
+    flcl = np.minimum(np.round(np.where(kappa, other, involved), 2), P.FLC_MAX)
     lod = lat.ife_lod[pi]
     lc = (subjects["ISOTYPE"].to_numpy() == "LC")[pi]
     sife_pos = np.where(lc, urine_true > P.UIFE_LOD * lod, serum_true > P.SIFE_LOD * lod)

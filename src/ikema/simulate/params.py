@@ -118,6 +118,10 @@ HIGH_RISK_EXPERIMENTAL_GR_FACTOR = 1.4
 # Assays, ASSUMPTION: multiplicative noise (CV) and quantification limits.
 SPEP_CV, SPEP_LLOQ = 0.08, 0.1  # g/dL; below LLOQ reported as 0 (not quantifiable)
 UPEP_CV, UPEP_LLOQ = 0.15, 10.0  # mg/24 h
+# The assays' upper reporting limits: a result above is reported at the limit (as ">limit"), so the site never
+# enters a value the protocol's plausibility check refuses (edit_checks.assessments hard bounds; tested equal).
+# Without it a fast-growing relapse could exceed them (M-protein 56.3 g/dL at one twin seed) and stop the capture.
+SPEP_MAX, UPEP_MAX, FLC_MAX = 40.0, 100000.0, 100000.0  # g/dL, mg/24 h, mg/L
 FLC_CV = 0.10
 SIFE_LOD = 0.02  # g/dL: serum immunofixation negative below this true M-protein (sd of log LOD below)
 UIFE_LOD = 5.0  # mg/24 h
