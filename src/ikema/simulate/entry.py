@@ -8,6 +8,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ikema.simulate.facts import per_subject
+
 
 EOT, WITHDRAWAL, LAST_CONTACT, FOLLOW_UP = "END_OF_TREATMENT", "WITHDRAWAL", "LAST_CONTACT", "FOLLOW_UP_CONTACT"
 PRE_DOSE_HOURS = -0.25
@@ -27,12 +29,7 @@ def store_rows(records: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | lis
 
     def date_of(ids: pd.Series, ady) -> np.ndarray:
         """datetime.date of study day `ady` (day 1 = first dose) per subject: numpy days, then one conversion."""
-        codes, distinct = pd.factorize(ids)
-        at = start.index.get_indexer(distinct) if start.index.is_unique else np.array([-1])
-        if (codes >= 0).all() and (at >= 0).all():  # each subject's start looked up once, not once per row
-            base = start.to_numpy().astype("datetime64[D]")[at][codes]
-        else:
-            base = ids.map(start).to_numpy("datetime64[D]")
+        base = per_subject(ids, start.index, start.to_numpy()).astype("datetime64[D]")
         days = base + (np.asarray(ady, float) - 1).astype("timedelta64[D]")
         return days.astype(object)  # datetime64[D] -> datetime.date
 

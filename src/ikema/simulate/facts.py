@@ -141,6 +141,17 @@ def text_at(values: Any, idx: np.ndarray) -> Any:
     return pd.Series(np.asarray(values, dtype=object)).array.take(idx)
 
 
+def per_subject(ids: pd.Series, keys: pd.Series, values: np.ndarray) -> np.ndarray:
+    """ids.map(dict(zip(keys, values))).to_numpy() where every id is one of the distinct keys: looked up once per
+    distinct id (pandas codes), not once per row; otherwise by the map itself."""
+    codes, distinct = pd.factorize(ids)
+    index = pd.Index(keys)
+    at = index.get_indexer(distinct) if index.is_unique else np.array([-1])
+    if (codes < 0).any() or (at < 0).any():
+        return ids.map(dict(zip(keys, values))).to_numpy()
+    return np.asarray(values)[at][codes]
+
+
 def _teae_window(p: Any) -> int:
     """Days after the last dose in the adverse-event outcome measure's time frame (its days_after_last_dose)."""
     from ikema.errors import ProtocolError

@@ -22,7 +22,7 @@ import pandas as pd
 from ikema.response import Criteria, evaluate
 from ikema.simulate import params as P
 from ikema.simulate.course import Latent, draw_latent, observe
-from ikema.simulate.facts import TrialFacts
+from ikema.simulate.facts import TrialFacts, per_subject
 
 MONTH = 30.4375
 
@@ -146,7 +146,7 @@ def _administrations(rng: np.random.Generator, subjects: pd.DataFrame, facts: Tr
     cycles = np.maximum(1, np.ceil(np.asarray(trt_end, dtype=float) / cd)).astype(int)
     ex = facts.calendar_frame(subjects, cycles)
     ex["ADY"] = (ex["cycle"].astype(int) - 1) * cd + ex["day"].astype(int)
-    end = _per_subject(ex["USUBJID"], subjects["USUBJID"], trt_end)
+    end = per_subject(ex["USUBJID"], subjects["USUBJID"], trt_end)
     ex = ex[ex["ADY"].to_numpy() <= end].reset_index(drop=True)
     k = len(ex)
     omit = rng.random(k) < P.DOSE_OMIT_P
@@ -160,24 +160,14 @@ def _administrations(rng: np.random.Generator, subjects: pd.DataFrame, facts: Tr
     levels = len(P.CFZ_REDUCTION_FACTORS)
     ncyc = int(ex["cycle"].max()) if k else 1
     steps = (rng.random((len(subjects), ncyc + 1)) < P.CFZ_REDUCTION_P_PER_CYCLE).cumsum(axis=1).clip(0, levels - 1)
-    idx = _per_subject(ex["USUBJID"], subjects["USUBJID"], np.arange(len(subjects)))
+    idx = per_subject(ex["USUBJID"], subjects["USUBJID"], np.arange(len(subjects)))
     level = steps[idx, ex["cycle"].to_numpy(int)]
     factor = np.where(is_cfz, np.asarray(P.CFZ_REDUCTION_FACTORS)[level], 1.0)
     ex["PLANNED_MG"] = ex["dose_mg"].astype(float)
     ex["DOSE_MG"] = np.round(ex["PLANNED_MG"] * factor, 1)
     ex = ex.rename(columns={"drug": "DRUG", "route": "ROUTE", "cycle": "CYCLE", "day": "DAY"})
-    ex["ADT"] = _dates(pd.Series(_per_subject(ex["USUBJID"], subjects["USUBJID"], pd.to_datetime(subjects["TRTSDT"]).to_numpy())),
+    ex["ADT"] = _dates(pd.Series(per_subject(ex["USUBJID"], subjects["USUBJID"], pd.to_datetime(subjects["TRTSDT"]).to_numpy())),
                        ex["ADY"].to_numpy()).date
     return ex[["USUBJID", "DRUG", "ROUTE", "CYCLE", "DAY", "ADY", "ADT", "DOSE_MG", "PLANNED_MG"]].sort_values(
         ["USUBJID", "ADY", "DRUG"], kind="stable").reset_index(drop=True)
 
-
-def _per_subject(ids: pd.Series, keys: pd.Series, values: np.ndarray) -> np.ndarray:
-    """ids.map(dict(zip(keys, values))).to_numpy() where every id is one of the distinct keys: looked up once per
-    distinct id (pandas codes), not once per row; otherwise by the map itself."""
-    codes, distinct = pd.factorize(ids)
-    index = pd.Index(keys)
-    at = index.get_indexer(distinct) if index.is_unique else np.array([-1])
-    if (codes < 0).any() or (at < 0).any():
-        return ids.map(dict(zip(keys, values))).to_numpy()
-    return np.asarray(values)[at][codes]
